@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# mcsc fresh-machine setup (Debian 12). Idempotent: a second run only checks and returns.
+#
+#   cmake/setup.sh              Debian packages + Kokkos (OpenMP + Serial) into the cache
+#   cmake/setup.sh --demo-data  also the demo photographs (from Debian packages, into the cache)
+#
+# Prints the Kokkos install prefix on its last line (for -DKokkos_ROOT=...).
+# The cache lives outside the repository: $MCSC_CACHE, default ~/.cache/mcsc.
+# The system's apt configuration is not changed: Kokkos' source comes from Debian's `trilinos`
+# source package through a private deb-src list written into the cache, derived from the
+# machine's own apt sources (same mirrors, same keys).
+set -euo pipefail
+
+CACHE="${MCSC_CACHE:-$HOME/.cache/mcsc}"
+KOKKOS_PREFIX="$CACHE/kokkos-openmp"
+WANT_DEMO=0
+for arg in "$@"; do
+  case "$arg" in
+    --demo-data) WANT_DEMO=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[mcsc-setup] %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    log "not root and no sudo: install the packages listed in cmake/setup.sh by hand"; fi
+fi
+
+# ---------------------------------------------------------------- Debian packages
+PACKAGES=(build-essential cmake pkg-config dpkg-dev xz-utils
+          libfftw3-dev libeigen3-dev libboost-program-options-dev catch2
+          libstb-dev libpng-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# ---------------------------------------------------------------- private apt state in the cache
+APT_DIR="$CACHE/apt"
+apt_private() {
+  apt-get -o Dir::Etc::SourceList="$APT_DIR/sources.list" \
+          -o Dir::Etc::SourceParts="$APT_DIR/sources.list.d" \
+          -o Dir::State::Lists="$APT_DIR/lists" \
+          -o Dir::Cache="$APT_DIR/cache" \
+          -o Debug::NoLocking=1 -o APT::Sandbox::User=root "$@"
+}
+prepare_private_apt() {
+  [ -f "$APT_DIR/.ready" ] && return 0
+  mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/sources.list.d"
+  : > "$APT_DIR/sources.list"
+  # Copy the machine's own sources, binary and source types both (deb822 and one-line formats).
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    sed -e 's/^Types:.*/Types: deb deb-src/' "$f" > "$APT_DIR/sources.list.d/$(basename "$f")"
+  done
+  if [ -f /etc/apt/sources.list ]; then
+    grep -E '^\s*deb\s' /etc/apt/sources.list | sed -e 'p' -e 's/^\(\s*\)deb\s/\1deb-src /' \
+      >> "$APT_DIR/sources.list" || true
+  fi
+  log "updating the private package lists in $APT_DIR"
+  apt_private update -qq >&2
+  touch "$APT_DIR/.ready"
+}
+
+# ---------------------------------------------------------------- Kokkos from Debian's trilinos source
+if [ ! -f "$KOKKOS_PREFIX/.mcsc-complete" ]; then
+  prepare_private_apt
+  SRC="$CACHE/src"
+  mkdir -p "$SRC"
+  if ! ls "$SRC"/trilinos_*.orig.tar.* >/dev/null 2>&1; then
+    log "downloading Debian's trilinos source package (about 170 MB, once)"
+    (cd "$SRC" && apt_private source --download-only trilinos >&2)
+  fi
+  tarball=$(ls "$SRC"/trilinos_*.orig.tar.* | head -n 1)
+  KOKKOS_SRC="$SRC/kokkos-src"
+  if [ ! -f "$KOKKOS_SRC/CMakeLists.txt" ]; then
+    log "extracting packages/kokkos from $(basename "$tarball")"
+    rm -rf "$SRC/extract" "$KOKKOS_SRC"; mkdir -p "$SRC/extract"
+    tar -xf "$tarball" -C "$SRC/extract" --wildcards '*/packages/kokkos/*'
+    mv "$(find "$SRC/extract" -maxdepth 3 -type d -path '*/packages/kokkos' | head -n 1)" "$KOKKOS_SRC"
+    rm -rf "$SRC/extract"
+  fi
+  log "building Kokkos (OpenMP + Serial) into $KOKKOS_PREFIX"
+  rm -rf "$SRC/kokkos-build"
+  cmake -S "$KOKKOS_SRC" -B "$SRC/kokkos-build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_INSTALL_PREFIX="$KOKKOS_PREFIX" -DCMAKE_CXX_STANDARD=17 \
+        -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+        -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON \
+        -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF >&2
+  cmake --build "$SRC/kokkos-build" -j "$(nproc)" >&2
+  cmake --install "$SRC/kokkos-build" >&2
+  touch "$KOKKOS_PREFIX/.mcsc-complete"
+fi
+
+# ---------------------------------------------------------------- demo photographs (never committed)
+if [ "$WANT_DEMO" = 1 ]; then
+  DATA="$CACHE/data"
+  if [ ! -f "$DATA/.ready" ]; then
+    prepare_private_apt
+    mkdir -p "$DATA/debs" "$DATA/root"
+    log "fetching python3-skimage's bundled photographs into $DATA (package is downloaded, not installed)"
+    (cd "$DATA/debs" && apt_private download python3-skimage >&2)
+    dpkg-deb -x "$DATA"/debs/python3-skimage_*.deb "$DATA/root"
+    skd=$(dirname "$(find "$DATA/root" -name camera.png -path '*skimage/data/*' | head -n 1)")
+    for f in camera.png astronaut.png coffee.png motorcycle_left.png motorcycle_right.png \
+             motorcycle_disp.npz brick.png grass.png; do
+      [ -f "$skd/$f" ] && cp "$skd/$f" "$DATA/$f"
+    done
+    rm -rf "$DATA/root" "$DATA/debs"
+    touch "$DATA/.ready"
+  fi
+fi
+
+echo "$KOKKOS_PREFIX"

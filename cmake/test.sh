@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and runs the whole mcsc test suite on a fresh Debian 12 machine (does its own setup):
+#   1. cmake/setup.sh: Debian packages + Kokkos (OpenMP + Serial) into ~/.cache/mcsc
+#   2. Release build with -Wall -Wextra -Werror, every test through ctest (OpenMP with 2 threads, Serial)
+#   3. the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+# Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
+# MCSC_KOKKOS_ROOT to use another installed Kokkos instead of building one.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -n "${MCSC_KOKKOS_ROOT:-}" ]; then
+  kokkos="$MCSC_KOKKOS_ROOT"
+  bash "$here/cmake/setup.sh" >/dev/null  # packages only are needed, Kokkos build is cheap when cached
+else
+  kokkos=$(bash "$here/cmake/setup.sh" | tail -n 1)
+fi
+build="${MCSC_BUILD_DIR:-$here/build}"
+jobs=$(nproc)
+export OMP_PROC_BIND=false
+
+run_suite() {  # name, extra cmake args...
+  local dir="$build/$1"; shift
+  echo "== configuring $dir"
+  cmake -S "$here" -B "$dir" -DKokkos_ROOT="$kokkos" -DMCSC_WERROR=ON "$@" >/dev/null
+  echo "== building $dir"
+  cmake --build "$dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^(gmake|make)\[' || true
+  cmake --build "$dir" -j "$jobs" >/dev/null  # fails loudly if the build above failed
+  echo "== testing $dir"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
+}
+
+run_suite release -DCMAKE_BUILD_TYPE=Release
+if [ "${MCSC_SKIP_SANITIZE:-0}" != 1 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMCSC_SANITIZE=ON -DMCSC_CHECK_HEADERS=OFF \
+    -DMCSC_BUILD_BENCHMARKS=OFF
+fi

@@ -1,0 +1,32 @@
+#pragma once
+/// \file compat.hpp
+/// The one place where Kokkos 3.4 and Kokkos 4.x differ for mcsc.
+#include <Kokkos_Core.hpp>
+
+namespace mcsc {
+namespace math {
+#if KOKKOS_VERSION >= 30700
+using Kokkos::fabs;
+using Kokkos::isfinite;
+using Kokkos::sqrt;
+#else
+using Kokkos::Experimental::fabs;
+using Kokkos::Experimental::isfinite;
+using Kokkos::Experimental::sqrt;
+#endif
+
+/// max/min/sign without relying on a particular Kokkos version's names.
+template <class T>
+KOKKOS_INLINE_FUNCTION T max(T a, T b) { return a > b ? a : b; }
+template <class T>
+KOKKOS_INLINE_FUNCTION T min(T a, T b) { return a < b ? a : b; }
+template <class T>
+KOKKOS_INLINE_FUNCTION T sign(T a) { return a > T(0) ? T(1) : (a < T(0) ? T(-1) : T(0)); }
+}  // namespace math
+
+/// True when the execution space runs on the host (FFTW, host pointers usable).
+template <class ExecSpace>
+inline constexpr bool is_host_space_v =
+    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+
+}  // namespace mcsc

@@ -1,0 +1,227 @@
+#pragma once
+/// \file conv2d.hpp
+/// Direct 2-D convolution, batched and multi-channel, with its adjoint and weight gradient.
+///
+/// Convention (as PyTorch's `conv2d`, and as both papers' code): the convolution is a
+/// cross-correlation (no kernel flip), stride 1, no bias, "same" output size:
+///
+///     y[n,o,i,j] = sum_{c,p,q} w[o,c,p,q] * x[n, c, i + p - pt, j + q - pl]
+///
+/// with pt = (kh-1)/2 rows before and kh/2 after (pl = (kw-1)/2 columns before, kw/2 after).
+/// For odd kernels that is symmetric; for even kernels the extra row/column of padding is at the
+/// bottom/right, exactly as PyTorch's `padding='same'`. Outside the image x is zero
+/// (Boundary::zero), or wraps around periodically (Boundary::circular).
+///
+/// In the sparse-coding notation of the papers, a dictionary D with K filters of size s x s for
+/// an m-channel signal is the weight w of shape (m, K, s, s): `D*U = conv2d(U, w)` maps codes
+/// (N, K, H, W) to signals (N, m, H, W) and `D'*R = conv2d_adjoint(R, w)` maps back.
+#include "mcsc/core/tensor.hpp"
+
+namespace mcsc {
+
+/// What lies outside the image.
+enum class Boundary { zero, circular };
+
+inline const char* to_string(Boundary b) { return b == Boundary::zero ? "zero" : "circular"; }
+
+/// Options common to the convolution routines.
+struct Conv2dOptions {
+  Boundary boundary = Boundary::zero;
+  /// false: the output is overwritten; true: the result is added to it (gradients accumulate).
+  bool accumulate = false;
+};
+
+/// Padding before the first row/column for a kernel of size s ("same" convention above).
+KOKKOS_INLINE_FUNCTION constexpr int same_pad_before(int s) { return (s - 1) / 2; }
+
+namespace Impl {
+
+/// Checks that x (N,C,H,W), w (O,C,kh,kw) and y (N,O,H,W) fit together; throws naming function.
+template <class X, class Wt, class Y>
+void check_conv_shapes(const char* function, const X& x, const Wt& w, const Y& y) {
+  const Shape4 sx = shape_of(x), sw = shape_of(w), sy = shape_of(y);
+  MCSC_REQUIRE(sx.size() > 0 && sw.size() > 0 && sy.size() > 0, function,
+               "zero-size tensor: input " << sx << ", weight " << sw << ", output " << sy);
+  MCSC_REQUIRE(sw.c == sx.c, function,
+               "weight " << sw << " expects " << sw.c << " input channels but input is " << sx);
+  MCSC_REQUIRE(sy.n == sx.n && sy.c == sw.n && sy.h == sx.h && sy.w == sx.w, function,
+               "output " << sy << " does not match input " << sx << " and weight " << sw << " (expected ("
+                         << sx.n << ", " << sw.n << ", " << sx.h << ", " << sx.w << "))");
+  MCSC_REQUIRE(sw.h <= sx.h && sw.w <= sx.w, function,
+               "kernel " << sw.h << "x" << sw.w << " of weight " << sw << " is larger than the image " << sx.h
+                         << "x" << sx.w << " of input " << sx);
+}
+
+KOKKOS_INLINE_FUNCTION int wrap_index(int v, int n) {
+  const int r = v % n;
+  return r < 0 ? r + n : r;
+}
+
+}  // namespace Impl
+
+/// y = conv2d(x, w): x (N, C, H, W), w (O, C, kh, kw), y (N, O, H, W).
+/// Generic gather kernel, one output element per iteration: the reference every faster kernel
+/// is tested against.
+template <class X, class Wt, class Y>
+void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
+                "mcsc::conv2d: x, w, y must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d", x, w, y);
+  using T = typename Y::value_type;
+  const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
+  const int O = int(w.extent(0)), KH = int(w.extent(2)), KW = int(w.extent(3));
+  const int pt = same_pad_before(KH), pl = same_pad_before(KW);
+  const bool circular = options.boundary == Boundary::circular;
+  const bool accumulate = options.accumulate;
+  Kokkos::parallel_for(
+      "mcsc::conv2d", Kokkos::RangePolicy<typename Y::execution_space>(0, std::int64_t(N) * O * H * W),
+      KOKKOS_LAMBDA(const std::int64_t idx) {
+        const int j = int(idx % W);
+        std::int64_t t = idx / W;
+        const int i = int(t % H);
+        t /= H;
+        const int o = int(t % O);
+        const int n = int(t / O);
+        T acc = 0;
+        if (circular) {
+          for (int c = 0; c < C; ++c)
+            for (int p = 0; p < KH; ++p) {
+              const int r = Impl::wrap_index(i + p - pt, H);
+              for (int q = 0; q < KW; ++q) acc += w(o, c, p, q) * x(n, c, r, Impl::wrap_index(j + q - pl, W));
+            }
+        } else {
+          const int p0 = math::max(0, pt - i), p1 = math::min(KH, H + pt - i);
+          const int q0 = math::max(0, pl - j), q1 = math::min(KW, W + pl - j);
+          for (int c = 0; c < C; ++c)
+            for (int p = p0; p < p1; ++p)
+              for (int q = q0; q < q1; ++q) acc += w(o, c, p, q) * x(n, c, i + p - pt, j + q - pl);
+        }
+        y(n, o, i, j) = accumulate ? y(n, o, i, j) + acc : acc;
+      });
+}
+
+/// x = conv2d_adjoint(y, w): the transpose of conv2d, i.e. the gradient of <conv2d(x, w), y>
+/// with respect to x. y (N, O, H, W), w (O, C, kh, kw), x (N, C, H, W).
+///
+///     x[n,c,t,u] = sum_{o,p,q} w[o,c,p,q] * y[n, o, t - p + pt, u - q + pl]
+template <class Y, class Wt, class X>
+void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
+                "mcsc::conv2d_adjoint: y, w, x must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_adjoint", x, w, y);
+  using T = typename X::value_type;
+  const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
+  const int O = int(w.extent(0)), KH = int(w.extent(2)), KW = int(w.extent(3));
+  const int pt = same_pad_before(KH), pl = same_pad_before(KW);
+  const bool circular = options.boundary == Boundary::circular;
+  const bool accumulate = options.accumulate;
+  Kokkos::parallel_for(
+      "mcsc::conv2d_adjoint", Kokkos::RangePolicy<typename X::execution_space>(0, std::int64_t(N) * C * H * W),
+      KOKKOS_LAMBDA(const std::int64_t idx) {
+        const int u = int(idx % W);
+        std::int64_t t = idx / W;
+        const int r = int(t % H);
+        t /= H;
+        const int c = int(t % C);
+        const int n = int(t / C);
+        T acc = 0;
+        if (circular) {
+          for (int o = 0; o < O; ++o)
+            for (int p = 0; p < KH; ++p) {
+              const int i = Impl::wrap_index(r - p + pt, H);
+              for (int q = 0; q < KW; ++q) acc += w(o, c, p, q) * y(n, o, i, Impl::wrap_index(u - q + pl, W));
+            }
+        } else {
+          const int p0 = math::max(0, r + pt - H + 1), p1 = math::min(KH, r + pt + 1);
+          const int q0 = math::max(0, u + pl - W + 1), q1 = math::min(KW, u + pl + 1);
+          for (int o = 0; o < O; ++o)
+            for (int p = p0; p < p1; ++p)
+              for (int q = q0; q < q1; ++q) acc += w(o, c, p, q) * y(n, o, r - p + pt, u - q + pl);
+        }
+        x(n, c, r, u) = accumulate ? x(n, c, r, u) + acc : acc;
+      });
+}
+
+/// gw = conv2d_weight_grad(x, gy): the gradient of <conv2d(x, w), gy> with respect to w.
+/// x (N, C, H, W), gy (N, O, H, W), gw (O, C, kh, kw).
+///
+///     gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x[n, c, i + p - pt, j + q - pl]
+///
+/// One weight per iteration, each reducing over N x H x W.
+template <class X, class GY, class GW>
+void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<GY> && is_tensor4_v<GW>,
+                "mcsc::conv2d_weight_grad: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_weight_grad", x, gw, gy);
+  using T = typename GW::value_type;
+  const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
+  const int O = int(gw.extent(0)), KH = int(gw.extent(2)), KW = int(gw.extent(3));
+  const int pt = same_pad_before(KH), pl = same_pad_before(KW);
+  const bool circular = options.boundary == Boundary::circular;
+  const bool accumulate = options.accumulate;
+  Kokkos::parallel_for(
+      "mcsc::conv2d_weight_grad",
+      Kokkos::RangePolicy<typename GW::execution_space>(0, std::int64_t(O) * C * KH * KW),
+      KOKKOS_LAMBDA(const std::int64_t idx) {
+        const int q = int(idx % KW);
+        std::int64_t t = idx / KW;
+        const int p = int(t % KH);
+        t /= KH;
+        const int c = int(t % C);
+        const int o = int(t / C);
+        T acc = 0;
+        if (circular) {
+          for (int n = 0; n < N; ++n)
+            for (int i = 0; i < H; ++i) {
+              const int r = Impl::wrap_index(i + p - pt, H);
+              for (int j = 0; j < W; ++j) acc += gy(n, o, i, j) * x(n, c, r, Impl::wrap_index(j + q - pl, W));
+            }
+        } else {
+          const int i0 = math::max(0, pt - p), i1 = math::min(H, H + pt - p);
+          const int j0 = math::max(0, pl - q), j1 = math::min(W, W + pl - q);
+          for (int n = 0; n < N; ++n)
+            for (int i = i0; i < i1; ++i)
+              for (int j = j0; j < j1; ++j) acc += gy(n, o, i, j) * x(n, c, i + p - pt, j + q - pl);
+        }
+        gw(o, c, p, q) = accumulate ? gw(o, c, p, q) + acc : acc;
+      });
+}
+
+/// A convolutional dictionary applied with the direct kernels: D*U and D'*R for a fixed weight
+/// (m, K, s, s). The FFT counterpart, FftConvDictionary, has the same interface, so the solvers
+/// take either.
+template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
+class ConvDictionary {
+ public:
+  using scalar_type = T;
+  using execution_space = ExecSpace;
+  using tensor_type = Tensor4<T, ExecSpace>;
+
+  /// weights: (m, K, s, s) filters d_k of each signal channel.
+  explicit ConvDictionary(tensor_type weights, Boundary boundary = Boundary::zero)
+      : m_weights(weights), m_boundary(boundary) {
+    MCSC_REQUIRE(weights.size() > 0, "mcsc::ConvDictionary", "empty dictionary " << shape_of(weights));
+  }
+
+  const tensor_type& weights() const { return m_weights; }
+  Boundary boundary() const { return m_boundary; }
+  int num_filters() const { return int(m_weights.extent(1)); }
+  int num_channels() const { return int(m_weights.extent(0)); }
+  /// Shape of the codes U for a signal of shape (N, m, H, W): (N, K, H, W).
+  Shape4 code_shape(const Shape4& signal) const { return Shape4{signal.n, num_filters(), signal.h, signal.w}; }
+
+  /// signal = D * codes (or += with accumulate).
+  void apply(const tensor_type& codes, const tensor_type& signal, bool accumulate = false) const {
+    conv2d(codes, m_weights, signal, Conv2dOptions{m_boundary, accumulate});
+  }
+  /// codes = D' * signal (or += with accumulate).
+  void adjoint(const tensor_type& signal, const tensor_type& codes, bool accumulate = false) const {
+    conv2d_adjoint(signal, m_weights, codes, Conv2dOptions{m_boundary, accumulate});
+  }
+
+ private:
+  tensor_type m_weights;
+  Boundary m_boundary;
+};
+
+}  // namespace mcsc

@@ -1,0 +1,194 @@
+#pragma once
+/// \file prox.hpp
+/// Elementwise proximal operators with one parameter per channel, and their derivatives.
+///
+/// Soft thresholding (prox of theta |u|):      S_theta(v) = sign(v) max(|v| - theta, 0)
+/// l1-l1 prox with side information s (LMCSC paper eq. 3, Mota et al.):
+///     xi_mu(v; s) = argmin_u 1/2 (u - v)^2 + mu (|u| + |u - s|)
+/// in closed form, for s >= 0:
+///     v + 2mu        if v < -2mu
+///     0              if -2mu <= v <= 0
+///     v              if 0 < v < s
+///     s              if s <= v <= s + 2mu
+///     v - 2mu        if v > s + 2mu
+/// and for s < 0 by the symmetry xi_mu(v; s) = -xi_mu(-v; -s).
+/// Derivatives are those of the piece v lies in (at a kink, the piece named first above).
+#include "mcsc/core/tensor.hpp"
+
+namespace mcsc {
+
+/// S_theta(v) for one value.
+template <class T>
+KOKKOS_INLINE_FUNCTION T soft_threshold_value(T v, T theta) {
+  return v > theta ? v - theta : (v < -theta ? v + theta : T(0));
+}
+
+/// Partial derivatives of xi_mu(v; s) with respect to v, s and mu.
+template <class T>
+struct L1L1Derivatives {
+  T dv, ds, dmu;
+};
+
+/// xi_mu(v; s) for one value; writes its partial derivatives to *d when d is not null.
+template <class T>
+KOKKOS_INLINE_FUNCTION T l1l1_prox_value(T v, T s, T mu, L1L1Derivatives<T>* d = nullptr) {
+  // Reduce s < 0 to s >= 0: xi(v; s) = -xi(-v; -s), so d/dv and d/ds keep their sign, d/dmu flips.
+  const T sg = s < T(0) ? T(-1) : T(1);
+  const T a = sg * v, b = sg * s;
+  T u, dv = 0, ds = 0, dmu = 0;
+  if (a < -2 * mu) {
+    u = a + 2 * mu, dv = 1, dmu = 2;
+  } else if (a <= T(0)) {
+    u = 0;
+  } else if (a < b) {
+    u = a, dv = 1;
+  } else if (a <= b + 2 * mu) {
+    u = b, ds = 1;
+  } else {
+    u = a - 2 * mu, dv = 1, dmu = -2;
+  }
+  if (d) {
+    d->dv = dv;
+    d->ds = ds;
+    d->dmu = sg * dmu;
+  }
+  return sg * u;
+}
+
+namespace Impl {
+template <class V, class P>
+void check_per_channel(const char* function, const V& v, const P& param, const char* name, bool require_nonnegative) {
+  static_assert(is_tensor4_v<V>, "mcsc prox operators: tensors must be rank-4 LayoutRight views");
+  MCSC_REQUIRE(v.size() > 0, function, "zero-size tensor '" << v.label() << "' " << shape_of(v));
+  MCSC_REQUIRE(param.extent(0) == v.extent(1), function,
+               name << " has " << param.extent(0) << " entries but '" << v.label() << "' " << shape_of(v) << " has "
+                    << v.extent(1) << " channels");
+  double smallest = 0;
+  std::size_t nonfinite = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::prox::check", Kokkos::RangePolicy<typename V::execution_space>(0, param.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t c, double& lo) {
+        if (double(param(c)) < lo) lo = double(param(c));
+      },
+      Kokkos::Min<double>(smallest));
+  Kokkos::parallel_reduce(
+      "mcsc::prox::check_finite", Kokkos::RangePolicy<typename V::execution_space>(0, param.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t c, std::size_t& bad) { bad += math::isfinite(param(c)) ? 0 : 1; }, nonfinite);
+  MCSC_REQUIRE(nonfinite == 0, function, name << " holds NaN/Inf");
+  MCSC_REQUIRE(!require_nonnegative || smallest >= 0, function,
+               name << " must be >= 0 but its smallest entry is " << smallest);
+}
+
+/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c).
+template <class ExecSpace, class Out, class F>
+void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f) {
+  using T = typename Out::value_type;
+  using policy = Kokkos::TeamPolicy<ExecSpace>;
+  Kokkos::parallel_for(
+      label, policy(C, Kokkos::AUTO), KOKKOS_LAMBDA(const typename policy::member_type& team) {
+        const int c = team.league_rank();
+        double total = 0;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, N * HW),
+            [&](const int k, double& acc) { acc += double(f(k / HW, c, k % HW)); }, total);
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) += T(total); });
+      });
+}
+}  // namespace Impl
+
+/// out = S_theta(v), theta (C) one threshold per channel of v (N, C, H, W); out may be v.
+/// Thresholds must be >= 0 unless require_nonnegative is false (learned thresholds, unclamped).
+template <class V, class Theta, class Out>
+void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require_nonnegative = true) {
+  Impl::check_per_channel("mcsc::soft_threshold", v, theta, "threshold", require_nonnegative);
+  Impl::require_same_shape("mcsc::soft_threshold", v, out);
+  const std::int64_t C = v.extent(1), HW = std::int64_t(v.extent(2)) * v.extent(3);
+  auto fv = Impl::flat(v);
+  auto fo = Impl::flat(out);
+  Kokkos::parallel_for(
+      "mcsc::soft_threshold", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = soft_threshold_value(fv(i), theta((i / HW) % C)); });
+}
+
+/// Backward of out = S_theta(v): grad_v = grad_out * [|v| > theta] (overwritten, may alias
+/// grad_out) and grad_theta(c) += -sum grad_out * sign(v) * [|v| > theta].
+template <class V, class Theta, class G, class GV, class GTheta>
+void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, const GV& grad_v,
+                             const GTheta& grad_theta) {
+  Impl::check_per_channel("mcsc::soft_threshold_backward", v, theta, "threshold", false);
+  Impl::require_same_shape("mcsc::soft_threshold_backward", v, grad_out);
+  Impl::require_same_shape("mcsc::soft_threshold_backward", v, grad_v);
+  Impl::require_same_shape("mcsc::soft_threshold_backward", theta, grad_theta);
+  using ExecSpace = typename V::execution_space;
+  using T = typename GV::value_type;
+  const int N = int(v.extent(0)), C = int(v.extent(1)), HW = int(v.extent(2) * v.extent(3));
+  auto fv = Impl::flat(v);
+  auto fg = Impl::flat(grad_out);
+  auto fgv = Impl::flat(grad_v);
+  Impl::per_channel_sum<ExecSpace>("mcsc::soft_threshold_backward::theta", N, C, HW, grad_theta,
+                                   KOKKOS_LAMBDA(int n, int c, int k) {
+                                     const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
+                                     const T th = theta(c);
+                                     return fv(i) > th ? -fg(i) : (fv(i) < -th ? fg(i) : T(0));
+                                   });
+  Kokkos::parallel_for(
+      "mcsc::soft_threshold_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        const T th = theta((i / HW) % C);
+        fgv(i) = (fv(i) > th || fv(i) < -th) ? fg(i) : T(0);
+      });
+}
+
+/// out = xi_mu(v; s), mu (C) one parameter per channel; v, s, out (N, C, H, W); out may be v.
+template <class V, class S, class Mu, class Out>
+void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool require_nonnegative = true) {
+  Impl::check_per_channel("mcsc::l1l1_prox", v, mu, "mu", require_nonnegative);
+  Impl::require_same_shape("mcsc::l1l1_prox", v, s);
+  Impl::require_same_shape("mcsc::l1l1_prox", v, out);
+  const std::int64_t C = v.extent(1), HW = std::int64_t(v.extent(2)) * v.extent(3);
+  auto fv = Impl::flat(v);
+  auto fs = Impl::flat(s);
+  auto fo = Impl::flat(out);
+  Kokkos::parallel_for(
+      "mcsc::l1l1_prox", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = l1l1_prox_value(fv(i), fs(i), mu((i / HW) % C)); });
+}
+
+/// Backward of out = xi_mu(v; s): grad_v = grad_out * d/dv, grad_s = grad_out * d/ds (both
+/// overwritten; grad_v may alias grad_out), grad_mu(c) += sum grad_out * d/dmu.
+template <class V, class S, class Mu, class G, class GV, class GS, class GMu>
+void l1l1_prox_backward(const V& v, const S& s, const Mu& mu, const G& grad_out, const GV& grad_v, const GS& grad_s,
+                        const GMu& grad_mu) {
+  Impl::check_per_channel("mcsc::l1l1_prox_backward", v, mu, "mu", false);
+  Impl::require_same_shape("mcsc::l1l1_prox_backward", v, s);
+  Impl::require_same_shape("mcsc::l1l1_prox_backward", v, grad_out);
+  Impl::require_same_shape("mcsc::l1l1_prox_backward", v, grad_v);
+  Impl::require_same_shape("mcsc::l1l1_prox_backward", v, grad_s);
+  Impl::require_same_shape("mcsc::l1l1_prox_backward", mu, grad_mu);
+  using ExecSpace = typename V::execution_space;
+  using T = typename GV::value_type;
+  const int N = int(v.extent(0)), C = int(v.extent(1)), HW = int(v.extent(2) * v.extent(3));
+  auto fv = Impl::flat(v);
+  auto fs = Impl::flat(s);
+  auto fg = Impl::flat(grad_out);
+  auto fgv = Impl::flat(grad_v);
+  auto fgs = Impl::flat(grad_s);
+  Impl::per_channel_sum<ExecSpace>("mcsc::l1l1_prox_backward::mu", N, C, HW, grad_mu,
+                                   KOKKOS_LAMBDA(int n, int c, int k) {
+                                     const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
+                                     L1L1Derivatives<T> d;
+                                     l1l1_prox_value(T(fv(i)), T(fs(i)), T(mu(c)), &d);
+                                     return fg(i) * d.dmu;
+                                   });
+  Kokkos::parallel_for(
+      "mcsc::l1l1_prox_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        L1L1Derivatives<T> d;
+        l1l1_prox_value(T(fv(i)), T(fs(i)), T(mu((i / HW) % C)), &d);
+        const T g = fg(i);
+        fgs(i) = g * d.ds;
+        fgv(i) = g * d.dv;
+      });
+}
+
+}  // namespace mcsc

@@ -1,0 +1,106 @@
+#pragma once
+// Shared test helpers: the (scalar, execution space) configurations every typed test runs over,
+// tolerances, and an independent dense (Eigen) matrix of the convolution operator.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Dense>
+#include <tuple>
+#include <utility>
+
+#include "mcsc/mcsc.hpp"
+
+namespace mcsc_test {
+
+template <class T, class Space>
+struct Config {
+  using scalar = T;
+  using space = Space;
+};
+
+#if defined(KOKKOS_ENABLE_SERIAL)
+using SerialConfigs = std::tuple<Config<float, Kokkos::Serial>, Config<double, Kokkos::Serial>>;
+using SerialDouble = std::tuple<Config<double, Kokkos::Serial>>;
+#else
+using SerialConfigs = std::tuple<>;
+using SerialDouble = std::tuple<>;
+#endif
+#if defined(KOKKOS_ENABLE_OPENMP)
+using OpenMPConfigs = std::tuple<Config<float, Kokkos::OpenMP>, Config<double, Kokkos::OpenMP>>;
+using OpenMPDouble = std::tuple<Config<double, Kokkos::OpenMP>>;
+#else
+using OpenMPConfigs = std::tuple<>;
+using OpenMPDouble = std::tuple<>;
+#endif
+#if defined(KOKKOS_ENABLE_CUDA)
+using CudaConfigs = std::tuple<Config<float, Kokkos::Cuda>, Config<double, Kokkos::Cuda>>;
+using CudaDouble = std::tuple<Config<double, Kokkos::Cuda>>;
+#else
+using CudaConfigs = std::tuple<>;
+using CudaDouble = std::tuple<>;
+#endif
+
+/// Every enabled execution space, float and double.
+using AllConfigs = decltype(std::tuple_cat(std::declval<SerialConfigs>(), std::declval<OpenMPConfigs>(),
+                                           std::declval<CudaConfigs>()));
+/// Every enabled execution space, double only (finite differences, dense references).
+using DoubleConfigs = decltype(std::tuple_cat(std::declval<SerialDouble>(), std::declval<OpenMPDouble>(),
+                                              std::declval<CudaDouble>()));
+
+/// Relative tolerance of an identity that holds exactly in exact arithmetic.
+template <class T>
+constexpr double exact_tolerance() {
+  return std::is_same<T, float>::value ? 1e-5 : 1e-12;
+}
+
+/// The relative error |a - b| / max(|a|, |b|, tiny).
+inline double relative_error(double a, double b) {
+  const double scale = std::max({std::abs(a), std::abs(b), 1e-300});
+  return std::abs(a - b) / scale;
+}
+
+/// Host copy of a tensor as a flat Eigen vector (LayoutRight order).
+template <class V>
+Eigen::VectorXd to_eigen(const V& v) {
+  auto h = mcsc::to_host(v);
+  Eigen::VectorXd out(h.span());
+  for (std::size_t i = 0; i < h.span(); ++i) out(Eigen::Index(i)) = double(h.data()[i]);
+  return out;
+}
+
+/// Writes a flat Eigen vector into a tensor (LayoutRight order).
+template <class V>
+void from_eigen(const V& v, const Eigen::VectorXd& e) {
+  auto h = Kokkos::create_mirror_view(v);
+  REQUIRE(std::size_t(e.size()) == h.span());
+  for (std::size_t i = 0; i < h.span(); ++i) h.data()[i] = typename V::value_type(e(Eigen::Index(i)));
+  Kokkos::deep_copy(v, h);
+}
+
+/// The dense matrix of x -> conv2d(x, w) for input (N, C, H, W), built entry by entry from the
+/// definition (written independently of mcsc's kernels): row (n,o,i,j), column (n,c,r,s).
+template <class Wt>
+Eigen::MatrixXd dense_conv_matrix(const Wt& w, int N, int H, int W, mcsc::Boundary boundary) {
+  auto hw = mcsc::to_host(w);
+  const int O = int(hw.extent(0)), C = int(hw.extent(1)), KH = int(hw.extent(2)), KW = int(hw.extent(3));
+  const int pt = (KH - 1) / 2, pl = (KW - 1) / 2;
+  Eigen::MatrixXd M = Eigen::MatrixXd::Zero(N * O * H * W, N * C * H * W);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o)
+      for (int i = 0; i < H; ++i)
+        for (int j = 0; j < W; ++j)
+          for (int c = 0; c < C; ++c)
+            for (int p = 0; p < KH; ++p)
+              for (int q = 0; q < KW; ++q) {
+                int r = i + p - pt, s = j + q - pl;
+                if (boundary == mcsc::Boundary::circular) {
+                  r = ((r % H) + H) % H;
+                  s = ((s % W) + W) % W;
+                } else if (r < 0 || r >= H || s < 0 || s >= W) {
+                  continue;
+                }
+                M(((n * O + o) * H + i) * W + j, ((n * C + c) * H + r) * W + s) += double(hw(o, c, p, q));
+              }
+  return M;
+}
+
+}  // namespace mcsc_test

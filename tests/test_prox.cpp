@@ -1,0 +1,206 @@
+#include "test_common.hpp"
+
+#include <random>
+
+using namespace mcsc;
+using mcsc_test::AllConfigs;
+using mcsc_test::DoubleConfigs;
+
+namespace {
+// Minimises f(u) = 1/2 (u - v)^2 + mu (|u| + |u - s|) by a fine grid then ternary search
+// (f is convex), independently of the closed form.
+double brute_force_l1l1(double v, double s, double mu) {
+  auto f = [&](double u) { return 0.5 * (u - v) * (u - v) + mu * (std::abs(u) + std::abs(u - s)); };
+  const double lo = std::min({v, s, 0.0}) - 2 * mu - 1, hi = std::max({v, s, 0.0}) + 2 * mu + 1;
+  double best = lo;
+  for (double u = lo; u <= hi; u += 1e-3)
+    if (f(u) < f(best)) best = u;
+  double a = best - 2e-3, b = best + 2e-3;
+  for (int it = 0; it < 200; ++it) {
+    const double m1 = a + (b - a) / 3, m2 = b - (b - a) / 3;
+    if (f(m1) < f(m2)) b = m2; else a = m1;
+  }
+  return 0.5 * (a + b);
+}
+
+// Random values kept at least `gap` away from every kink of both operators.
+template <class V, class P>
+void fill_away_from_kinks(const V& v, const V& s, const P& param, double gap, std::uint64_t seed) {
+  auto hv = Kokkos::create_mirror_view(v);
+  auto hs = Kokkos::create_mirror_view(s);
+  auto hp = to_host(param);
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> dist(-2, 2);
+  const int C = int(v.extent(1)), HW = int(v.extent(2) * v.extent(3));
+  for (std::size_t i = 0; i < hv.span(); ++i) {
+    const double mu = hp((i / HW) % C);
+    double x, side;
+    bool ok;
+    do {
+      x = dist(gen);
+      side = dist(gen);
+      const double sg = side < 0 ? -1 : 1, a = sg * x, b = sg * side;
+      // kinks of xi (in the reduced s >= 0 frame) and of the soft threshold with theta = mu
+      ok = std::abs(a + 2 * mu) > gap && std::abs(a) > gap && std::abs(a - b) > gap && std::abs(a - b - 2 * mu) > gap &&
+           std::abs(std::abs(x) - mu) > gap && std::abs(side) > gap;
+    } while (!ok);
+    hv.data()[i] = x;
+    hs.data()[i] = side;
+  }
+  Kokkos::deep_copy(v, hv);
+  Kokkos::deep_copy(s, hs);
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("soft threshold matches sign(v) max(|v| - theta, 0) per channel", "[prox]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto v = make_tensor<T, Space>("v", {2, 3, 5, 4});
+  auto out = make_tensor_like("out", v);
+  Vector<T, Space> theta("theta", 3);
+  fill_normal(v, 41);
+  fill_uniform(theta, 42, 0.0, 1.0);
+  soft_threshold(v, theta, out);
+  auto hv = to_host(v);
+  auto ho = to_host(out);
+  auto ht = to_host(theta);
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const double x = hv(n, c, i, j), t = ht(c);
+          const double expect = (x > 0 ? 1 : -1) * std::max(std::abs(x) - t, 0.0);
+          REQUIRE(double(ho(n, c, i, j)) == Approx(expect).margin(1e-6));
+        }
+  soft_threshold(v, theta, v);  // in place
+  REQUIRE(max_abs_diff(v, out) == 0.0);
+}
+
+TEMPLATE_LIST_TEST_CASE("xi_mu equals a brute-force 1-D minimisation on a grid of v, s, mu", "[prox][l1l1]",
+                        AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const std::vector<double> vs = {-3.1, -1.7, -0.9, -0.45, -0.1, 0.0, 0.05, 0.3, 0.8, 1.25, 1.9, 2.6, 3.3};
+  const std::vector<double> ss = {-2.0, -0.6, -0.05, 0.0, 0.2, 0.7, 1.6};
+  const std::vector<double> mus = {0.0, 0.1, 0.35, 1.0};
+  const int count = int(vs.size() * ss.size());
+  auto v = make_tensor<T, Space>("v", {1, int(mus.size()), count, 1});
+  auto s = make_tensor_like("s", v);
+  auto out = make_tensor_like("out", v);
+  Vector<T, Space> mu("mu", mus.size());
+  auto hv = Kokkos::create_mirror_view(v);
+  auto hs = Kokkos::create_mirror_view(s);
+  auto hm = Kokkos::create_mirror_view(mu);
+  for (std::size_t c = 0; c < mus.size(); ++c) {
+    hm(c) = T(mus[c]);
+    for (int k = 0; k < count; ++k) {
+      hv(0, c, k, 0) = T(vs[k % vs.size()]);
+      hs(0, c, k, 0) = T(ss[k / vs.size()]);
+    }
+  }
+  Kokkos::deep_copy(v, hv);
+  Kokkos::deep_copy(s, hs);
+  Kokkos::deep_copy(mu, hm);
+  l1l1_prox(v, s, mu, out);
+  auto ho = to_host(out);
+  for (std::size_t c = 0; c < mus.size(); ++c)
+    for (int k = 0; k < count; ++k) {
+      const double x = hv(0, c, k, 0), side = hs(0, c, k, 0);
+      CAPTURE(x, side, mus[c]);
+      REQUIRE(double(ho(0, c, k, 0)) == Approx(brute_force_l1l1(x, side, mus[c])).margin(1e-5));
+    }
+  // s = 0: xi_mu is the soft threshold with 2 mu.
+  fill(s, T(0));
+  Vector<T, Space> two_mu("two_mu", mus.size());
+  auto h2 = Kokkos::create_mirror_view(two_mu);
+  for (std::size_t c = 0; c < mus.size(); ++c) h2(c) = T(2 * mus[c]);
+  Kokkos::deep_copy(two_mu, h2);
+  auto st = make_tensor_like("st", v);
+  l1l1_prox(v, s, mu, out);
+  soft_threshold(v, two_mu, st);
+  REQUIRE(max_abs_diff(out, st) <= 1e-6);
+}
+
+TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox][gradient]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const Shape4 shape{2, 3, 4, 5};
+  auto v = make_tensor<T, Space>("v", shape);
+  auto s = make_tensor_like("s", v);
+  auto g = make_tensor_like("g", v);  // upstream gradient: loss = <g, prox(v)>
+  auto out = make_tensor_like("out", v);
+  auto gv = make_tensor_like("gv", v), gs = make_tensor_like("gs", v);
+  Vector<T, Space> param("param", 3), gparam("gparam", 3);
+  fill_uniform(param, 51, 0.1, 0.6);
+  fill_away_from_kinks(v, s, param, 1e-3, 52);
+  fill_normal(g, 53);
+  const double h = 1e-6;
+
+  // Generic FD loop over the entries of one host-perturbable view.
+  auto check = [&](auto& view, auto&& loss, auto&& analytic, const char* what) {
+    auto hview = to_host(view);
+    auto hgrad = to_host(analytic);
+    for (std::size_t i = 0; i < hview.span(); i += 1 + hview.span() / 23) {
+      const T saved = hview.data()[i];
+      hview.data()[i] = saved + h;
+      Kokkos::deep_copy(view, hview);
+      const double lp = loss();
+      hview.data()[i] = saved - h;
+      Kokkos::deep_copy(view, hview);
+      const double lm = loss();
+      hview.data()[i] = saved;
+      Kokkos::deep_copy(view, hview);
+      const double fd = (lp - lm) / (2 * h);
+      CAPTURE(what, i, fd, hgrad.data()[i]);
+      REQUIRE(std::abs(fd - hgrad.data()[i]) <= 1e-6 * (1 + std::abs(fd)));
+    }
+  };
+
+  SECTION("soft threshold: d/dv and d/dtheta") {
+    auto loss = [&]() {
+      soft_threshold(v, param, out);
+      return dot(g, out);
+    };
+    fill(gparam, T(0));
+    soft_threshold_backward(v, param, g, gv, gparam);
+    check(v, loss, gv, "v");
+    check(param, loss, gparam, "theta");
+  }
+  SECTION("l1-l1 prox: d/dv, d/ds and d/dmu") {
+    auto loss = [&]() {
+      l1l1_prox(v, s, param, out);
+      return dot(g, out);
+    };
+    fill(gparam, T(0));
+    l1l1_prox_backward(v, s, param, g, gv, gs, gparam);
+    check(v, loss, gv, "v");
+    check(s, loss, gs, "s");
+    check(param, loss, gparam, "mu");
+    // the mu gradient accumulates
+    auto first = to_host(gparam);
+    const double g0 = first(0);
+    l1l1_prox_backward(v, s, param, g, gv, gs, gparam);
+    REQUIRE(to_host(gparam)(0) == Approx(2 * g0));
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("prox operators reject bad parameters", "[prox][errors]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto v = make_tensor<T, Space>("v", {1, 2, 3, 3});
+  auto s = make_tensor_like("s", v);
+  Vector<T, Space> theta("theta", 2), wrong("wrong", 3);
+  fill(theta, T(-0.5));
+  REQUIRE_THROWS_WITH(soft_threshold(v, theta, v), Catch::Contains("mcsc::soft_threshold") &&
+                                                       Catch::Contains(">= 0") && Catch::Contains("-0.5"));
+  REQUIRE_NOTHROW(soft_threshold(v, theta, v, /*require_nonnegative=*/false));
+  REQUIRE_THROWS_WITH(l1l1_prox(v, s, theta, v), Catch::Contains("mcsc::l1l1_prox") && Catch::Contains("mu"));
+  REQUIRE_THROWS_WITH(soft_threshold(v, wrong, v), Catch::Contains("3 entries") && Catch::Contains("2 channels"));
+  fill(theta, std::numeric_limits<T>::quiet_NaN());
+  REQUIRE_THROWS_WITH(soft_threshold(v, theta, v, false), Catch::Contains("NaN"));
+  fill(theta, T(0.1));
+  auto s_bad = make_tensor<T, Space>("s_bad", {1, 2, 3, 4});
+  REQUIRE_THROWS_WITH(l1l1_prox(v, s_bad, theta, v), Catch::Contains("shape mismatch"));
+  auto empty = make_tensor<T, Space>("empty", {0, 2, 3, 3});
+  REQUIRE_THROWS_WITH(soft_threshold(empty, theta, empty), Catch::Contains("zero-size"));
+}
