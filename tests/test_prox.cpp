@@ -76,6 +76,29 @@ TEMPLATE_LIST_TEST_CASE("soft threshold matches sign(v) max(|v| - theta, 0) per 
   REQUIRE(max_abs_diff(v, out) == 0.0);
 }
 
+TEMPLATE_LIST_TEST_CASE("soft threshold with a negative (learned) threshold is sign(v) relu(|v| - theta)", "[prox]",
+                        AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  // The clamp form p - clamp(p, -t, t) and max(p - t, 0) + min(p + t, 0) differ from this for t < 0.
+  const std::vector<double> values = {-1.0, -0.01, -1e-6, 0.0, 1e-6, 0.02, 0.5};
+  auto v = make_tensor<T, Space>("v", {1, 1, 1, int(values.size())});
+  auto out = make_tensor_like("out", v);
+  Vector<T, Space> theta("theta", 1);
+  fill(theta, T(-0.05));
+  auto hv = Kokkos::create_mirror_view(v);
+  for (std::size_t i = 0; i < values.size(); ++i) hv(0, 0, 0, i) = T(values[i]);
+  Kokkos::deep_copy(v, hv);
+  soft_threshold(v, theta, out, /*require_nonnegative=*/false);
+  auto ho = to_host(out);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double x = double(T(values[i]));
+    const double expect = (x > 0 ? 1 : (x < 0 ? -1 : 0)) * std::max(std::abs(x) + 0.05, 0.0);
+    CAPTURE(x);
+    REQUIRE(double(ho(0, 0, 0, i)) == Approx(expect).margin(1e-7));
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("xi_mu equals a brute-force 1-D minimisation on a grid of v, s, mu", "[prox][l1l1]",
                         AllConfigs) {
   using T = typename TestType::scalar;
@@ -159,6 +182,17 @@ TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox
   SECTION("soft threshold: d/dv and d/dtheta") {
     auto loss = [&]() {
       soft_threshold(v, param, out);
+      return dot(g, out);
+    };
+    fill(gparam, T(0));
+    soft_threshold_backward(v, param, g, gv, gparam);
+    check(v, loss, gv, "v");
+    check(param, loss, gparam, "theta");
+  }
+  SECTION("soft threshold with negative thresholds: d/dv and d/dtheta") {
+    fill_uniform(param, 54, -0.4, -0.1);
+    auto loss = [&]() {
+      soft_threshold(v, param, out, false);
       return dot(g, out);
     };
     fill(gparam, T(0));

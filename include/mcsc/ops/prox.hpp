@@ -3,6 +3,7 @@
 /// Elementwise proximal operators with one parameter per channel, and their derivatives.
 ///
 /// Soft thresholding (prox of theta |u|):      S_theta(v) = sign(v) max(|v| - theta, 0)
+/// (for theta < 0 not a prox any more, but the formula learned networks use; see below)
 /// l1-l1 prox with side information s (LMCSC paper eq. 3, Mota et al.):
 ///     xi_mu(v; s) = argmin_u 1/2 (u - v)^2 + mu (|u| + |u - s|)
 /// in closed form, for s >= 0:
@@ -17,10 +18,19 @@
 
 namespace mcsc {
 
-/// S_theta(v) for one value.
+/// S_theta(v) = sign(v) max(|v| - theta, 0) for one value, in exactly this form so that it is
+/// also right for a negative (learned, unclamped) theta: then every non-zero v moves away from 0
+/// by |theta| and S(0) = 0 (trained CU-Net weights have such thresholds).
 template <class T>
 KOKKOS_INLINE_FUNCTION T soft_threshold_value(T v, T theta) {
-  return v > theta ? v - theta : (v < -theta ? v + theta : T(0));
+  const T m = (v < T(0) ? -v : v) - theta;
+  return m > T(0) ? (v > T(0) ? m : (v < T(0) ? -m : T(0))) : T(0);
+}
+
+/// Whether S_theta passes v through (derivative 1 in v, -sign(v) in theta) or gives 0.
+template <class T>
+KOKKOS_INLINE_FUNCTION bool soft_threshold_active(T v, T theta) {
+  return v != T(0) && (v < T(0) ? -v : v) > theta;
 }
 
 /// Partial derivatives of xi_mu(v; s) with respect to v, s and mu.
@@ -128,14 +138,13 @@ void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, 
   Impl::per_channel_sum<ExecSpace>("mcsc::soft_threshold_backward::theta", N, C, HW, grad_theta,
                                    KOKKOS_LAMBDA(int n, int c, int k) {
                                      const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
-                                     const T th = theta(c);
-                                     return fv(i) > th ? -fg(i) : (fv(i) < -th ? fg(i) : T(0));
+                                     return soft_threshold_active(fv(i), T(theta(c))) ? -math::sign(fv(i)) * fg(i)
+                                                                                      : T(0);
                                    });
   Kokkos::parallel_for(
       "mcsc::soft_threshold_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i) {
-        const T th = theta((i / HW) % C);
-        fgv(i) = (fv(i) > th || fv(i) < -th) ? fg(i) : T(0);
+        fgv(i) = soft_threshold_active(fv(i), T(theta((i / HW) % C))) ? fg(i) : T(0);
       });
 }
 
