@@ -200,6 +200,32 @@ TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox
     check(v, loss, gv, "v");
     check(param, loss, gparam, "theta");
   }
+  SECTION("one threshold / mu for all channels: same values as per-channel, gradients by FD") {
+    Vector<T, Space> one("one", 1), gone("gone", 1);
+    fill(one, T(0.3));
+    fill(param, T(0.3));
+    auto per_channel = make_tensor_like("per_channel", v);
+    soft_threshold(v, param, per_channel);
+    soft_threshold(v, one, out);
+    REQUIRE(max_abs_diff(out, per_channel) == 0.0);
+    l1l1_prox(v, s, param, per_channel);
+    l1l1_prox(v, s, one, out);
+    REQUIRE(max_abs_diff(out, per_channel) == 0.0);
+    auto soft_loss = [&]() {
+      soft_threshold(v, one, out);
+      return dot(g, out);
+    };
+    fill(gone, T(0));
+    soft_threshold_backward(v, one, g, gv, gone);
+    check(one, soft_loss, gone, "scalar theta");
+    auto l1l1_loss = [&]() {
+      l1l1_prox(v, s, one, out);
+      return dot(g, out);
+    };
+    fill(gone, T(0));
+    l1l1_prox_backward(v, s, one, g, gv, gs, gone);
+    check(one, l1l1_loss, gone, "scalar mu");
+  }
   SECTION("l1-l1 prox: d/dv, d/ds and d/dmu") {
     auto loss = [&]() {
       l1l1_prox(v, s, param, out);

@@ -70,9 +70,9 @@ template <class V, class P>
 void check_per_channel(const char* function, const V& v, const P& param, const char* name, bool require_nonnegative) {
   static_assert(is_tensor4_v<V>, "mcsc prox operators: tensors must be rank-4 LayoutRight views");
   MCSC_REQUIRE(v.size() > 0, function, "zero-size tensor '" << v.label() << "' " << shape_of(v));
-  MCSC_REQUIRE(param.extent(0) == v.extent(1), function,
+  MCSC_REQUIRE(param.extent(0) == v.extent(1) || param.extent(0) == 1, function,
                name << " has " << param.extent(0) << " entries but '" << v.label() << "' " << shape_of(v) << " has "
-                    << v.extent(1) << " channels");
+                    << v.extent(1) << " channels (give one per channel, or one for all)");
   double smallest = 0;
   std::size_t nonfinite = 0;
   Kokkos::parallel_reduce(
@@ -89,7 +89,18 @@ void check_per_channel(const char* function, const V& v, const P& param, const c
                name << " must be >= 0 but its smallest entry is " << smallest);
 }
 
-/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c).
+/// A per-channel parameter view, or a single value broadcast to every channel.
+template <class P>
+struct ChannelParameter {
+  P view;
+  bool broadcast;
+  explicit ChannelParameter(const P& p) : view(p), broadcast(p.extent(0) == 1) {}
+  KOKKOS_INLINE_FUNCTION typename P::value_type operator()(std::int64_t c) const { return view(broadcast ? 0 : c); }
+  KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t c) const { return broadcast ? 0 : c; }
+};
+
+/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c) (or into out(0)
+/// for all channels when out has one entry).
 template <class ExecSpace, class Out, class F>
 void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f) {
   using T = typename Out::value_type;
@@ -101,12 +112,13 @@ void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, co
         Kokkos::parallel_reduce(
             Kokkos::TeamThreadRange(team, N * HW),
             [&](const int k, double& acc) { acc += double(f(k / HW, c, k % HW)); }, total);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) += T(total); });
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { Kokkos::atomic_add(&out(out.extent(0) == 1 ? 0 : c), T(total)); });
       });
 }
 }  // namespace Impl
 
-/// out = S_theta(v), theta (C) one threshold per channel of v (N, C, H, W); out may be v.
+/// out = S_theta(v), theta (C) one threshold per channel of v (N, C, H, W), or (1) one for all
+/// channels; out may be v.
 /// Thresholds must be >= 0 unless require_nonnegative is false (learned thresholds, unclamped).
 template <class V, class Theta, class Out>
 void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require_nonnegative = true) {
@@ -115,9 +127,10 @@ void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require
   const std::int64_t C = v.extent(1), HW = std::int64_t(v.extent(2)) * v.extent(3);
   auto fv = Impl::flat(v);
   auto fo = Impl::flat(out);
+  const Impl::ChannelParameter<Theta> th(theta);
   Kokkos::parallel_for(
       "mcsc::soft_threshold", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = soft_threshold_value(fv(i), theta((i / HW) % C)); });
+      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = soft_threshold_value(fv(i), th((i / HW) % C)); });
 }
 
 /// Backward of out = S_theta(v): grad_v = grad_out * [|v| > theta] (overwritten, may alias
@@ -135,20 +148,22 @@ void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, 
   auto fv = Impl::flat(v);
   auto fg = Impl::flat(grad_out);
   auto fgv = Impl::flat(grad_v);
+  const Impl::ChannelParameter<Theta> th(theta);
   Impl::per_channel_sum<ExecSpace>("mcsc::soft_threshold_backward::theta", N, C, HW, grad_theta,
                                    KOKKOS_LAMBDA(int n, int c, int k) {
                                      const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
-                                     return soft_threshold_active(fv(i), T(theta(c))) ? -math::sign(fv(i)) * fg(i)
+                                     return soft_threshold_active(fv(i), T(th(c))) ? -math::sign(fv(i)) * fg(i)
                                                                                       : T(0);
                                    });
   Kokkos::parallel_for(
       "mcsc::soft_threshold_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i) {
-        fgv(i) = soft_threshold_active(fv(i), T(theta((i / HW) % C))) ? fg(i) : T(0);
+        fgv(i) = soft_threshold_active(fv(i), T(th((i / HW) % C))) ? fg(i) : T(0);
       });
 }
 
-/// out = xi_mu(v; s), mu (C) one parameter per channel; v, s, out (N, C, H, W); out may be v.
+/// out = xi_mu(v; s), mu (C) one parameter per channel (or (1) for all); v, s, out (N, C, H, W);
+/// out may be v.
 template <class V, class S, class Mu, class Out>
 void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool require_nonnegative = true) {
   Impl::check_per_channel("mcsc::l1l1_prox", v, mu, "mu", require_nonnegative);
@@ -158,9 +173,10 @@ void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool requir
   auto fv = Impl::flat(v);
   auto fs = Impl::flat(s);
   auto fo = Impl::flat(out);
+  const Impl::ChannelParameter<Mu> m(mu);
   Kokkos::parallel_for(
       "mcsc::l1l1_prox", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = l1l1_prox_value(fv(i), fs(i), mu((i / HW) % C)); });
+      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = l1l1_prox_value(fv(i), fs(i), m((i / HW) % C)); });
 }
 
 /// Backward of out = xi_mu(v; s): grad_v = grad_out * d/dv, grad_s = grad_out * d/ds (both
@@ -182,18 +198,19 @@ void l1l1_prox_backward(const V& v, const S& s, const Mu& mu, const G& grad_out,
   auto fg = Impl::flat(grad_out);
   auto fgv = Impl::flat(grad_v);
   auto fgs = Impl::flat(grad_s);
+  const Impl::ChannelParameter<Mu> m(mu);
   Impl::per_channel_sum<ExecSpace>("mcsc::l1l1_prox_backward::mu", N, C, HW, grad_mu,
                                    KOKKOS_LAMBDA(int n, int c, int k) {
                                      const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
                                      L1L1Derivatives<T> d;
-                                     l1l1_prox_value(T(fv(i)), T(fs(i)), T(mu(c)), &d);
+                                     l1l1_prox_value(T(fv(i)), T(fs(i)), T(m(c)), &d);
                                      return fg(i) * d.dmu;
                                    });
   Kokkos::parallel_for(
       "mcsc::l1l1_prox_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i) {
         L1L1Derivatives<T> d;
-        l1l1_prox_value(T(fv(i)), T(fs(i)), T(mu((i / HW) % C)), &d);
+        l1l1_prox_value(T(fv(i)), T(fs(i)), T(m((i / HW) % C)), &d);
         const T g = fg(i);
         fgs(i) = g * d.ds;
         fgv(i) = g * d.dv;
