@@ -263,4 +263,27 @@ void scale(const Y& y, typename Y::value_type alpha) {
       KOKKOS_LAMBDA(const std::size_t i) { fy(i) *= alpha; });
 }
 
+/// out (N, Ca + Cb, H, W) = a (N, Ca, H, W) and b (N, Cb, H, W) stacked on the channel axis.
+template <class A, class B, class Out>
+void concat_channels(const A& a, const B& b, const Out& out) {
+  const Shape4 sa = shape_of(a), sb = shape_of(b), so = shape_of(out);
+  MCSC_REQUIRE(sa.n == sb.n && sa.h == sb.h && sa.w == sb.w && so == (Shape4{sa.n, sa.c + sb.c, sa.h, sa.w}),
+               "mcsc::concat_channels", "cannot stack " << sa << " and " << sb << " into " << so);
+  Kokkos::deep_copy(Kokkos::subview(out, Kokkos::ALL, std::make_pair(0, int(sa.c)), Kokkos::ALL, Kokkos::ALL), a);
+  Kokkos::deep_copy(Kokkos::subview(out, Kokkos::ALL, std::make_pair(int(sa.c), int(sa.c + sb.c)), Kokkos::ALL,
+                                    Kokkos::ALL),
+                    b);
+}
+
+/// The inverse of concat_channels: a = in[:, :Ca], b = in[:, Ca:].
+template <class In, class A, class B>
+void split_channels(const In& in, const A& a, const B& b) {
+  const Shape4 sa = shape_of(a), sb = shape_of(b), si = shape_of(in);
+  MCSC_REQUIRE(sa.n == sb.n && sa.h == sb.h && sa.w == sb.w && si == (Shape4{sa.n, sa.c + sb.c, sa.h, sa.w}),
+               "mcsc::split_channels", "cannot split " << si << " into " << sa << " and " << sb);
+  Kokkos::deep_copy(a, Kokkos::subview(in, Kokkos::ALL, std::make_pair(0, int(sa.c)), Kokkos::ALL, Kokkos::ALL));
+  Kokkos::deep_copy(b, Kokkos::subview(in, Kokkos::ALL, std::make_pair(int(sa.c), int(sa.c + sb.c)), Kokkos::ALL,
+                                       Kokkos::ALL));
+}
+
 }  // namespace mcsc
