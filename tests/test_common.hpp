@@ -103,4 +103,35 @@ Eigen::MatrixXd dense_conv_matrix(const Wt& w, int N, int H, int W, mcsc::Bounda
   return M;
 }
 
+/// Central finite differences of loss() with respect to `count` entries of `view` (spread over
+/// it, always including the first and last), compared with `analytic` (same shape). Doubles only.
+/// loss() must recompute everything from the current value of view.
+template <class V, class G, class Loss>
+void check_gradient(const char* what, const V& view, const G& analytic, Loss&& loss, std::size_t count = 6,
+                    double h = 1e-7, double tol = 1e-5) {
+  auto hv = Kokkos::create_mirror_view(view);
+  Kokkos::deep_copy(hv, view);
+  auto hg = Kokkos::create_mirror_view(analytic);
+  Kokkos::deep_copy(hg, analytic);
+  const std::size_t n = hv.span();
+  const std::size_t step = std::max<std::size_t>(1, n / std::max<std::size_t>(1, count));
+  for (std::size_t k = 0; k < n; k += step) {
+    const std::size_t i = (k + step >= n) ? n - 1 : k;
+    const auto saved = hv.data()[i];
+    hv.data()[i] = saved + h;
+    Kokkos::deep_copy(view, hv);
+    const double lp = loss();
+    hv.data()[i] = saved - h;
+    Kokkos::deep_copy(view, hv);
+    const double lm = loss();
+    hv.data()[i] = saved;
+    Kokkos::deep_copy(view, hv);
+    const double fd = (lp - lm) / (2 * h);
+    const double an = double(hg.data()[i]);
+    CAPTURE(what, i, fd, an);
+    REQUIRE(std::abs(fd - an) <= tol * (1 + std::abs(fd)));
+    if (i == n - 1) break;
+  }
+}
+
 }  // namespace mcsc_test
