@@ -130,3 +130,44 @@ TEMPLATE_LIST_TEST_CASE("learned models reject bad input", "[nn][errors]", Doubl
   REQUIRE_THROWS_WITH(encoder.forward(x, {}, false), Catch::Contains("side information"));
   REQUIRE_THROWS_WITH(params.add("late", {1, 1, 1, 1}), Catch::Contains("after allocate"));
 }
+
+TEMPLATE_LIST_TEST_CASE("an LCSC encoder initialised from a dictionary equals ISTA", "[nn][lista]", mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (int channels : {1, 2}) {
+    CAPTURE(channels);
+    LcscConfig config;
+    config.in_channels = channels;
+    config.filters = 5;
+    config.kernel = 5;
+    config.stages = 6;
+    Parameters<T, Space> params;
+    LcscEncoder<T, Space> encoder(params, "lista.", config);
+    params.allocate();
+    auto d = make_tensor<T, Space>("d", {channels, 5, 5, 5});
+    auto x = make_tensor<T, Space>("x", {2, channels, 12, 11});
+    fill_normal(d, 81, 0.0, 0.2);
+    fill_normal(x, 82);
+    ConvDictionary<T, Space> D(d);
+    const double L = 1.01 * power_iteration(D, D.code_shape(shape_of(x)));
+    const double lambda = 0.05;
+    encoder.initialize_from_dictionary(d, lambda, L);
+    FistaOptions ista;
+    ista.lambda = lambda;
+    ista.lipschitz = L;
+    ista.accelerate = false;
+    ista.max_iterations = config.stages + 1;
+    const auto reference = fista(D, x, ista);
+    const auto& codes = encoder.forward(x, {}, false);
+    const double scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
+    REQUIRE(scale > 0);
+    REQUIRE(max_abs_diff(codes, reference.codes) <= (std::is_same<T, float>::value ? 1e-5 : 1e-12) * (1 + 10 * scale));
+  }
+  Parameters<T, Space> params;
+  LcscConfig even;
+  even.kernel = 4;
+  LcscEncoder<T, Space> encoder(params, "even.", even);
+  params.allocate();
+  REQUIRE_THROWS_WITH(encoder.initialize_from_dictionary(make_tensor<T, Space>("d", {1, 64, 4, 4}), 0.1, 1.0),
+                      Catch::Contains("even"));
+}

@@ -67,6 +67,40 @@ class LcscEncoder {
   }
 
   const LcscConfig& config() const { return m_config; }
+
+  /// Makes every stage an exact ISTA step for CBPDN with dictionary d (c, K, s, s), weight lambda
+  /// and step 1/L: E0 = E_j = D'/L, D_j = D, thresholds lambda/L. The paper-form encoder with S
+  /// stages then computes S + 1 ISTA iterations from U = 0 (soft-threshold encoders only).
+  /// Odd kernels only: for an even s the transpose of a "same" convolution is not a "same"
+  /// convolution of size s (it is shifted by one pixel).
+  void initialize_from_dictionary(const tensor_type& d, double lambda, double lipschitz) {
+    const char* fn = "mcsc::LcscEncoder::initialize_from_dictionary";
+    const int c = m_config.in_channels, K = m_config.filters, s = m_config.kernel;
+    const Shape4 expected{c, K, s, s};
+    MCSC_REQUIRE(shape_of(d) == expected, fn, "dictionary " << shape_of(d) << " should be " << expected);
+    MCSC_REQUIRE(s % 2 == 1, fn, "kernel size " << s << " is even; the transpose of an even 'same' convolution "
+                                                  "is not a 'same' convolution of that size");
+    MCSC_REQUIRE(m_config.prox == ProxKind::soft_threshold && m_config.form == LcscForm::paper, fn,
+                 "needs the paper form with soft thresholding");
+    MCSC_REQUIRE(lambda >= 0 && lipschitz > 0, fn, "lambda = " << lambda << ", L = " << lipschitz);
+    const T inv_l = T(1.0 / lipschitz);
+    auto set_transpose = [&](int index) {  // E[k, m, p, q] = D[m, k, s-1-p, s-1-q] / L
+      const auto e = weight(index);
+      Kokkos::parallel_for(
+          "mcsc::LcscEncoder::transpose_dictionary", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(e.size())),
+          KOKKOS_LAMBDA(const std::int64_t i) {
+            const int q = int(i % s), p = int((i / s) % s), m = int((i / (s * s)) % c), k = int(i / (s * s * c));
+            e(k, m, p, q) = inv_l * d(m, k, s - 1 - p, s - 1 - q);
+          });
+    };
+    set_transpose(m_encoder0);
+    fill(weight(m_threshold0), T(lambda / lipschitz));
+    for (std::size_t j = 0; j < m_dictionary.size(); ++j) {
+      set_transpose(m_encoder[j]);
+      Kokkos::deep_copy(weight(m_dictionary[j]), d);
+      fill(weight(m_threshold[j]), T(lambda / lipschitz));
+    }
+  }
   /// Parameter indices: E0, its threshold, and per stage j: D_j, E_j, threshold_j.
   int encoder0() const { return m_encoder0; }
   int threshold0() const { return m_threshold0; }

@@ -1,6 +1,6 @@
 #pragma once
 /// \file fista.hpp
-/// FISTA (Beck & Teboulle 2009) for convolutional basis pursuit denoising
+/// FISTA (Beck & Teboulle 2009) and ISTA for convolutional basis pursuit denoising
 ///
 ///     min_U  1/2 ||y - sum_k d_k * u_k||^2 + lambda sum_k ||u_k||_1
 ///
@@ -25,6 +25,7 @@ struct FistaOptions {
   int max_iterations = 100;
   double tolerance = 0;          ///< stop when ||U_k - U_{k-1}|| <= tolerance ||U_k|| (0: never)
   double lipschitz = 0;          ///< L of D'D; 0: estimated by power iteration (times 1.01)
+  bool accelerate = true;        ///< false: plain ISTA (no momentum), the iteration LCSC unrolls
 };
 
 /// What fista() returns. objective[k] is the objective at iterate k+1.
@@ -58,7 +59,7 @@ void proximal_gradient_step(const Z& z, const G& g, typename X::value_type step,
 }
 }  // namespace Impl
 
-/// Solves CBPDN by FISTA. y: (N, m, H, W) signal; initial_codes: optional warm start (N, K, H, W).
+/// Solves CBPDN by FISTA (or ISTA with options.accelerate = false). y: (N, m, H, W) signal; initial_codes: optional warm start (N, K, H, W).
 /// `callback(iteration, objective)` is called after every iteration when given; returning false
 /// stops early.
 template <class Dictionary>
@@ -119,7 +120,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     result.iterations = k + 1;
     MCSC_REQUIRE(std::isfinite(objective), fn, "objective became " << objective << " at iteration " << k + 1);
     const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
-    const T beta = T((t - 1) / t_next);
+    const T beta = options.accelerate ? T((t - 1) / t_next) : T(0);
     t = t_next;
     lincomb(T(1) + beta, x, -beta, x_prev, z);
     lincomb(T(1) + beta, dx, -beta, dx_prev, dz);
