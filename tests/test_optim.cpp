@@ -1,0 +1,131 @@
+// Optimisers and losses: Adam and SGD against independent host implementations of the update
+// rules, clipping, step decay, and the losses' gradients by finite differences.
+#include "test_common.hpp"
+
+#include "mcsc/train/loss.hpp"
+#include "mcsc/train/optim.hpp"
+
+using namespace mcsc;
+using mcsc_test::AllConfigs;
+using mcsc_test::DoubleConfigs;
+
+namespace {
+template <class P>
+void fill_params(P& params, std::uint64_t seed) {
+  for (const auto& e : params.entries()) fill_normal(e.value, seed++);
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("Adam matches the bias-corrected update rule step by step", "[optim][adam]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  Parameters<T, Space> params;
+  params.add("w", {2, 3, 3, 3});
+  params.add("lam", {1, 1, 1, 1});
+  params.allocate();
+  fill_params(params, 1);
+  AdamOptions opts;
+  opts.learning_rate = 0.01;
+  opts.weight_decay = 0.1;
+  Adam<T, Space> adam(params, opts);
+  // Host reference over the same flat buffers.
+  const std::size_t n = params.flat_size();
+  std::vector<double> w(n), m(n, 0), v(n, 0);
+  auto hw0 = to_host(params.values());
+  for (std::size_t i = 0; i < n; ++i) w[i] = hw0(i);
+  for (int t = 1; t <= 5; ++t) {
+    for (const auto& e : params.entries()) fill_normal(e.grad, 100 + t);
+    auto hg = to_host(params.grads());
+    for (std::size_t i = 0; i < n; ++i) {
+      const double g = hg(i) + opts.weight_decay * w[i];
+      m[i] = opts.beta1 * m[i] + (1 - opts.beta1) * g;
+      v[i] = opts.beta2 * v[i] + (1 - opts.beta2) * g * g;
+      const double mhat = m[i] / (1 - std::pow(opts.beta1, t)), vhat = v[i] / (1 - std::pow(opts.beta2, t));
+      w[i] -= opts.learning_rate * mhat / (std::sqrt(vhat) + opts.eps);
+    }
+    adam.step();
+    auto hw = to_host(params.values());
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(double(hw(i)) == Approx(w[i]).epsilon(1e-5).margin(1e-6));
+  }
+  REQUIRE(adam.steps() == 5);
+}
+
+TEMPLATE_LIST_TEST_CASE("SGD with momentum matches its update rule; Adam minimises a quadratic", "[optim]",
+                        AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  Parameters<T, Space> params;
+  const int w = params.add("w", {1, 1, 4, 4});
+  params.allocate();
+  fill_params(params, 2);
+  SgdOptions so;
+  so.learning_rate = 0.1;
+  so.momentum = 0.9;
+  Sgd<T, Space> sgd(params, so);
+  std::vector<double> x(16), b(16);
+  auto h0 = to_host(params.value(w));
+  for (int i = 0; i < 16; ++i) x[i] = h0.data()[i];
+  for (int t = 0; t < 4; ++t) {
+    // gradient of 1/2 ||w||^2 is w
+    Kokkos::deep_copy(params.grad(w), params.value(w));
+    for (int i = 0; i < 16; ++i) {
+      b[i] = t == 0 ? x[i] : so.momentum * b[i] + x[i];
+      x[i] -= so.learning_rate * b[i];
+    }
+    sgd.step();
+  }
+  auto h = to_host(params.value(w));
+  for (int i = 0; i < 16; ++i) REQUIRE(double(h.data()[i]) == Approx(x[i]).epsilon(1e-5));
+  // Adam drives 1/2 ||w - 3||^2 to its minimum.
+  AdamOptions ao;
+  ao.learning_rate = 0.1;
+  Adam<T, Space> adam(params, ao);
+  auto target = make_tensor_like("target", params.value(w));
+  fill(target, T(3));
+  for (int t = 0; t < 500; ++t) {
+    lincomb(T(1), params.value(w), T(-1), target, params.grad(w));
+    adam.step();
+  }
+  REQUIRE(max_abs_diff(params.value(w), target) < 1e-2);
+}
+
+TEMPLATE_LIST_TEST_CASE("gradient clipping and step decay", "[optim]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  Parameters<T, Space> params;
+  params.add("a", {1, 1, 1, 3});
+  params.add("b", {1, 1, 1, 1});
+  params.allocate();
+  fill(params.grad(0), T(2));  // norm^2 = 3 * 4 + 4 = 16
+  fill(params.grad(1), T(2));
+  REQUIRE(clip_gradient_norm(params, 1.0) == Approx(4.0));
+  REQUIRE(std::sqrt(sum_squares(params.grads())) == Approx(1.0).epsilon(1e-5));
+  REQUIRE(clip_gradient_norm(params, 10.0) == Approx(1.0).epsilon(1e-5));  // below the bound: unchanged
+  REQUIRE(std::sqrt(sum_squares(params.grads())) == Approx(1.0).epsilon(1e-5));
+  REQUIRE_THROWS_WITH(clip_gradient_norm(params, 0.0), Catch::Contains("max_norm"));
+  StepDecay decay{1e-4, 50, 0.9};
+  REQUIRE(decay.at_epoch(0) == Approx(1e-4));
+  REQUIRE(decay.at_epoch(49) == Approx(1e-4));
+  REQUIRE(decay.at_epoch(50) == Approx(0.9e-4));
+  REQUIRE(decay.at_epoch(120) == Approx(0.81e-4));
+  AdamOptions bad;
+  bad.beta1 = 1.0;
+  REQUIRE_THROWS_WITH((Adam<T, Space>(params, bad)), Catch::Contains("mcsc::Adam"));
+}
+
+TEMPLATE_LIST_TEST_CASE("MSE and L1 losses and their gradients", "[loss][gradient]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto p = make_tensor<T, Space>("p", {2, 1, 4, 5});
+  auto q = make_tensor_like("q", p);
+  auto g = make_tensor_like("g", p);
+  fill_normal(p, 1);
+  fill_normal(q, 2);
+  const auto ep = mcsc_test::to_eigen(p), eq = mcsc_test::to_eigen(q);
+  REQUIRE(mse_loss(p, q, g) == Approx((ep - eq).squaredNorm() / 40));
+  mcsc_test::check_gradient("mse", p, g, [&]() { return mse_loss(p, q, Tensor4<T, Space>()); }, 40);
+  REQUIRE(l1_loss(p, q, g) == Approx((ep - eq).cwiseAbs().sum() / 40));
+  mcsc_test::check_gradient("l1", p, g, [&]() { return l1_loss(p, q, Tensor4<T, Space>()); }, 40);
+  auto wrong = make_tensor<T, Space>("wrong", {2, 1, 4, 4});
+  REQUIRE_THROWS_WITH(mse_loss(p, wrong, g), Catch::Contains("mcsc::mse_loss"));
+}
