@@ -46,7 +46,27 @@ class CuNet {
     m_params.allocate();
   }
 
+  static constexpr const char* type_name = "CuNet";
   const CuNetConfig& config() const { return m_config; }
+  /// The configuration as stored in checkpoints.
+  std::string config_string() const {
+    const auto& c = m_config;
+    return "channels=" + std::to_string(c.channels) + " filters=" + std::to_string(c.filters) +
+           " kernel=" + std::to_string(c.kernel) + " stages=" + std::to_string(c.stages) +
+           " fusion=" + std::to_string(int(c.fusion)) +
+           " per_channel_threshold=" + std::to_string(int(c.per_channel_threshold));
+  }
+  static CuNetConfig config_from_string(const std::string& text) {
+    const auto kv = parse_key_values(text);
+    CuNetConfig c;
+    c.channels = config_int(kv, "channels");
+    c.filters = config_int(kv, "filters");
+    c.kernel = config_int(kv, "kernel");
+    c.stages = config_int(kv, "stages");
+    c.fusion = config_int(kv, "fusion") != 0;
+    c.per_channel_threshold = config_int(kv, "per_channel_threshold") != 0;
+    return c;
+  }
   params_type& parameters() { return m_params; }
   const params_type& parameters() const { return m_params; }
 

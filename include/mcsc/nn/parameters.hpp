@@ -8,6 +8,7 @@
 /// Use: add() every parameter, then allocate() once; the views stay valid as long as the
 /// Parameters object lives.
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -105,5 +106,32 @@ class Parameters {
   std::size_t m_size = 0;
   flat_type m_values, m_grads;
 };
+
+/// "key=value key=value" (a model's configuration in a checkpoint) as a map.
+inline std::map<std::string, std::string> parse_key_values(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string item;
+  while (in >> item) {
+    const auto eq = item.find('=');
+    MCSC_REQUIRE(eq != std::string::npos && eq > 0, "mcsc::parse_key_values", "'" << item << "' is not key=value");
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return out;
+}
+
+/// The integer value of key in a parsed configuration; throws naming the key if absent or bad.
+inline int config_int(const std::map<std::string, std::string>& config, const std::string& key) {
+  auto it = config.find(key);
+  MCSC_REQUIRE(it != config.end(), "mcsc::config_int", "configuration has no '" << key << "'");
+  try {
+    std::size_t used = 0;
+    const int v = std::stoi(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  MCSC_REQUIRE(false, "mcsc::config_int", "'" << key << "=" << it->second << "' is not an integer");
+  return 0;
+}
 
 }  // namespace mcsc

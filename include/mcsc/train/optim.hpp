@@ -5,6 +5,7 @@
 /// momentum; global gradient-norm clipping; step learning-rate decay.
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "mcsc/nn/parameters.hpp"
 
@@ -64,6 +65,8 @@ class Adam {
   void set_steps(std::int64_t t) { m_steps = t; }
   const flat_type& first_moment() const { return m_first; }
   const flat_type& second_moment() const { return m_second; }
+  /// The buffers a checkpoint must hold to resume exactly.
+  std::vector<flat_type> state_buffers() const { return {m_first, m_second}; }
 
  private:
   params_type* m_params;
@@ -111,6 +114,7 @@ class Sgd {
   std::int64_t steps() const { return m_steps; }
   void set_steps(std::int64_t t) { m_steps = t; }
   const flat_type& first_moment() const { return m_buffer; }
+  std::vector<flat_type> state_buffers() const { return {m_buffer}; }
 
  private:
   params_type* m_params;

@@ -1,0 +1,131 @@
+// Checkpoints: exact round trip of parameters and optimiser state, and clear refusals of
+// truncated, corrupted or mismatched files.
+#include "test_common.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "mcsc/nn/cunet.hpp"
+#include "mcsc/train/checkpoint.hpp"
+#include "mcsc/train/optim.hpp"
+
+using namespace mcsc;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("mcsc_test_checkpoint_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+CuNetConfig small_config() {
+  CuNetConfig c;
+  c.channels = 2;
+  c.filters = 3;
+  c.kernel = 3;
+  c.stages = 2;
+  return c;
+}
+template <class Net>
+void randomize(Net& net, std::uint64_t seed) {
+  for (const auto& e : net.parameters().entries()) fill_normal(e.value, seed++, 0.0, 0.1);
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("a checkpoint restores parameters and Adam state exactly", "[checkpoint]",
+                        mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const auto path = scratch("roundtrip.mcsc").string();
+  CuNet<T, Space> net(small_config());
+  randomize(net, 1);
+  Adam<T, Space> adam(net.parameters(), AdamOptions{});
+  for (int t = 0; t < 3; ++t) {
+    for (const auto& e : net.parameters().entries()) fill_normal(e.grad, 10 + t);
+    adam.step();
+  }
+  CheckpointInfo info;
+  info.model_type = net.type_name;
+  info.model_config = net.config_string();
+  info.epoch = 7;
+  info.step = 123;
+  info.rng_state = "12345 67890";
+  save_checkpoint(path, net.parameters(), info, &adam);
+  REQUIRE(fs::exists(path));
+  for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path()))
+    REQUIRE(entry.path().string().find(".tmp.") == std::string::npos);  // no temporary left behind
+
+  CuNet<T, Space> other(small_config());
+  Adam<T, Space> other_adam(other.parameters(), AdamOptions{});
+  const auto loaded = load_checkpoint(path, other.parameters(), other.type_name, other.config_string(), &other_adam);
+  REQUIRE(loaded.epoch == 7);
+  REQUIRE(loaded.step == 123);
+  REQUIRE(loaded.rng_state == "12345 67890");
+  REQUIRE(loaded.optimizer_type == "adam");
+  REQUIRE(other_adam.steps() == 3);
+  REQUIRE(max_abs_diff(other.parameters().values(), net.parameters().values()) == 0.0);
+  REQUIRE(max_abs_diff(other_adam.first_moment(), adam.first_moment()) == 0.0);
+  REQUIRE(max_abs_diff(other_adam.second_moment(), adam.second_moment()) == 0.0);
+  // The configuration round-trips through its string.
+  REQUIRE(CuNet<T, Space>::config_from_string(loaded.model_config).filters == 3);
+  REQUIRE(read_checkpoint_info(path).model_type == "CuNet");
+  // A float checkpoint loads into a double model (values converted exactly).
+  if (std::is_same<T, float>::value) {
+    CuNet<double, Space> wide(small_config());
+    load_checkpoint(path, wide.parameters(), wide.type_name, wide.config_string());
+    auto a = to_host(wide.parameters().values());
+    auto b = to_host(net.parameters().values());
+    for (std::size_t i = 0; i < a.span(); ++i) REQUIRE(a(i) == double(b(i)));
+  }
+  fs::remove_all(fs::path(path).parent_path());
+}
+
+TEST_CASE("damaged or mismatched checkpoints are refused with a message", "[checkpoint][errors]") {
+  using T = float;
+  using Space = Kokkos::DefaultExecutionSpace;
+  const auto path = scratch("good.mcsc").string();
+  CuNet<T, Space> net(small_config());
+  randomize(net, 2);
+  CheckpointInfo info;
+  info.model_type = net.type_name;
+  info.model_config = net.config_string();
+  save_checkpoint(path, net.parameters(), info);
+  std::vector<char> bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto write = [&](const std::string& name, const std::vector<char>& data) {
+    const auto p = scratch(name).string();
+    std::ofstream(p, std::ios::binary).write(data.data(), std::streamsize(data.size()));
+    return p;
+  };
+  CuNet<T, Space> target(small_config());
+  auto load = [&](const std::string& p) {
+    return load_checkpoint(p, target.parameters(), target.type_name, target.config_string());
+  };
+  REQUIRE_NOTHROW(load(path));
+  for (std::size_t keep : {std::size_t(0), std::size_t(5), bytes.size() / 2, bytes.size() - 1}) {
+    CAPTURE(keep);
+    const auto p = write("truncated.mcsc", std::vector<char>(bytes.begin(), bytes.begin() + std::ptrdiff_t(keep)));
+    REQUIRE_THROWS_WITH(load(p), Catch::Contains("mcsc::load_checkpoint") &&
+                                     (Catch::Contains("truncated") || Catch::Contains("not an mcsc checkpoint")));
+  }
+  auto flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x5a;
+  REQUIRE_THROWS_WITH(load(write("corrupt.mcsc", flipped)), Catch::Contains("checksum"));
+  REQUIRE_THROWS_WITH(load(write("text.mcsc", std::vector<char>(64, 'x'))), Catch::Contains("bad magic"));
+  REQUIRE_THROWS_WITH(load("/nonexistent/file.mcsc"), Catch::Contains("cannot open"));
+  // Another configuration or model type.
+  auto config = small_config();
+  config.filters = 4;
+  CuNet<T, Space> wider(config);
+  REQUIRE_THROWS_WITH(load_checkpoint(path, wider.parameters(), wider.type_name, wider.config_string()),
+                      Catch::Contains("filters=3") && Catch::Contains("filters=4"));
+  REQUIRE_THROWS_WITH(load_checkpoint(path, target.parameters(), "LmcscNet", target.config_string()),
+                      Catch::Contains("holds a CuNet, not a LmcscNet"));
+  // Saving into a folder that does not exist fails cleanly.
+  REQUIRE_THROWS_WITH(save_checkpoint("/nonexistent/dir/x.mcsc", net.parameters(), info),
+                      Catch::Contains("mcsc::save_checkpoint"));
+  fs::remove_all(fs::path(path).parent_path());
+}
