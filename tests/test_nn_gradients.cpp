@@ -3,6 +3,8 @@
 #include "test_common.hpp"
 
 #include "mcsc/nn/cunet.hpp"
+#include "mcsc/nn/init.hpp"
+#include "mcsc/nn/lmcsc_net.hpp"
 
 using namespace mcsc;
 using mcsc_test::DoubleConfigs;
@@ -170,4 +172,79 @@ TEMPLATE_LIST_TEST_CASE("an LCSC encoder initialised from a dictionary equals IS
   params.allocate();
   REQUIRE_THROWS_WITH(encoder.initialize_from_dictionary(make_tensor<T, Space>("d", {1, 64, 4, 4}), 0.1, 1.0),
                       Catch::Contains("even"));
+}
+
+TEMPLATE_LIST_TEST_CASE("LcscNet and LmcscNet gradients by finite differences", "[nn][gradient]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (bool residual : {false, true}) {
+    CAPTURE(residual);
+    UnrolledNetConfig config;
+    config.channels = 1;
+    config.filters = 3;
+    config.kernel = 3;
+    config.stages = 2;
+    config.residual = residual;
+    config.tied = !residual;  // both ways
+    auto run = [&](auto& net, double lo, double hi) {
+      randomize(net.parameters(), lo, hi, 300);
+      auto x = make_tensor<T, Space>("x", {2, 1, 7, 6});
+      auto y = make_tensor_like("y", x), g = make_tensor_like("g", x), out = make_tensor_like("out", x);
+      fill_normal(x, 7);
+      fill_normal(y, 8);
+      fill_normal(g, 9);
+      auto loss = [&]() {
+        net.forward(x, y, out, false);
+        return dot(g, out);
+      };
+      net.forward(x, y, out, true);
+      net.parameters().zero_grad();
+      auto gx = make_tensor_like("gx", x), gy = make_tensor_like("gy", x);
+      net.backward(g, gx, gy);
+      for (const auto& e : net.parameters().entries())
+        mcsc_test::check_gradient(e.name.c_str(), e.value, e.grad, loss, 4);
+      mcsc_test::check_gradient("x", x, gx, loss, 8);
+      return std::make_pair(y, gy);
+    };
+    LcscNet<T, Space> lcsc(config);
+    run(lcsc, 0.05, 0.2);
+    LmcscNet<T, Space> lmcsc(config);
+    auto [y, gy] = run(lmcsc, 0.05, 0.3);
+    auto loss = [&, y = y]() {
+      auto x = make_tensor<T, Space>("x", {2, 1, 7, 6});
+      auto g = make_tensor_like("g", x), out = make_tensor_like("out", x);
+      fill_normal(x, 7);
+      fill_normal(g, 9);
+      lmcsc.forward(x, y, out, false);
+      return dot(g, out);
+    };
+    mcsc_test::check_gradient("y (through the side information)", y, gy, loss, 8);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("initialisation: Gaussian, Xavier, thresholds", "[nn][init]", mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  UnrolledNetConfig config;
+  config.filters = 16;
+  LmcscNet<T, Space> net(config);
+  InitOptions init;
+  init.threshold = 0.2;
+  initialize(net.parameters(), init);
+  for (const auto& e : net.parameters().entries()) {
+    CAPTURE(e.name);
+    const double n = double(e.shape.size());
+    if (is_threshold_name(e.name)) {
+      REQUIRE(max_abs_diff(e.value, make_tensor_like("z", e.value)) == Approx(0.2));
+    } else {
+      const double rms = std::sqrt(sum_squares(e.value) / n);
+      REQUIRE(rms == Approx(0.01).epsilon(0.15));
+    }
+  }
+  init.weights = WeightInit::xavier_uniform;
+  initialize(net.parameters(), init);
+  const auto& d = net.parameters().entry(net.parameters().find("decoder.weight"));
+  const double bound = std::sqrt(6.0 / (64.0 * 16 + 64.0 * 1));
+  REQUIRE(max_abs_diff(d.value, make_tensor_like("z", d.value)) <= bound);
+  REQUIRE(std::sqrt(sum_squares(d.value) / double(d.shape.size())) == Approx(bound / std::sqrt(3.0)).epsilon(0.15));
 }
