@@ -74,6 +74,12 @@ TEMPLATE_LIST_TEST_CASE("soft threshold matches sign(v) max(|v| - theta, 0) per 
         }
   soft_threshold(v, theta, v);  // in place
   REQUIRE(max_abs_diff(v, out) == 0.0);
+  // NaN is never turned into a number.
+  hv = to_host(v);
+  hv(1, 2, 3, 3) = std::numeric_limits<T>::quiet_NaN();
+  Kokkos::deep_copy(v, hv);
+  soft_threshold(v, theta, out);
+  REQUIRE(count_nonfinite(out) == 1);
 }
 
 TEMPLATE_LIST_TEST_CASE("soft threshold with a negative (learned) threshold is sign(v) relu(|v| - theta)", "[prox]",

@@ -24,7 +24,8 @@ namespace mcsc {
 template <class T>
 KOKKOS_INLINE_FUNCTION T soft_threshold_value(T v, T theta) {
   const T m = (v < T(0) ? -v : v) - theta;
-  return m > T(0) ? (v > T(0) ? m : (v < T(0) ? -m : T(0))) : T(0);
+  if (m > T(0)) return v > T(0) ? m : (v < T(0) ? -m : T(0));
+  return m != m ? m : T(0);  // NaN in, NaN out: never hide bad values
 }
 
 /// Whether S_theta passes v through (derivative 1 in v, -sign(v) in theta) or gives 0.
@@ -99,11 +100,26 @@ struct ChannelParameter {
   KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t c) const { return broadcast ? 0 : c; }
 };
 
-/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c) (or into out(0)
-/// for all channels when out has one entry).
+/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c); or, when out has
+/// one entry, the sum over everything added into out(0). Deterministic for a given thread count
+/// (no atomics), so training runs repeat bit for bit.
 template <class ExecSpace, class Out, class F>
 void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f) {
   using T = typename Out::value_type;
+  if (out.extent(0) == 1) {
+    double total = 0;
+    Kokkos::parallel_reduce(
+        label, Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(N) * C * HW),
+        KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
+          const int k = int(i % HW);
+          const std::int64_t nc = i / HW;
+          acc += double(f(int(nc / C), int(nc % C), k));
+        },
+        total);
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(0, 1), KOKKOS_LAMBDA(const int) { out(0) += T(total); });
+    return;
+  }
   using policy = Kokkos::TeamPolicy<ExecSpace>;
   Kokkos::parallel_for(
       label, policy(C, Kokkos::AUTO), KOKKOS_LAMBDA(const typename policy::member_type& team) {
@@ -112,7 +128,7 @@ void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, co
         Kokkos::parallel_reduce(
             Kokkos::TeamThreadRange(team, N * HW),
             [&](const int k, double& acc) { acc += double(f(k / HW, c, k % HW)); }, total);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() { Kokkos::atomic_add(&out(out.extent(0) == 1 ? 0 : c), T(total)); });
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) += T(total); });
       });
 }
 }  // namespace Impl
