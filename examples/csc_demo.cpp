@@ -23,20 +23,17 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
-#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
-
+#include "cli.hpp"
 #include "mcsc/data/image_io.hpp"
 #include "mcsc/mcsc.hpp"
 
 namespace {
 
-namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using T = float;
 using ExecSpace = Kokkos::DefaultExecutionSpace;
@@ -46,10 +43,9 @@ constexpr double pi = 3.14159265358979323846;
 
 // ------------------------------------------------------------------------------------ options
 
-/// A bad command line: reported with the usage text, exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using mcsc_cli::UsageError;
+using mcsc_cli::with_default;
+namespace po = mcsc_cli::po;
 
 struct Settings {
   std::string image;  ///< empty: the default demo photograph
@@ -64,15 +60,6 @@ struct Settings {
   int filter_size = 8;
   std::string output_dir = "mcsc-demo-output";
 };
-
-/// A po::value bound to `target` whose default is its current value, shown as `<<` writes it
-/// (0.1, not 0.10000000000000001).
-template <class V>
-po::typed_value<V>* with_default(V& target) {
-  std::ostringstream shown;
-  shown << target;
-  return po::value(&target)->default_value(target, shown.str());
-}
 
 po::options_description make_options(Settings& s) {
   po::options_description desc("Options");
@@ -101,9 +88,7 @@ po::options_description make_options(Settings& s) {
 }
 
 void validate(const Settings& s) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw UsageError(message);
-  };
+  using mcsc_cli::require;
   require(!(s.synthetic && !s.image.empty()), "--image and --synthetic exclude each other");
   require(std::isfinite(s.lambda) && s.lambda >= 0, "--lambda must be >= 0");
   require(s.iterations > 0, "--iterations must be > 0");
@@ -114,31 +99,6 @@ void validate(const Settings& s) {
           "--filters must be between 1 and filter-size^2 - 1 = " + std::to_string(s.filter_size * s.filter_size - 1));
   require(s.size >= s.filter_size, "--size must be >= --filter-size");
   require(!s.output_dir.empty(), "--output-dir must not be empty");
-}
-
-/// Parses the command line into `settings` (the variables `desc` is bound to) and validates it;
-/// arguments --kokkos-*=VALUE are left to Kokkos::initialize. Returns nothing for --help; throws
-/// UsageError or po::error for a bad command line.
-std::optional<Settings> parse_command_line(int argc, char* argv[], const po::options_description& desc,
-                                           Settings& settings) {
-  const auto parsed = po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
-  for (const std::string& arg : po::collect_unrecognized(parsed.options, po::include_positional))
-    if (arg.rfind("--kokkos-", 0) != 0)
-      throw UsageError((arg.rfind("-", 0) == 0 ? "unrecognised option '" : "unexpected argument '") + arg + "'");
-  po::variables_map vm;
-  po::store(parsed, vm);
-  if (vm.count("help")) return std::nullopt;
-  po::notify(vm);
-  validate(settings);
-  return settings;
-}
-
-void print_usage(std::ostream& os, const char* program, const po::options_description& desc) {
-  os << "Usage: " << program << " [options]\n"
-     << "Denoises a photograph by convolutional sparse coding (CBPDN solved by FISTA) with a DCT\n"
-     << "dictionary, once with direct and once with FFT convolutions, and compares the two.\n"
-     << "Kokkos options (--kokkos-threads=N, ...) are passed on to Kokkos.\n\n"
-     << desc;
 }
 
 // ------------------------------------------------------------------------------------ images
@@ -539,32 +499,8 @@ int run_demo(const Settings& s) {
 int main(int argc, char* argv[]) {
   Settings settings;
   const po::options_description desc = make_options(settings);
-  std::optional<Settings> parsed;
-  try {
-    parsed = parse_command_line(argc, argv, desc, settings);
-  } catch (const std::exception& e) {  // po::error and UsageError
-    std::cerr << argv[0] << ": " << e.what() << "\n\n";
-    print_usage(std::cerr, argv[0], desc);
-    return 2;
-  }
-  if (!parsed) {
-    print_usage(std::cout, argv[0], desc);
-    return 0;
-  }
-
-  Kokkos::initialize(argc, argv);
-  int status = 1;
-  try {  // every Kokkos view lives inside run_demo, so all are gone before finalize()
-    status = run_demo(*parsed);
-  } catch (const UsageError& e) {  // an option that does not fit the image
-    std::cerr << argv[0] << ": " << e.what() << "\n\n";
-    print_usage(std::cerr, argv[0], desc);
-    status = 2;
-  } catch (const mcsc::Error& e) {
-    std::cerr << argv[0] << ": error: " << e.what() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << argv[0] << ": error: " << e.what() << "\n";
-  }
-  Kokkos::finalize();
-  return status;
+  return mcsc_cli::run(argc, argv, desc,
+                       "Denoises a photograph by convolutional sparse coding (CBPDN solved by FISTA) with a DCT\n"
+                       "dictionary, once with direct and once with FFT convolutions, and compares the two.\n",
+                       [&] { validate(settings); }, [&] { return run_demo(settings); });
 }
