@@ -209,3 +209,52 @@ TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
   REQUIRE_THROWS_WITH(PatchSampler({a}, 16, false), Catch::Contains("smaller than"));
   REQUIRE_THROWS_WITH(PatchSampler({}, 16, false), Catch::Contains("no training images"));
 }
+
+namespace {
+std::int64_t g_allocations = 0;
+void count_allocation(const Kokkos::Tools::SpaceHandle, const char*, const void*, const std::uint64_t) {
+  ++g_allocations;
+}
+// Kokkos allocations made by one Trainer::fit of `steps` steps on a fresh model.
+template <class Net, class Config>
+std::int64_t allocations_for(const Config& config, const std::vector<ImageTriplet>& data, int steps) {
+  Net net(config);
+  init(net);
+  auto options = small_options(1);
+  options.steps_per_epoch = steps;
+  Trainer<Net> trainer(net, options);
+  g_allocations = 0;
+  Kokkos::Tools::Experimental::set_allocate_data_callback(count_allocation);
+  trainer.fit(data, {});
+  Kokkos::Tools::Experimental::set_allocate_data_callback(nullptr);
+  return g_allocations;
+}
+}  // namespace
+
+TEST_CASE("no allocation inside a training step after the first", "[trainer][memory]") {
+  ImageTriplet t;
+  t.name = "synthetic";
+  t.channels = 1;
+  t.height = t.width = 40;
+  for (int i = 0; i < 1600; ++i) {
+    t.target.push_back(float((i * 37) % 101) / 100.f);
+    t.guide.push_back(float((i * 53) % 97) / 96.f);
+    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
+  }
+  using Space = Kokkos::DefaultExecutionSpace;
+  const std::vector<ImageTriplet> data{t};
+  UnrolledNetConfig c;
+  c.filters = 4;
+  c.kernel = 3;
+  c.stages = 2;
+  // Warm-up: Kokkos grows some internal buffers once per process.
+  allocations_for<CuNet<float, Space>>(small_cunet(), data, 1);
+  allocations_for<LmcscNet<float, Space>>(c, data, 1);
+  const auto one = allocations_for<CuNet<float, Space>>(small_cunet(), data, 1);
+  REQUIRE(one > 0);  // the callback does see allocations
+  const auto four = allocations_for<CuNet<float, Space>>(small_cunet(), data, 4);
+  REQUIRE(four == one);
+  const auto lmcsc_one = allocations_for<LmcscNet<float, Space>>(c, data, 1);
+  const auto lmcsc_four = allocations_for<LmcscNet<float, Space>>(c, data, 4);
+  REQUIRE(lmcsc_four == lmcsc_one);
+}
