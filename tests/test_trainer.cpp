@@ -212,8 +212,10 @@ TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
 
 namespace {
 std::int64_t g_allocations = 0;
-void count_allocation(const Kokkos::Tools::SpaceHandle, const char*, const void*, const std::uint64_t) {
+std::uint64_t g_bytes = 0;
+void count_allocation(const Kokkos::Tools::SpaceHandle, const char*, const void*, const std::uint64_t bytes) {
   ++g_allocations;
+  g_bytes += bytes;
 }
 // Kokkos allocations made by one Trainer::fit of `steps` steps on a fresh model.
 template <class Net, class Config>
@@ -257,4 +259,25 @@ TEST_CASE("no allocation inside a training step after the first", "[trainer][mem
   const auto lmcsc_one = allocations_for<LmcscNet<float, Space>>(c, data, 1);
   const auto lmcsc_four = allocations_for<LmcscNet<float, Space>>(c, data, 4);
   REQUIRE(lmcsc_four == lmcsc_one);
+}
+
+TEST_CASE("inference memory does not grow with the number of stages", "[nn][memory]") {
+  using Space = Kokkos::DefaultExecutionSpace;
+  auto inference_bytes = [](int stages) {
+    CuNetConfig c = small_cunet();
+    c.stages = stages;
+    CuNet<float, Space> net(c);  // parameters are allocated here, before counting
+    auto x = make_tensor<float, Space>("x", {1, 1, 48, 48});
+    auto y = make_tensor_like("y", x), out = make_tensor_like("out", x);
+    g_allocations = 0;
+    g_bytes = 0;
+    Kokkos::Tools::Experimental::set_allocate_data_callback(count_allocation);
+    net.forward(x, y, out, false);
+    Kokkos::Tools::Experimental::set_allocate_data_callback(nullptr);
+    return g_bytes;
+  };
+  inference_bytes(1);  // warm-up
+  const auto one = inference_bytes(1);
+  REQUIRE(one > 0);
+  REQUIRE(inference_bytes(6) == one);
 }
