@@ -299,35 +299,6 @@ Problem make_problem(const mcsc::Image& clean_image, const Settings& s) {
 
 // ------------------------------------------------------------------------------------ coding
 
-/// Forwards to a dictionary and keeps a handle on the last signal apply() wrote. fista() calls
-/// apply(U_k, D U_k) once per iteration right before its callback, so in the callback
-/// last_signal() is the current D*U: the PSNR can be taken at any iteration of a single run.
-template <class Dictionary>
-class ObservedDictionary {
- public:
-  using scalar_type = typename Dictionary::scalar_type;
-  using execution_space = typename Dictionary::execution_space;
-  using tensor_type = typename Dictionary::tensor_type;
-
-  explicit ObservedDictionary(const Dictionary& dictionary) : m_dictionary(dictionary) {}
-  const tensor_type& weights() const { return m_dictionary.weights(); }
-  int num_filters() const { return m_dictionary.num_filters(); }
-  int num_channels() const { return m_dictionary.num_channels(); }
-  mcsc::Shape4 code_shape(const mcsc::Shape4& signal) const { return m_dictionary.code_shape(signal); }
-  void apply(const tensor_type& codes, const tensor_type& signal, bool accumulate = false) const {
-    m_dictionary.apply(codes, signal, accumulate);
-    m_last_signal = signal;
-  }
-  void adjoint(const tensor_type& signal, const tensor_type& codes, bool accumulate = false) const {
-    m_dictionary.adjoint(signal, codes, accumulate);
-  }
-  const tensor_type& last_signal() const { return m_last_signal; }
-
- private:
-  const Dictionary& m_dictionary;
-  mutable tensor_type m_last_signal;
-};
-
 struct Checkpoint {
   int iteration;
   double objective, psnr;
@@ -364,12 +335,13 @@ Run code_image(const std::string& name, const Tensor& weights, const Problem& pb
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   const Dictionary dictionary(weights, mcsc::Boundary::zero);
-  const ObservedDictionary<Dictionary> observed(dictionary);
   std::size_t next = 0;
-  const auto callback = [&](int iteration, double objective) {
+  const auto callback = [&](const mcsc::FistaIterate<T, ExecSpace>& it) {
+    const int iteration = it.iteration;
+    const double objective = it.objective;
     if (next < checkpoints.size() && iteration == checkpoints[next]) {
       ++next;
-      run.checkpoints.push_back({iteration, objective, psnr(observed.last_signal(), pb.target)});
+      run.checkpoints.push_back({iteration, objective, psnr(it.reconstruction, pb.target)});
       std::cerr << "  [" << name << "] iteration " << std::setw(4) << iteration << "/" << options.max_iterations
                 << "  objective " << std::scientific << std::setprecision(6) << objective << std::defaultfloat
                 << "  PSNR " << std::fixed << std::setprecision(2) << run.checkpoints.back().psnr << " dB  "
@@ -377,7 +349,7 @@ Run code_image(const std::string& name, const Tensor& weights, const Problem& pb
     }
     return true;
   };
-  run.result = mcsc::fista(observed, pb.highpass, options, Tensor{}, callback);
+  run.result = mcsc::fista(dictionary, pb.highpass, options, Tensor{}, callback);
   run.seconds = elapsed();
   return run;
 }

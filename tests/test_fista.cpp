@@ -79,8 +79,15 @@ TEMPLATE_LIST_TEST_CASE("FISTA options: tolerance stop, callback, warm start, gi
   // Callback can stop the run.
   opts.max_iterations = 100;
   int calls = 0;
-  const auto stopped = fista(D, y, opts, {}, [&](int, double) { return ++calls < 7; });
+  double last_objective = 0;
+  const auto stopped = fista(D, y, opts, {}, [&](const FistaIterate<T, Space>& it) {
+    // the iterate shown is the one whose objective is reported
+    last_objective = cbpdn_objective(it.reconstruction, y, it.codes, opts.lambda);
+    REQUIRE(it.objective == Approx(last_objective).epsilon(1e-12));
+    return ++calls < 7;
+  });
   REQUIRE(stopped.iterations == 7);
+  REQUIRE(stopped.objective.back() == Approx(last_objective).epsilon(1e-12));
   // Tolerance stops before max_iterations; the given Lipschitz constant is used as is.
   opts.max_iterations = 5000;
   opts.tolerance = 1e-3;

@@ -39,6 +39,15 @@ struct FistaResult {
   double lipschitz = 0;
 };
 
+/// What fista() shows its callback after every iteration (views valid during the call only).
+template <class T, class ExecSpace>
+struct FistaIterate {
+  int iteration;                                ///< 1-based
+  double objective;
+  const Tensor4<T, ExecSpace>& codes;           ///< U_k
+  const Tensor4<T, ExecSpace>& reconstruction;  ///< D*U_k
+};
+
 /// 1/2 ||y - D*U||^2 + lambda ||U||_1, given D*U.
 template <class R, class Y, class U>
 double cbpdn_objective(const R& reconstruction, const Y& y, const U& codes, double lambda) {
@@ -60,13 +69,14 @@ void proximal_gradient_step(const Z& z, const G& g, typename X::value_type step,
 }  // namespace Impl
 
 /// Solves CBPDN by FISTA (or ISTA with options.accelerate = false). y: (N, m, H, W) signal; initial_codes: optional warm start (N, K, H, W).
-/// `callback(iteration, objective)` is called after every iteration when given; returning false
-/// stops early.
+/// `callback(iterate)` (a FistaIterate: iteration, objective, codes, D*codes) is called after
+/// every iteration when given; returning false stops early.
 template <class Dictionary>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> fista(
     const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
     const typename Dictionary::tensor_type& initial_codes = {},
-    const std::function<bool(int, double)>& callback = {}) {
+    const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
+                                                 typename Dictionary::execution_space>&)>& callback = {}) {
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
   const char* fn = "mcsc::fista";
@@ -124,7 +134,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     t = t_next;
     lincomb(T(1) + beta, x, -beta, x_prev, z);
     lincomb(T(1) + beta, dx, -beta, dx_prev, dz);
-    bool stop = callback && !callback(k + 1, objective);
+    bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, objective, x, dx});
     if (options.tolerance > 0) {
       const double change = std::sqrt(distance_squared(x, x_prev));
       stop = stop || change <= options.tolerance * std::sqrt(sum_squares(x));
