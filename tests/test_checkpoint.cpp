@@ -129,3 +129,10 @@ TEST_CASE("damaged or mismatched checkpoints are refused with a message", "[chec
                       Catch::Contains("mcsc::save_checkpoint"));
   fs::remove_all(fs::path(path).parent_path());
 }
+
+TEST_CASE("the checkpoint checksum is standard FNV-1a 64", "[checkpoint]") {
+  // Published test vectors of FNV-1a 64.
+  REQUIRE(mcsc::Impl::fnv1a("", 0) == 0xcbf29ce484222325ull);
+  REQUIRE(mcsc::Impl::fnv1a("a", 1) == 0xaf63dc4c8601ec8cull);
+  REQUIRE(mcsc::Impl::fnv1a("foobar", 6) == 0x85944171f73967e8ull);
+}

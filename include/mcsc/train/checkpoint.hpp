@@ -44,7 +44,7 @@ inline constexpr char checkpoint_magic[8] = {'M', 'C', 'S', 'C', 'C', 'K', 'P', 
 inline constexpr std::uint32_t checkpoint_version = 1;
 
 inline std::uint64_t fnv1a(const char* data, std::size_t n) {
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64 offset basis
   for (std::size_t i = 0; i < n; ++i) {
     h ^= std::uint8_t(data[i]);
     h *= 1099511628211ull;
