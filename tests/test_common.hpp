@@ -39,12 +39,19 @@ using CudaConfigs = std::tuple<>;
 using CudaDouble = std::tuple<>;
 #endif
 
+#if defined(MCSC_TEST_DEFAULT_SPACE_ONLY)
+// The sanitizer build: the default execution space only, to keep its build time down (the
+// release build covers every space).
+using AllConfigs = std::tuple<Config<float, Kokkos::DefaultExecutionSpace>, Config<double, Kokkos::DefaultExecutionSpace>>;
+using DoubleConfigs = std::tuple<Config<double, Kokkos::DefaultExecutionSpace>>;
+#else
 /// Every enabled execution space, float and double.
 using AllConfigs = decltype(std::tuple_cat(std::declval<SerialConfigs>(), std::declval<OpenMPConfigs>(),
                                            std::declval<CudaConfigs>()));
 /// Every enabled execution space, double only (finite differences, dense references).
 using DoubleConfigs = decltype(std::tuple_cat(std::declval<SerialDouble>(), std::declval<OpenMPDouble>(),
                                               std::declval<CudaDouble>()));
+#endif
 
 /// Relative tolerance of an identity that holds exactly in exact arithmetic.
 template <class T>

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "cunet_parity.hpp"
 #include "mcsc/nn/cunet.hpp"
 #include "mcsc/nn/state_dict.hpp"
 
@@ -17,20 +18,6 @@ std::string shared_dir() {
 }
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
 
-// Fraction of entries with |a - b| <= tol, and the largest difference.
-template <class A, class B>
-std::pair<double, double> agreement(const A& a, const B& b, double tol) {
-  auto ha = to_host(a);
-  auto hb = to_host(b);
-  std::size_t ok = 0;
-  double worst = 0;
-  for (std::size_t i = 0; i < ha.span(); ++i) {
-    const double d = std::abs(double(ha.data()[i]) - double(hb.data()[i]));
-    ok += d <= tol;
-    worst = std::max(worst, d);
-  }
-  return {double(ok) / double(ha.span()), worst};
-}
 }  // namespace
 
 TEST_CASE("CU-Net with the official weights matches the official outputs and intermediates", "[cunet][parity]") {
@@ -49,54 +36,7 @@ TEST_CASE("CU-Net with the official weights matches the official outputs and int
     config.fusion = c.fusion;
     CuNet<T, Space> net(config);
     load_raw_state_dict(root + "/state_dicts/" + c.name, net.parameters());
-    const std::string prefix = root + "/" + c.name + ".";
-    const Shape4 image{1, c.channels, 96, 96};
-    auto x = read_raw_tensor<T, Space>(prefix + "input_x.f32", image);
-    auto y = read_raw_tensor<T, Space>(prefix + "input_y.f32", image);
-    auto out = make_tensor<T, Space>("out", image);
-    net.forward(x, y, out);
-
-    const auto expected = read_raw_tensor<T, Space>(prefix + "output.f32", image);
-    const double max_err = max_abs_diff(out, expected);
-    const double mean_err = std::sqrt(distance_squared(out, expected) / double(out.size()));
-    CAPTURE(max_err, mean_err);
-    REQUIRE(max_err < 1e-4);
-    REQUIRE(mean_err < 5e-6);
-    const auto f64 = read_raw_tensor<T, Space>(prefix + "output_f64ref.f32", image);
-    REQUIRE(max_abs_diff(out, f64) < 1e-4);
-
-    // Image-sized intermediates.
-    std::vector<std::pair<const char*, Tensor4<T, Space>>> images = {
-        {"conv_u", make_tensor_like("conv_u", out)}, {"conv_v", make_tensor_like("conv_v", out)}};
-    lincomb(T(1), x, T(-1), net.residual_x(), images[0].second);  // conv_u(u) = x - p_x
-    lincomb(T(1), y, T(-1), net.residual_y(), images[1].second);
-    images.push_back({"dec_u", net.decoded_u()});
-    images.push_back({"dec_z", net.decoded_z()});
-    if (c.fusion) images.push_back({"dec_v", net.decoded_v()});
-    for (const auto& [name, mine] : images) {
-      CAPTURE(name);
-      REQUIRE(max_abs_diff(mine, read_raw_tensor<T, Space>(prefix + name + ".f32", image)) < 2e-4);
-    }
-    // Codes: all 64 channels for depth_ks9, channels 0-7 otherwise. A few entries may flip at a
-    // negative threshold (|jump| = 2|lam|), so: >= 99.99 % within 1e-4, every entry within
-    // 2 max|lam| + 1e-4.
-    const bool all = c.channels == 1;
-    const int stored = all ? 64 : 8;
-    for (const auto& [name, codes] : {std::make_pair("net_u", net.codes_u()), std::make_pair("net_v", net.codes_v()),
-                                      std::make_pair("net_z", net.codes_z())}) {
-      CAPTURE(name);
-      const std::string file = prefix + name + (all ? "" : "_ch0-7") + ".f32";
-      auto ref = read_raw_tensor<T, Space>(file, Shape4{1, stored, 96, 96});
-      auto mine = make_tensor<T, Space>("mine", Shape4{1, stored, 96, 96});
-      Kokkos::deep_copy(mine, Kokkos::subview(codes, Kokkos::ALL, std::make_pair(0, stored), Kokkos::ALL, Kokkos::ALL));
-      double max_lam = 0;
-      for (const auto& e : net.parameters().entries())
-        if (e.name.rfind(std::string(name) + ".lam", 0) == 0) max_lam = std::max(max_lam, std::abs(double(to_host(e.value)(0, 0, 0, 0))));
-      const auto [fraction, worst] = agreement(mine, ref, 1e-4);
-      CAPTURE(fraction, worst, max_lam);
-      REQUIRE(fraction >= 0.9999);
-      REQUIRE(worst <= 2 * max_lam + 1e-4);
-    }
+    mcsc_test::check_cunet_parity(net, root, c.name);
   }
 }
 

@@ -77,6 +77,7 @@ TEMPLATE_LIST_TEST_CASE("CuNet gradients by finite differences", "[nn][gradient]
   for (bool fusion : {false, true}) {
     CAPTURE(fusion);
     CuNetConfig config;
+    config.residual = fusion;  // both variants, with and without the residual
     config.channels = 2;
     config.filters = 3;
     config.kernel = 3;
@@ -247,4 +248,33 @@ TEMPLATE_LIST_TEST_CASE("initialisation: Gaussian, Xavier, thresholds", "[nn][in
   const double bound = std::sqrt(6.0 / (64.0 * 16 + 64.0 * 1));
   REQUIRE(max_abs_diff(d.value, make_tensor_like("z", d.value)) <= bound);
   REQUIRE(std::sqrt(sum_squares(d.value) / double(d.shape.size())) == Approx(bound / std::sqrt(3.0)).epsilon(0.15));
+}
+
+TEMPLATE_LIST_TEST_CASE("an LcscNet initialised from a dictionary outputs the ISTA reconstruction", "[nn][lista]",
+                        mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  UnrolledNetConfig config;
+  config.filters = 6;
+  config.kernel = 5;
+  config.stages = 4;
+  config.residual = false;
+  LcscNet<T, Space> net(config);
+  auto d = make_tensor<T, Space>("d", {1, 6, 5, 5});
+  auto x = make_tensor<T, Space>("x", {2, 1, 14, 13});
+  fill_normal(d, 91, 0.0, 0.2);
+  fill_normal(x, 92);
+  ConvDictionary<T, Space> D(d);
+  const double L = 1.01 * power_iteration(D, D.code_shape(shape_of(x)));
+  net.initialize_from_dictionary(d, 0.05, L);
+  FistaOptions ista;
+  ista.lambda = 0.05;
+  ista.lipschitz = L;
+  ista.accelerate = false;
+  ista.max_iterations = config.stages + 1;
+  const auto reference = fista(D, x, ista);
+  auto out = make_tensor_like("out", x);
+  net.forward(x, {}, out);
+  const double scale = std::sqrt(sum_squares(reference.reconstruction) / double(out.size()));
+  REQUIRE(max_abs_diff(out, reference.reconstruction) <= (std::is_same<T, float>::value ? 1e-5 : 1e-12) * (1 + 10 * scale));
 }

@@ -22,7 +22,7 @@ so loading a file never runs code from it. Tensors must be contiguous views of t
 
 The output is an mcsc checkpoint, format version 1 (include/mcsc/train/checkpoint.hpp): model type
 "CuNet", the configuration inferred from the tensor shapes ("channels=C filters=K kernel=s
-stages=S fusion=0|1 per_channel_threshold=0"), the parameters in CuNet's registration order with
+stages=S fusion=0|1 per_channel_threshold=0 residual=0"), the parameters in CuNet's registration order with
 4-D shapes (a [1] threshold becomes (1, 1, 1, 1)), no optimiser state, epoch 0, and notes naming
 the source file and its sha256. It is written to a temporary file and renamed into place.
 
@@ -376,7 +376,7 @@ def infer_config(state, path):
         stages += 1
     return collections.OrderedDict([
         ("channels", shape[0]), ("filters", shape[1]), ("kernel", shape[2]), ("stages", stages),
-        ("fusion", int("decoder.conv_3.weight" in state)), ("per_channel_threshold", 0)])
+        ("fusion", int("decoder.conv_3.weight" in state)), ("per_channel_threshold", 0), ("residual", 0)])
 
 
 def cunet_layout(config):

@@ -7,6 +7,7 @@
 ///   z = net_z(concat(x - conv_u*u, y - conv_v*v))      common codes (CFPM), input 2C channels
 ///   output = G_u*u + G_c*z             (restoration)   image reconstruction (IRM)
 ///   output = (G_u*u + G_c*z) + G_v*v   (fusion)
+///   (+ x with `residual`, the paper's residual-learning variant)
 ///
 /// Parameter names are the official state_dict keys ("net_u.layer_in.weight", "conv_u.weight",
 /// "decoder.conv_1.weight", ...), so the official weights load by name. The official
@@ -24,6 +25,7 @@ struct CuNetConfig {
   int stages = 4;     ///< learned steps per encoder
   bool fusion = false;  ///< add G_v*v to the output (the MIF variant, decoder.conv_3)
   bool per_channel_threshold = false;
+  bool residual = false;  ///< output += x (the paper's residual-learning variant; not the official weights)
 };
 
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
@@ -54,7 +56,8 @@ class CuNet {
     return "channels=" + std::to_string(c.channels) + " filters=" + std::to_string(c.filters) +
            " kernel=" + std::to_string(c.kernel) + " stages=" + std::to_string(c.stages) +
            " fusion=" + std::to_string(int(c.fusion)) +
-           " per_channel_threshold=" + std::to_string(int(c.per_channel_threshold));
+           " per_channel_threshold=" + std::to_string(int(c.per_channel_threshold)) +
+           " residual=" + std::to_string(int(c.residual));
   }
   static CuNetConfig config_from_string(const std::string& text) {
     const auto kv = parse_key_values(text);
@@ -65,6 +68,7 @@ class CuNet {
     c.stages = config_int(kv, "stages");
     c.fusion = config_int(kv, "fusion") != 0;
     c.per_channel_threshold = config_int(kv, "per_channel_threshold") != 0;
+    c.residual = config_int(kv, "residual") != 0;
     return c;
   }
   params_type& parameters() { return m_params; }
@@ -94,6 +98,7 @@ class CuNet {
       conv2d(m_v, weight(m_decoder_v), m_dec_v);
       axpby(T(1), m_dec_v, T(1), output);
     }
+    if (m_config.residual) axpby(T(1), x, T(1), output);
     m_trained_forward = training;
   }
 
@@ -104,6 +109,7 @@ class CuNet {
     MCSC_REQUIRE(shape_of(grad_output) == shape_of(m_x), "mcsc::CuNet::backward",
                  "gradient " << shape_of(grad_output) << " should be " << shape_of(m_x));
     const Conv2dOptions add{Boundary::zero, true};
+    if (m_config.residual && grad_x.data()) axpby(T(1), grad_output, T(1), grad_x);
     // Decoder.
     conv2d_weight_grad(m_u, grad_output, grad(m_decoder_u), add);
     conv2d_weight_grad(m_z, grad_output, grad(m_decoder_z), add);

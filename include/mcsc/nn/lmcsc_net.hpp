@@ -107,6 +107,15 @@ class LcscNet {
   const params_type& parameters() const { return m_params; }
   LcscEncoder<T, ExecSpace>& encoder() { return m_encoder; }
 
+  /// The network as the classical solver: the encoder as exact ISTA steps of dictionary d
+  /// (c, K, s, s) (see LcscEncoder::initialize_from_dictionary) and the decoder as d itself, so
+  /// that without `residual` the output is the reconstruction D*U after stages + 1 ISTA
+  /// iterations from zero. Needs an untied or tied paper-form encoder with odd kernel.
+  void initialize_from_dictionary(const tensor_type& d, double lambda, double lipschitz) {
+    m_encoder.initialize_from_dictionary(d, lambda, lipschitz);
+    Kokkos::deep_copy(m_params.value(m_decoder), d);
+  }
+
   /// output = G * LCSC(x) (+ x); y is not used.
   void forward(const tensor_type& x, const tensor_type& y, const tensor_type& output, bool training = false) {
     Impl::check_pair("mcsc::LcscNet::forward", m_config.channels, x, y, output);
