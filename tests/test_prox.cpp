@@ -163,26 +163,9 @@ TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox
   fill_uniform(param, 51, 0.1, 0.6);
   fill_away_from_kinks(v, s, param, 1e-3, 52);
   fill_normal(g, 53);
-  const double h = 1e-6;
-
-  // Generic FD loop over the entries of one host-perturbable view.
-  auto check = [&](auto& view, auto&& loss, auto&& analytic, const char* what) {
-    auto hview = to_host(view);
-    auto hgrad = to_host(analytic);
-    for (std::size_t i = 0; i < hview.span(); i += 1 + hview.span() / 23) {
-      const T saved = hview.data()[i];
-      hview.data()[i] = saved + h;
-      Kokkos::deep_copy(view, hview);
-      const double lp = loss();
-      hview.data()[i] = saved - h;
-      Kokkos::deep_copy(view, hview);
-      const double lm = loss();
-      hview.data()[i] = saved;
-      Kokkos::deep_copy(view, hview);
-      const double fd = (lp - lm) / (2 * h);
-      CAPTURE(what, i, fd, hgrad.data()[i]);
-      REQUIRE(std::abs(fd - hgrad.data()[i]) <= 1e-6 * (1 + std::abs(fd)));
-    }
+  // Finite differences over about 23 entries of a view, step 1e-6, tolerance 1e-6.
+  auto check = [](auto& view, auto&& loss, auto&& analytic, const char* what) {
+    mcsc_test::check_gradient(what, view, analytic, loss, 23, 1e-6, 1e-6);
   };
 
   SECTION("soft threshold: d/dv and d/dtheta") {
