@@ -151,7 +151,8 @@ int train(Settings& s) {
     std::ofstream csv(fs::path(s.output_dir) / "results.csv");
     csv << "image,input_psnr,input_ssim,output_psnr,output_ssim\n";
     std::cout << "\n" << std::left << std::setw(16) << "image" << std::right << std::setw(12) << "input PSNR"
-              << std::setw(12) << "input SSIM" << std::setw(12) << type + " PSNR" << std::setw(12) << "SSIM" << "\n";
+              << std::setw(12) << "input SSIM" << std::setw(12) << "model PSNR" << std::setw(12) << "model SSIM"
+              << "    (input = the degraded image, model = " << type << ")\n";
     Scores mean_in, mean_out;
     for (const auto& sample : test) {
       const Tensor out = run_model(model, sample);
