@@ -88,15 +88,20 @@ if [ ! -f "$KOKKOS_PREFIX/.mcsc-complete" ]; then
     mv "$(find "$SRC/extract" -maxdepth 3 -type d -path '*/packages/kokkos' | head -n 1)" "$KOKKOS_SRC"
     rm -rf "$SRC/extract"
   fi
-  log "building Kokkos (OpenMP + Serial) into $KOKKOS_PREFIX"
+  build_log="$CACHE/kokkos-build.log"
+  log "building Kokkos (OpenMP + Serial) into $KOKKOS_PREFIX (log: $build_log)"
   rm -rf "$SRC/kokkos-build"
-  cmake -S "$KOKKOS_SRC" -B "$SRC/kokkos-build" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_INSTALL_PREFIX="$KOKKOS_PREFIX" -DCMAKE_CXX_STANDARD=17 \
-        -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
-        -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON \
-        -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF >&2
-  cmake --build "$SRC/kokkos-build" -j "$(nproc)" >&2
-  cmake --install "$SRC/kokkos-build" >&2
+  if ! { cmake -S "$KOKKOS_SRC" -B "$SRC/kokkos-build" -DCMAKE_BUILD_TYPE=Release \
+           -DCMAKE_INSTALL_PREFIX="$KOKKOS_PREFIX" -DCMAKE_CXX_STANDARD=17 \
+           -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+           -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON \
+           -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF &&
+         cmake --build "$SRC/kokkos-build" -j "$(nproc)" &&
+         cmake --install "$SRC/kokkos-build"; } > "$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    log "the Kokkos build failed; full log: $build_log"
+    exit 1
+  fi
   touch "$KOKKOS_PREFIX/.mcsc-complete"
 fi
 
