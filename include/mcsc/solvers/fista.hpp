@@ -68,18 +68,22 @@ void proximal_gradient_step(const Z& z, const G& g, typename X::value_type step,
 }
 }  // namespace Impl
 
-/// Solves CBPDN by FISTA (or ISTA with options.accelerate = false). y: (N, m, H, W) signal; initial_codes: optional warm start (N, K, H, W).
-/// `callback(iterate)` (a FistaIterate: iteration, objective, codes, D*codes) is called after
-/// every iteration when given; returning false stops early.
-template <class Dictionary>
-FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> fista(
-    const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
-    const typename Dictionary::tensor_type& initial_codes = {},
+namespace Impl {
+/// The proximal-gradient loop shared by fista() and coupled_l1l1():
+///     U_k = prox(Z_k - D'(D Z_k - y) / L),  Z_{k+1} = U_k + beta_k (U_k - U_{k-1})
+/// (beta_k = 0 without acceleration), D*Z kept by linearity so that an iteration costs one D and
+/// one D'. `step(z, gradient, step_size, x)` writes x = prox(z - step_size * gradient);
+/// `objective(D x, x)` is the objective at x. Checks the inputs common to both solvers (fn names
+/// the caller in messages).
+template <class Dictionary, class Step, class Objective>
+FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> proximal_gradient(
+    const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
+    const typename Dictionary::tensor_type& initial_codes,
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
-                                                 typename Dictionary::execution_space>&)>& callback = {}) {
+                                                typename Dictionary::execution_space>&)>& callback,
+    const Step& step, const Objective& objective) {
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
-  const char* fn = "mcsc::fista";
   const Shape4 sy = shape_of(y);
   MCSC_REQUIRE(options.lambda >= 0 && std::isfinite(options.lambda), fn, "lambda must be finite and >= 0, got "
                                                                              << options.lambda);
@@ -91,8 +95,8 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   const Shape4 sc = D.code_shape(sy);
 
   FistaResult<T, ExecSpace> result;
-  result.codes = make_tensor<T, ExecSpace>("mcsc::fista::codes", sc);
-  result.reconstruction = make_tensor<T, ExecSpace>("mcsc::fista::reconstruction", sy);
+  result.codes = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::codes", sc);
+  result.reconstruction = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::reconstruction", sy);
   if (initial_codes.data() != nullptr) {
     MCSC_REQUIRE(shape_of(initial_codes) == sc, fn, "initial codes " << shape_of(initial_codes) << " should be " << sc);
     require_finite(fn, initial_codes);
@@ -101,16 +105,15 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   result.lipschitz = options.lipschitz > 0 ? options.lipschitz : 1.01 * power_iteration(D, sc);
   MCSC_REQUIRE(result.lipschitz > 0 && std::isfinite(result.lipschitz), fn,
                "the Lipschitz constant is " << result.lipschitz << " (all-zero dictionary?)");
-  const T step = T(1.0 / result.lipschitz);
-  const T theta = T(options.lambda / result.lipschitz);
+  const T step_size = T(1.0 / result.lipschitz);
 
   auto x = result.codes;                      // U_k
   auto dx = result.reconstruction;            // D U_k
-  auto x_prev = make_tensor<T, ExecSpace>("mcsc::fista::codes_prev", sc);
-  auto dx_prev = make_tensor<T, ExecSpace>("mcsc::fista::reconstruction_prev", sy);
-  auto z = make_tensor<T, ExecSpace>("mcsc::fista::extrapolated", sc);
-  auto dz = make_tensor<T, ExecSpace>("mcsc::fista::extrapolated_reconstruction", sy);
-  auto g = make_tensor<T, ExecSpace>("mcsc::fista::gradient", sc);
+  auto x_prev = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::codes_prev", sc);
+  auto dx_prev = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::reconstruction_prev", sy);
+  auto z = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::extrapolated", sc);
+  auto dz = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::extrapolated_reconstruction", sy);
+  auto g = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::gradient", sc);
   D.apply(x, dx);
   Kokkos::deep_copy(z, x);
   Kokkos::deep_copy(dz, dx);
@@ -121,20 +124,20 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     Kokkos::deep_copy(dx_prev, dx);
     axpby(T(-1), y, T(1), dz);  // dz <- D Z - y (dz is recomputed below)
     D.adjoint(dz, g);           // gradient at Z
-    Impl::proximal_gradient_step(z, g, step, theta, x);
+    step(z, g, step_size, x);
     D.apply(x, dx);
-    const double objective = cbpdn_objective(dx, y, x, options.lambda);
+    const double value = objective(dx, x);
     ExecSpace().fence();
-    result.objective.push_back(objective);
+    result.objective.push_back(value);
     result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     result.iterations = k + 1;
-    MCSC_REQUIRE(std::isfinite(objective), fn, "objective became " << objective << " at iteration " << k + 1);
+    MCSC_REQUIRE(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
     const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
     const T beta = options.accelerate ? T((t - 1) / t_next) : T(0);
     t = t_next;
     lincomb(T(1) + beta, x, -beta, x_prev, z);
     lincomb(T(1) + beta, dx, -beta, dx_prev, dz);
-    bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, objective, x, dx});
+    bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, value, x, dx});
     if (options.tolerance > 0) {
       const double change = std::sqrt(distance_squared(x, x_prev));
       stop = stop || change <= options.tolerance * std::sqrt(sum_squares(x));
@@ -142,6 +145,28 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     if (stop) break;
   }
   return result;
+}
+}  // namespace Impl
+
+/// Solves CBPDN by FISTA (or ISTA with options.accelerate = false). y: (N, m, H, W) signal;
+/// initial_codes: optional warm start (N, K, H, W). `callback(iterate)` (a FistaIterate:
+/// iteration, objective, codes, D*codes) is called after every iteration when given; returning
+/// false stops early.
+template <class Dictionary>
+FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> fista(
+    const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
+    const typename Dictionary::tensor_type& initial_codes = {},
+    const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
+                                                typename Dictionary::execution_space>&)>& callback = {}) {
+  using T = typename Dictionary::scalar_type;
+  using tensor_type = typename Dictionary::tensor_type;
+  const double lambda = options.lambda;
+  return Impl::proximal_gradient(
+      "mcsc::fista", D, y, options, initial_codes, callback,
+      [lambda](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
+        Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), x);
+      },
+      [&y, lambda](const tensor_type& dx, const tensor_type& x) { return cbpdn_objective(dx, y, x, lambda); });
 }
 
 }  // namespace mcsc
