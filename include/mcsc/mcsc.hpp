@@ -21,6 +21,7 @@
 #include "mcsc/ops/fft_backend.hpp"
 #include "mcsc/ops/lipschitz.hpp"
 #include "mcsc/ops/prox.hpp"
+#include "mcsc/solvers/admm.hpp"
 #include "mcsc/solvers/coupled_l1l1.hpp"
 #include "mcsc/solvers/fista.hpp"
 #include "mcsc/train/checkpoint.hpp"

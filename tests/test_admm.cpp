@@ -1,0 +1,254 @@
+#include "test_common.hpp"
+
+#include <limits>
+#include <map>
+
+#include "mcsc/solvers/admm.hpp"
+
+using namespace mcsc;
+using mcsc_test::AllConfigs;
+using mcsc_test::DoubleConfigs;
+
+namespace {
+double soft(double v, double t) { return v > t ? v - t : (v < -t ? v + t : 0.0); }
+
+double dense_objective(const Eigen::MatrixXd& M, const Eigen::VectorXd& y, double lambda, const Eigen::VectorXd& u) {
+  return 0.5 * (M * u - y).squaredNorm() + lambda * u.lpNorm<1>();
+}
+
+// Dense proximal gradient (FISTA momentum) with Eigen: the independent reference, as
+// test_fista.cpp's dense ISTA. Returns the final objective; *halfway the objective at
+// iterations / 2, to check that the reference has converged.
+double dense_reference(const Eigen::MatrixXd& M, const Eigen::VectorXd& y, double lambda, int iterations,
+                       double* halfway) {
+  const Eigen::MatrixXd G = M.transpose() * M;
+  const Eigen::VectorXd b = M.transpose() * y;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(G, Eigen::EigenvaluesOnly);
+  const double L = eig.eigenvalues().maxCoeff();
+  Eigen::VectorXd x = Eigen::VectorXd::Zero(M.cols()), x_prev = x, z = x, v(M.cols());
+  double t = 1;
+  for (int k = 0; k < iterations; ++k) {
+    v.noalias() = z - (G * z - b) / L;
+    x_prev = x;
+    for (Eigen::Index i = 0; i < x.size(); ++i) x(i) = soft(v(i), lambda / L);
+    const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
+    z = x + ((t - 1) / t_next) * (x - x_prev);
+    t = t_next;
+    if (k == iterations / 2) *halfway = dense_objective(M, y, lambda, x);
+  }
+  return dense_objective(M, y, lambda, x);
+}
+
+struct Case {
+  int m, k, s, h, w, n;
+  double lambda;
+};
+const Case cases[] = {{1, 2, 3, 8, 8, 1, 0.1}, {1, 3, 4, 6, 7, 2, 0.2}, {2, 3, 3, 7, 6, 1, 0.15},
+                      {2, 2, 4, 8, 8, 2, 0.3}};
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("ADMM reaches the dense reference objective and agrees with FISTA", "[admm]",
+                        DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (const Case& c : cases) {
+    CAPTURE(c.m, c.k, c.s, c.h, c.w, c.n, c.lambda);
+    auto w = make_tensor<T, Space>("d", {c.m, c.k, c.s, c.s});
+    auto y = make_tensor<T, Space>("y", {c.n, c.m, c.h, c.w});
+    fill_normal(w, 81 + c.m, 0.0, 0.5);
+    fill_normal(y, 91 + c.k);
+    const Eigen::MatrixXd M = mcsc_test::dense_conv_matrix(w, c.n, c.h, c.w, Boundary::circular);
+    const Eigen::VectorXd ye = mcsc_test::to_eigen(y);
+    static std::map<int, double> references;  // per case, shared by every space
+    const int key = int(&c - cases);
+    if (!references.count(key)) {
+      double halfway = 0;
+      references[key] = dense_reference(M, ye, c.lambda, 20000, &halfway);
+      REQUIRE(mcsc_test::relative_error(halfway, references[key]) < 1e-10);  // converged
+    }
+    const double reference = references[key];
+
+    AdmmOptions opts;
+    opts.lambda = c.lambda;
+    opts.max_iterations = 600;
+    const auto admm = admm_cbpdn(w, y, opts);
+    REQUIRE(admm.iterations == 600);
+    REQUIRE(admm.objective.size() == 600);
+    CAPTURE(reference, admm.objective.back(), admm.rho.back());
+    REQUIRE(mcsc_test::relative_error(admm.objective.back(), reference) < 1e-6);
+    // The reported objective and reconstruction are those of the returned codes.
+    const Eigen::VectorXd u = mcsc_test::to_eigen(admm.codes);
+    REQUIRE(mcsc_test::relative_error(dense_objective(M, ye, c.lambda, u), admm.objective.back()) < 1e-10);
+    REQUIRE((mcsc_test::to_eigen(admm.reconstruction) - M * u).cwiseAbs().maxCoeff() < 1e-10);
+
+    FistaOptions fopts;
+    fopts.lambda = c.lambda;
+    fopts.max_iterations = 1200;
+    const auto fista_result = fista(FftConvDictionary<T, Space>(w, Boundary::circular), y, fopts);
+    CAPTURE(fista_result.objective.back());
+    REQUIRE(mcsc_test::relative_error(fista_result.objective.back(), admm.objective.back()) < 1e-5);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("ADMM X-step solves (D'D + rho I) X = D'y + rho (V - W)", "[admm]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const double tol = std::is_same<T, float>::value ? 5e-4 : 1e-12;  // rho = 0.05: condition ~1e3
+  for (int m : {1, 2, 3}) {
+    for (auto [h, wd] : {std::pair<int, int>{6, 8}, std::pair<int, int>{7, 5}}) {
+      CAPTURE(m, h, wd);
+      const int K = 3, N = 2;
+      auto w = make_tensor<T, Space>("d", {m, K, 3, 3});
+      auto y = make_tensor<T, Space>("y", {N, m, h, wd});
+      auto v = make_tensor<T, Space>("v", {N, K, h, wd});
+      auto u = make_tensor<T, Space>("u", {N, K, h, wd});
+      auto x = make_tensor<T, Space>("x", {N, K, h, wd});
+      fill_normal(w, 101 + m);
+      fill_normal(y, 102);
+      fill_normal(v, 103);
+      fill_normal(u, 104);
+      CbpdnFrequencySolver<T, Space> solver(w, y);
+      for (double rho : {0.05, 3.0}) {
+        CAPTURE(rho);
+        solver.set_rho(rho);
+        REQUIRE(solver.rho() == rho);
+        solver.solve(v, u, x);
+        // Spatial-domain check with the direct circular operators.
+        ConvDictionary<T, Space> D(w, Boundary::circular);
+        auto dx = make_tensor<T, Space>("dx", {N, m, h, wd});
+        auto lhs = make_tensor<T, Space>("lhs", {N, K, h, wd});
+        auto rhs = make_tensor<T, Space>("rhs", {N, K, h, wd});
+        D.apply(x, dx);
+        D.adjoint(dx, lhs);
+        axpby(T(rho), x, T(1), lhs);  // lhs = D'D x + rho x
+        D.adjoint(y, rhs);
+        axpby(T(rho), v, T(1), rhs);
+        axpby(T(-rho), u, T(1), rhs);  // rhs = D'y + rho (v - u)
+        const double residual = std::sqrt(distance_squared(lhs, rhs) / sum_squares(rhs));
+        CAPTURE(residual);
+        REQUIRE(residual < tol);
+      }
+    }
+  }
+  // The solver reads v - w before writing x: x may alias v.
+  auto w = make_tensor<T, Space>("d", {2, 2, 3, 3});
+  auto y = make_tensor<T, Space>("y", {1, 2, 6, 6});
+  auto v = make_tensor<T, Space>("v", {1, 2, 6, 6});
+  auto u = make_tensor<T, Space>("u", {1, 2, 6, 6});
+  auto x = make_tensor<T, Space>("x", {1, 2, 6, 6});
+  fill_normal(w, 105);
+  fill_normal(y, 106);
+  fill_normal(v, 107);
+  CbpdnFrequencySolver<T, Space> solver(w, y);
+  REQUIRE_THROWS_WITH(solver.solve(v, u, x), Catch::Contains("set_rho"));
+  solver.set_rho(0.5);
+  solver.solve(v, u, x);
+  solver.solve(v, u, v);
+  REQUIRE(max_abs_diff(x, v) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("ADMM residuals, adaptive rho, tolerance and callback", "[admm]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
+  auto y = make_tensor<T, Space>("y", {2, 1, 16, 16});
+  fill_normal(w, 111, 0.0, 0.3);
+  fill_normal(y, 112);
+  AdmmOptions opts;
+  opts.lambda = 0.1;
+  opts.max_iterations = 200;
+  const auto run = admm_cbpdn(w, y, opts);
+  REQUIRE(run.iterations == 200);
+  for (const auto* v : {&run.objective, &run.primal_residual, &run.dual_residual, &run.rho, &run.seconds})
+    REQUIRE(v->size() == 200);
+  REQUIRE(run.rho.front() == Approx(50 * 0.1 + 1));  // SPORCO's default
+  REQUIRE(run.objective.back() < run.objective.front());
+  const double r0 = *std::max_element(run.primal_residual.begin(), run.primal_residual.begin() + 5);
+  const double s0 = *std::max_element(run.dual_residual.begin(), run.dual_residual.begin() + 5);
+  CAPTURE(r0, s0, run.primal_residual.back(), run.dual_residual.back());
+  REQUIRE(run.primal_residual.back() < 1e-2 * r0);
+  REQUIRE(run.dual_residual.back() < 1e-2 * s0);
+  REQUIRE(std::is_sorted(run.seconds.begin(), run.seconds.end()));
+
+  // Badly scaled starts: residual balancing moves rho towards the balanced range.
+  opts.max_iterations = 30;
+  opts.rho = 1e-4;
+  const auto low = admm_cbpdn(w, y, opts);
+  REQUIRE(low.rho.front() == Approx(1e-4));
+  REQUIRE(low.rho.back() > 100 * low.rho.front());
+  opts.rho = 1e5;
+  const auto high = admm_cbpdn(w, y, opts);
+  REQUIRE(high.rho.back() < 0.01 * high.rho.front());
+  opts.adaptive_rho = false;
+  const auto fixed = admm_cbpdn(w, y, opts);
+  REQUIRE(fixed.rho.back() == fixed.rho.front());
+
+  // Relative tolerance stops early; the callback sees the reported iterate and can stop.
+  opts = AdmmOptions{};
+  opts.lambda = 0.1;
+  opts.max_iterations = 600;
+  opts.rel_tolerance = 1e-3;
+  const auto tol = admm_cbpdn(w, y, opts);
+  REQUIRE(tol.iterations < 600);  // about 200
+  opts.rel_tolerance = 0;
+  int calls = 0;
+  const auto stopped = admm_cbpdn(w, y, opts, [&](const AdmmIterate<T, Space>& it) {
+    REQUIRE(it.iteration == calls + 1);
+    REQUIRE(it.objective == Approx(cbpdn_objective(it.reconstruction, y, it.codes, opts.lambda)).epsilon(1e-12));
+    return ++calls < 9;
+  });
+  REQUIRE(stopped.iterations == 9);
+  REQUIRE(stopped.rho.size() == 9);
+}
+
+TEMPLATE_LIST_TEST_CASE("ADMM rejects bad input", "[admm][errors]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 2, 3, 3});
+  fill_normal(w, 121);
+  auto y = make_tensor<T, Space>("y", {1, 1, 8, 8});
+  fill_normal(y, 122);
+  const auto fails = [&](const AdmmOptions& o, const char* what) {
+    REQUIRE_THROWS_WITH(admm_cbpdn(w, y, o), Catch::Contains("mcsc::admm_cbpdn") && Catch::Contains(what));
+  };
+  AdmmOptions opts;
+  opts.lambda = -0.1;
+  fails(opts, "lambda");
+  opts.lambda = std::numeric_limits<double>::infinity();
+  fails(opts, "lambda");
+  opts.lambda = 0.1;
+  opts.rho = -1;
+  fails(opts, "rho");
+  opts.rho = std::numeric_limits<double>::quiet_NaN();
+  fails(opts, "rho");
+  opts.rho = 0;
+  opts.alpha = 2;
+  fails(opts, "alpha");
+  opts.alpha = 0;
+  fails(opts, "alpha");
+  opts.alpha = 1.8;
+  opts.max_iterations = -1;
+  fails(opts, "max_iterations");
+  opts.max_iterations = 10;
+  opts.rho_tau = 1;
+  fails(opts, "rho_tau");
+  opts.rho_tau = 2;
+  auto y2 = make_tensor<T, Space>("y2", {1, 2, 8, 8});
+  REQUIRE_THROWS_WITH(admm_cbpdn(w, y2, opts), Catch::Contains("mcsc::admm_cbpdn") &&
+                                                   Catch::Contains("2 channels") && Catch::Contains("(1, 2, 3, 3)"));
+  auto small = make_tensor<T, Space>("small", {1, 1, 2, 8});
+  REQUIRE_THROWS_WITH(admm_cbpdn(w, small, opts),
+                      Catch::Contains("mcsc::admm_cbpdn") && Catch::Contains("larger than the image"));
+  auto h = Kokkos::create_mirror_view(y);
+  Kokkos::deep_copy(h, y);
+  h(0, 0, 3, 3) = std::numeric_limits<T>::quiet_NaN();
+  Kokkos::deep_copy(y, h);
+  REQUIRE_THROWS_WITH(admm_cbpdn(w, y, opts), Catch::Contains("mcsc::admm_cbpdn") && Catch::Contains("NaN"));
+  // Zero iterations: zero codes, nothing reported.
+  fill(y, T(1));
+  opts.max_iterations = 0;
+  const auto none = admm_cbpdn(w, y, opts);
+  REQUIRE(none.iterations == 0);
+  REQUIRE(none.objective.empty());
+  REQUIRE(sum_abs(none.codes) == 0);
+}
