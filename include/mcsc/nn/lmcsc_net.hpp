@@ -85,26 +85,45 @@ void check_pair(const char* fn, int channels, const Tensor& x, const Tensor& y, 
   MCSC_REQUIRE(!y.data() || shape_of(y) == sx, fn, "guide " << shape_of(y) << " and target " << sx << " differ in shape");
   MCSC_REQUIRE(shape_of(out) == sx, fn, "output " << shape_of(out) << " should be " << sx);
 }
-}  // namespace Impl
-
-template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
-class LcscNet {
+/// What LcscNet and LmcscNet share: the configuration and the parameters (constructed before
+/// the networks' encoders, which register into them), and the accessors the trainer, the
+/// checkpoints and the programs use.
+template <class T, class ExecSpace>
+class UnrolledNetBase {
  public:
   using tensor_type = Tensor4<T, ExecSpace>;
   using params_type = Parameters<T, ExecSpace>;
-  static constexpr const char* type_name = "LcscNet";
 
-  explicit LcscNet(const UnrolledNetConfig& config)
-      : m_config(config),
-        m_encoder(m_params, "encoder.", config.encoder(ProxKind::soft_threshold, config.filters, config.kernel)) {
-    m_decoder = m_params.add("decoder.weight", {config.channels, config.filters, config.kernel, config.kernel});
-    m_params.allocate();
-  }
   const UnrolledNetConfig& config() const { return m_config; }
   std::string config_string() const { return m_config.to_string(); }
   static UnrolledNetConfig config_from_string(const std::string& s) { return UnrolledNetConfig::from_string(s); }
   params_type& parameters() { return m_params; }
   const params_type& parameters() const { return m_params; }
+
+ protected:
+  explicit UnrolledNetBase(const UnrolledNetConfig& config) : m_config(config) {}
+  UnrolledNetConfig m_config;
+  params_type m_params;
+};
+}  // namespace Impl
+
+template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
+class LcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
+  using base_type = Impl::UnrolledNetBase<T, ExecSpace>;
+  using base_type::m_config;
+  using base_type::m_params;
+
+ public:
+  using typename base_type::params_type;
+  using typename base_type::tensor_type;
+  static constexpr const char* type_name = "LcscNet";
+
+  explicit LcscNet(const UnrolledNetConfig& config)
+      : base_type(config),
+        m_encoder(m_params, "encoder.", config.encoder(ProxKind::soft_threshold, config.filters, config.kernel)) {
+    m_decoder = m_params.add("decoder.weight", {config.channels, config.filters, config.kernel, config.kernel});
+    m_params.allocate();
+  }
   LcscEncoder<T, ExecSpace>& encoder() { return m_encoder; }
 
   /// The network as the classical solver: the encoder as exact ISTA steps of dictionary d
@@ -133,8 +152,6 @@ class LcscNet {
   const tensor_type& codes() const { return m_codes; }
 
  private:
-  UnrolledNetConfig m_config;
-  params_type m_params;
   LcscEncoder<T, ExecSpace> m_encoder;
   int m_decoder = -1;
   bool m_trained_forward = false;
@@ -142,14 +159,18 @@ class LcscNet {
 };
 
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
-class LmcscNet {
+class LmcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
+  using base_type = Impl::UnrolledNetBase<T, ExecSpace>;
+  using base_type::m_config;
+  using base_type::m_params;
+
  public:
-  using tensor_type = Tensor4<T, ExecSpace>;
-  using params_type = Parameters<T, ExecSpace>;
+  using typename base_type::params_type;
+  using typename base_type::tensor_type;
   static constexpr const char* type_name = "LmcscNet";
 
   explicit LmcscNet(const UnrolledNetConfig& config)
-      : m_config(config),
+      : base_type(config),
         m_guide(m_params, "guide.",
                 config.encoder(ProxKind::soft_threshold, config.guide_filters > 0 ? config.guide_filters : config.filters,
                                config.guide_kernel > 0 ? config.guide_kernel : config.kernel)),
@@ -161,11 +182,6 @@ class LmcscNet {
     m_decoder = m_params.add("decoder.weight", {config.channels, config.filters, config.kernel, config.kernel});
     m_params.allocate();
   }
-  const UnrolledNetConfig& config() const { return m_config; }
-  std::string config_string() const { return m_config.to_string(); }
-  static UnrolledNetConfig config_from_string(const std::string& s) { return UnrolledNetConfig::from_string(s); }
-  params_type& parameters() { return m_params; }
-  const params_type& parameters() const { return m_params; }
 
   /// output = G * LMCSC(x; Z = LCSC(y)) (+ x).
   void forward(const tensor_type& x, const tensor_type& y, const tensor_type& output, bool training = false) {
@@ -191,8 +207,6 @@ class LmcscNet {
   const tensor_type& side_information() const { return m_side; }
 
  private:
-  UnrolledNetConfig m_config;
-  params_type m_params;
   LcscEncoder<T, ExecSpace> m_guide, m_target;
   int m_decoder = -1;
   bool m_trained_forward = false;
