@@ -218,6 +218,15 @@ class ConvDictionary {
   void adjoint(const tensor_type& signal, const tensor_type& codes, bool accumulate = false) const {
     conv2d_adjoint(signal, m_weights, codes, Conv2dOptions{m_boundary, accumulate});
   }
+  /// gw = gradient of <D * codes, residual> with respect to the weights, (m, K, s, s) (or +=
+  /// with accumulate): with residual = D*U - y, the gradient of 1/2 ||D*U - y||^2 in D.
+  void weight_gradient(const tensor_type& codes, const tensor_type& residual, const tensor_type& gw,
+                       bool accumulate = false) const {
+    conv2d_weight_grad(codes, residual, gw, Conv2dOptions{m_boundary, accumulate});
+  }
+  /// To be called after the weights were changed in place (the direct kernels read them on
+  /// every call, so there is nothing to refresh; FftConvDictionary recomputes its spectra).
+  void weights_changed() const {}
 
  private:
   tensor_type m_weights;

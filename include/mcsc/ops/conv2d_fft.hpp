@@ -322,6 +322,18 @@ class FftConvDictionary {
   void adjoint(const tensor_type& signal, const tensor_type& codes, bool accumulate = false) const {
     operator_for(shape_of(codes), "mcsc::FftConvDictionary::adjoint").adjoint(signal, codes, accumulate);
   }
+  /// gw = gradient of <D * codes, residual> with respect to the weights, (m, K, s, s) (or +=
+  /// with accumulate): with residual = D*U - y, the gradient of 1/2 ||D*U - y||^2 in D.
+  void weight_gradient(const tensor_type& codes, const tensor_type& residual, const tensor_type& gw,
+                       bool accumulate = false) const {
+    operator_for(shape_of(codes), "mcsc::FftConvDictionary::weight_gradient").weight_grad(codes, residual, gw,
+                                                                                          accumulate);
+  }
+  /// To be called after the weights were changed in place (dictionary learning): recomputes the
+  /// cached filter spectra. Copies of this dictionary share the operator and see the change.
+  void weights_changed() const {
+    if (m_operator) m_operator->set_weights(m_weights);
+  }
   /// The FftConv2d operator for codes of the given shape (N, K, H, W).
   const operator_type& operator_for(const Shape4& codes, const char* function = "mcsc::FftConvDictionary") const {
     MCSC_REQUIRE(codes.c == num_filters(), function,
