@@ -106,6 +106,190 @@ TEMPLATE_LIST_TEST_CASE("FISTA options: tolerance stop, callback, warm start, gi
   REQUIRE(tol.lipschitz == first.lipschitz);
 }
 
+namespace {
+// The general problem min 1/2 ||m ⊙ (M u - y)||^2 + lambda sum w_i |u_i| (u >= 0 if nonnegative),
+// solved densely by FISTA in Eigen with its own prox: the independent reference of the variants.
+struct DenseProblem {
+  Eigen::MatrixXd M;
+  Eigen::VectorXd y, weights, mask;
+  double lambda = 0.1;
+  bool nonnegative = false;
+  double objective(const Eigen::VectorXd& u) const {
+    const Eigen::VectorXd r = mask.cwiseProduct(M * u - y);
+    return 0.5 * r.squaredNorm() + lambda * weights.cwiseProduct(u.cwiseAbs()).sum();
+  }
+  double lipschitz() const {
+    const Eigen::MatrixXd A = mask.asDiagonal() * M;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(A.transpose() * A, Eigen::EigenvaluesOnly);
+    return eig.eigenvalues().maxCoeff();
+  }
+  // Returns the final objective; *halfway the one at half the iterations.
+  double solve(int iterations, double* halfway) const {
+    const Eigen::MatrixXd A = mask.asDiagonal() * M;
+    const Eigen::MatrixXd G = A.transpose() * A;
+    const Eigen::VectorXd b = A.transpose() * mask.cwiseProduct(y);
+    const double L = lipschitz();
+    Eigen::VectorXd x = Eigen::VectorXd::Zero(M.cols()), x_prev = x, v = x, g(M.cols());
+    double t = 1;
+    for (int k = 0; k < iterations; ++k) {
+      x_prev = x;
+      g.noalias() = v - (G * v - b) / L;
+      for (Eigen::Index i = 0; i < x.size(); ++i) {
+        const double th = lambda * weights(i) / L;
+        x(i) = nonnegative ? std::max(g(i) - th, 0.0) : soft(g(i), th);
+      }
+      const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
+      v = x + ((t - 1) / t_next) * (x - x_prev);
+      t = t_next;
+      if (k + 1 == iterations / 2) *halfway = objective(x);
+    }
+    return objective(x);
+  }
+};
+
+// A tensor broadcast to (n, c, h, w) as a flat Eigen vector (LayoutRight order).
+template <class V>
+Eigen::VectorXd broadcast_eigen(const V& v, int n, int c, int h, int w) {
+  auto hv = to_host(v);
+  Eigen::VectorXd out(n * c * h * w);
+  for (int a = 0; a < n; ++a)
+    for (int b = 0; b < c; ++b)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j)
+          out((((a * c) + b) * h + i) * w + j) =
+              double(hv(hv.extent(0) == 1 ? 0 : a, hv.extent(1) == 1 ? 0 : b, hv.extent(2) == 1 ? 0 : i,
+                        hv.extent(3) == 1 ? 0 : j));
+  return out;
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("FISTA variants reach the dense reference: non-negativity, l1 weights, mask, backtracking, restart",
+                        "[fista][variants]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const int K = 3, S = 3, side = 7;
+  auto w = make_tensor<T, Space>("d", {1, K, S, S});
+  auto y = make_tensor<T, Space>("y", {1, 1, side, side});
+  fill_normal(w, 81);
+  fill_normal(y, 82);
+  // per-filter weights, per-pixel weights, and a mask: a cropped boundary band, a hole, half weights
+  auto per_filter = make_tensor<T, Space>("per_filter", {1, K, 1, 1});
+  auto per_pixel = make_tensor<T, Space>("per_pixel", {1, K, side, side});
+  auto mask = make_tensor<T, Space>("mask", {1, 1, side, side});
+  {
+    auto h = to_host(per_filter);
+    h(0, 0, 0, 0) = 0.5, h(0, 1, 0, 0) = 1, h(0, 2, 0, 0) = 2;
+    from_host(per_filter, h);
+    fill_uniform(per_pixel, 83, 0.2, 2.0);
+    auto m = to_host(mask);
+    for (int i = 0; i < side; ++i)
+      for (int j = 0; j < side; ++j)
+        m(0, 0, i, j) = (i == 0 || j == 0 || i == side - 1 || j == side - 1) ? 0.0 : (i == 3 && j == 2 ? 0.0 : 1.0);
+    m(0, 0, 2, 4) = 0.5;
+    from_host(mask, m);
+  }
+  const Eigen::MatrixXd M = mcsc_test::dense_conv_matrix(w, 1, side, side, Boundary::zero);
+  const int n_codes = K * side * side;
+  struct Case {
+    const char* name;
+    bool nonnegative;
+    int weights;  // 0 none, 1 per filter, 2 per pixel
+    bool masked;
+    bool backtracking;
+    FistaRestart restart;
+  };
+  for (auto c : {Case{"backtracking", false, 0, false, true, FistaRestart::none},
+                 Case{"function restart", false, 0, false, false, FistaRestart::function},
+                 Case{"gradient restart + backtracking", false, 0, false, true, FistaRestart::gradient},
+                 // with restart, which converges in a quarter of the iterations here
+                 Case{"non-negative", true, 0, false, false, FistaRestart::function},
+                 Case{"per-filter weights", false, 1, false, false, FistaRestart::function},
+                 Case{"per-pixel weights, non-negative", true, 2, false, false, FistaRestart::gradient},
+                 Case{"mask", false, 0, true, false, FistaRestart::function},
+                 Case{"mask, per-pixel weights, backtracking", false, 2, true, true, FistaRestart::function}}) {
+    CAPTURE(c.name);
+    const auto weights = c.weights == 0 ? Tensor4<T, Space>() : (c.weights == 1 ? per_filter : per_pixel);
+    const auto m = c.masked ? mask : Tensor4<T, Space>();
+    DenseProblem p;
+    p.M = M;
+    p.y = mcsc_test::to_eigen(y);
+    p.weights = c.weights == 0 ? Eigen::VectorXd::Ones(n_codes) : broadcast_eigen(weights, 1, K, side, side);
+    p.mask = c.masked ? broadcast_eigen(mask, 1, 1, side, side) : Eigen::VectorXd::Ones(side * side);
+    p.lambda = 0.15;
+    p.nonnegative = c.nonnegative;
+    double halfway = 0;
+    const double reference = p.solve(40000, &halfway);
+    REQUIRE(mcsc_test::relative_error(halfway, reference) < 1e-9);
+    FistaOptions opts;
+    opts.lambda = p.lambda;
+    opts.max_iterations = 4000;
+    opts.residual_tolerance = 1e-5;  // converged: stop early (keeps the OpenMP runs short)
+    opts.nonnegative = c.nonnegative;
+    opts.backtracking = c.backtracking;
+    opts.restart = c.restart;
+    if (c.backtracking) opts.lipschitz = 1e-3;  // far too small: backtracking must grow it
+    for (int fft = 0; fft < 2; ++fft) {
+      CAPTURE(fft);
+      const auto r = fft ? fista(FftConvDictionary<T, Space>(w), y, opts, {}, {}, weights, m)
+                         : fista(ConvDictionary<T, Space>(w), y, opts, {}, {}, weights, m);
+      CAPTURE(reference, r.objective.back(), r.iterations, r.restarts, r.backtracks, r.lipschitz);
+      REQUIRE(mcsc_test::relative_error(r.objective.back(), reference) < 1e-6);
+      // the reported objective is that of the returned codes
+      REQUIRE(mcsc_test::relative_error(p.objective(mcsc_test::to_eigen(r.codes)), r.objective.back()) < 1e-10);
+      REQUIRE(r.residual.back() <= 1e-5);
+      if (c.nonnegative) REQUIRE(mcsc_test::to_eigen(r.codes).minCoeff() >= 0);
+      if (c.backtracking) {
+        // L grew from 1e-3 by doublings and stopped below twice the true constant
+        REQUIRE(r.backtracks > 0);
+        REQUIRE(r.lipschitz <= 2 * p.lipschitz() * (1 + 1e-9));
+      }
+      if (c.restart != FistaRestart::none) REQUIRE(r.restarts > 0);
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("FISTA mask and weights: masked pixels are ignored, uniform weights scale lambda",
+                        "[fista][variants]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 3, 4, 4});
+  auto y = make_tensor<T, Space>("y", {2, 1, 12, 12});
+  fill_normal(w, 84, 0.0, 0.3);
+  fill_normal(y, 85);
+  ConvDictionary<T, Space> D(w);
+  FistaOptions opts;
+  opts.lambda = 0.1;
+  opts.max_iterations = 30;
+  // a cropped boundary: 0 on the outer two rows/columns
+  auto mask = make_tensor<T, Space>("mask", {1, 1, 12, 12});
+  auto hm = to_host(mask);
+  for (int i = 0; i < 12; ++i)
+    for (int j = 0; j < 12; ++j) hm(0, 0, i, j) = (i < 2 || j < 2 || i >= 10 || j >= 10) ? 0 : 1;
+  from_host(mask, hm);
+  const auto a = fista(D, y, opts, {}, {}, {}, mask);
+  auto hy = to_host(y);
+  hy(0, 0, 0, 5) += 100, hy(1, 0, 11, 11) -= 50;  // changes only masked-out pixels
+  from_host(y, hy);
+  const auto b = fista(D, y, opts, {}, {}, {}, mask);
+  REQUIRE(max_abs_diff(a.codes, b.codes) == 0);
+  REQUIRE(a.objective.back() == b.objective.back());
+  // weights all 2 == lambda doubled
+  auto two = make_tensor<T, Space>("two", {1, 1, 1, 1});
+  fill(two, T(2));
+  const auto weighted = fista(D, y, opts, {}, {}, two);
+  opts.lambda = 0.2;
+  const auto doubled = fista(D, y, opts);
+  REQUIRE(mcsc_test::relative_error(weighted.objective.back(), doubled.objective.back()) <
+          100 * mcsc_test::exact_tolerance<T>());
+  REQUIRE(max_abs_diff(weighted.codes, doubled.codes) <= 1e-4);
+  // residual tolerance stops the run once the proximal-gradient residual is small
+  opts.max_iterations = 5000;
+  opts.residual_tolerance = 1e-2;
+  const auto stopped = fista(D, y, opts);
+  REQUIRE(stopped.iterations < 5000);
+  REQUIRE(stopped.residual.back() <= 1e-2);
+}
+
 TEMPLATE_LIST_TEST_CASE("FISTA rejects bad input", "[fista][errors]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
@@ -131,4 +315,28 @@ TEMPLATE_LIST_TEST_CASE("FISTA rejects bad input", "[fista][errors]", AllConfigs
   REQUIRE_THROWS_WITH(fista(D, y, opts, bad_init), Catch::Contains("initial codes"));
   ConvDictionary<T, Space> zero_dict(make_tensor<T, Space>("zeros", {1, 2, 3, 3}));
   REQUIRE_THROWS_WITH(fista(zero_dict, y, opts), Catch::Contains("Lipschitz"));
+  // l1 weights and mask: shapes that do not broadcast, negative values, NaN
+  auto bad_weights = make_tensor<T, Space>("bad_weights", {1, 3, 1, 1});
+  REQUIRE_THROWS_WITH(fista(D, y, opts, {}, {}, bad_weights), Catch::Contains("l1 weights") && Catch::Contains("broadcast"));
+  auto weights = make_tensor<T, Space>("weights", {1, 2, 1, 1});
+  fill(weights, T(-1));
+  REQUIRE_THROWS_WITH(fista(D, y, opts, {}, {}, weights), Catch::Contains("l1 weights must be >= 0"));
+  auto bad_mask = make_tensor<T, Space>("bad_mask", {1, 1, 4, 8});
+  REQUIRE_THROWS_WITH(fista(D, y, opts, {}, {}, {}, bad_mask), Catch::Contains("mask") && Catch::Contains("broadcast"));
+  auto mask = make_tensor<T, Space>("mask", {1, 1, 8, 8});
+  auto hm = Kokkos::create_mirror_view(mask);
+  hm(0, 0, 1, 1) = std::numeric_limits<T>::infinity();
+  Kokkos::deep_copy(mask, hm);
+  REQUIRE_THROWS_WITH(fista(D, y, opts, {}, {}, {}, mask), Catch::Contains("Inf"));
+  fill(mask, T(0));
+  REQUIRE_THROWS_WITH(fista(D, y, opts, {}, {}, {}, mask), Catch::Contains("Lipschitz"));
+  opts.backtracking = true;
+  opts.backtracking_factor = 1;
+  REQUIRE_THROWS_WITH(fista(D, y, opts), Catch::Contains("backtracking_factor"));
+  opts.backtracking = false;
+  opts.lipschitz = -1;
+  REQUIRE_THROWS_WITH(fista(D, y, opts), Catch::Contains("lipschitz"));
+  opts.lipschitz = 0;
+  opts.residual_tolerance = -1;
+  REQUIRE_THROWS_WITH(fista(D, y, opts), Catch::Contains("tolerances"));
 }

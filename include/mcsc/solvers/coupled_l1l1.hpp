@@ -29,21 +29,29 @@ using CoupledL1L1Result = FistaResult<T, ExecSpace>;
 template <class T, class ExecSpace>
 using CoupledL1L1Iterate = FistaIterate<T, ExecSpace>;
 
-/// 1/2 ||y - D*U||^2 + lambda (||U||_1 + ||U - Z||_1), given D*U; side = Z has the shape of codes.
-template <class R, class Y, class U, class S>
-double coupled_l1l1_objective(const R& reconstruction, const Y& y, const U& codes, const S& side, double lambda) {
+namespace Impl {
+/// ||U||_1 + ||U - Z||_1.
+template <class U, class S>
+double coupled_l1l1_penalty(const U& codes, const S& side) {
   Impl::require_same_shape("mcsc::coupled_l1l1_objective", codes, side);
   auto fu = Impl::flat(codes);
   auto fs = Impl::flat(side);
   double penalty = 0;
   Kokkos::parallel_reduce(
-      "mcsc::coupled_l1l1_objective", Kokkos::RangePolicy<Impl::exec_of<U>>(0, fu.extent(0)),
+      "mcsc::coupled_l1l1_penalty", Kokkos::RangePolicy<Impl::exec_of<U>>(0, fu.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i, double& acc) {
         const double u = double(fu(i));
         acc += math::fabs(u) + math::fabs(u - double(fs(i)));
       },
       penalty);
-  return 0.5 * distance_squared(reconstruction, y) + lambda * penalty;
+  return penalty;
+}
+}  // namespace Impl
+
+/// 1/2 ||y - D*U||^2 + lambda (||U||_1 + ||U - Z||_1), given D*U; side = Z has the shape of codes.
+template <class R, class Y, class U, class S>
+double coupled_l1l1_objective(const R& reconstruction, const Y& y, const U& codes, const S& side, double lambda) {
+  return 0.5 * distance_squared(reconstruction, y) + lambda * Impl::coupled_l1l1_penalty(codes, side);
 }
 
 namespace Impl {
@@ -65,12 +73,15 @@ void coupled_l1l1_step(const Z& z, const G& g, const S& s, typename X::value_typ
 /// proximal gradient with options.accelerate = false). y: (N, m, H, W) signal; side: the side
 /// information Z, (N, K, H, W) like the codes; initial_codes: optional warm start (N, K, H, W).
 /// `callback(iterate)` is called after every iteration when given; returning false stops early.
+/// mask (optional, >= 0, broadcast to the signal shape) weighs the data term as in fista().
+/// options.nonnegative is refused (the l1-l1 prox has no non-negative variant here).
 template <class Dictionary>
 CoupledL1L1Result<typename Dictionary::scalar_type, typename Dictionary::execution_space> coupled_l1l1(
     const Dictionary& D, const typename Dictionary::tensor_type& y, const typename Dictionary::tensor_type& side,
     const CoupledL1L1Options& options, const typename Dictionary::tensor_type& initial_codes = {},
     const std::function<bool(const CoupledL1L1Iterate<typename Dictionary::scalar_type,
-                                                       typename Dictionary::execution_space>&)>& callback = {}) {
+                                                       typename Dictionary::execution_space>&)>& callback = {},
+    const typename Dictionary::tensor_type& mask = {}) {
   using T = typename Dictionary::scalar_type;
   using tensor_type = typename Dictionary::tensor_type;
   const char* fn = "mcsc::coupled_l1l1";
@@ -79,15 +90,14 @@ CoupledL1L1Result<typename Dictionary::scalar_type, typename Dictionary::executi
                "side information " << shape_of(side) << " should have the code shape " << sc
                                    << " (N, K, H, W) of signal " << shape_of(y));
   require_finite(fn, side);
+  MCSC_REQUIRE(!options.nonnegative, fn, "options.nonnegative is not supported by the coupled l1-l1 solver");
   const double lambda = options.lambda;
   return Impl::proximal_gradient(
-      fn, D, y, options, initial_codes, callback,
+      fn, D, y, options, initial_codes, callback, mask,
       [&side, lambda](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
         Impl::coupled_l1l1_step(z, g, side, step_size, T(lambda * double(step_size)), x);
       },
-      [&y, &side, lambda](const tensor_type& dx, const tensor_type& x) {
-        return coupled_l1l1_objective(dx, y, x, side, lambda);
-      });
+      [&side, lambda](const tensor_type& x) { return lambda * Impl::coupled_l1l1_penalty(x, side); });
 }
 
 }  // namespace mcsc

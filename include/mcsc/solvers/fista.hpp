@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "mcsc/ops/lipschitz.hpp"
@@ -19,24 +20,49 @@
 
 namespace mcsc {
 
-/// Options of fista().
+/// Momentum restart of FISTA (O'Donoghue & Candes, "Adaptive restart for accelerated gradient
+/// schemes", 2015): the momentum is reset (t = 1, no extrapolation) when
+/// - `function`: the objective increased, F(U_k) > F(U_{k-1});
+/// - `gradient`: the step went against the momentum, <Z_k - U_k, U_k - U_{k-1}> > 0.
+enum class FistaRestart { none, function, gradient };
+
+inline const char* to_string(FistaRestart r) {
+  return r == FistaRestart::none ? "none" : (r == FistaRestart::function ? "function" : "gradient");
+}
+
+/// Options of fista() and coupled_l1l1().
 struct FistaOptions {
   double lambda = 0.01;          ///< l1 weight, >= 0
   int max_iterations = 100;
   double tolerance = 0;          ///< stop when ||U_k - U_{k-1}|| <= tolerance ||U_k|| (0: never)
-  double lipschitz = 0;          ///< L of D'D; 0: estimated by power iteration (times 1.01)
+  /// Stop when the proximal-gradient residual L ||U_k - Z_k|| (zero exactly at a minimiser;
+  /// FistaResult::residual) is <= residual_tolerance (0: never).
+  double residual_tolerance = 0;
+  /// L of D'D (times the largest squared mask value, with a mask). 0: estimated by power
+  /// iteration (times 1.01), or, with backtracking, started from a cheap lower estimate.
+  double lipschitz = 0;
   bool accelerate = true;        ///< false: plain ISTA (no momentum), the iteration LCSC unrolls
+  FistaRestart restart = FistaRestart::none;  ///< momentum restart (accelerated runs only)
+  /// Beck & Teboulle's backtracking: L is multiplied by backtracking_factor until
+  /// f(U) <= f(Z) + <U - Z, grad f(Z)> + L/2 ||U - Z||^2 holds (f the smooth part); each trial
+  /// costs one more D. L never decreases.
+  bool backtracking = false;
+  double backtracking_factor = 2;  ///< > 1
+  bool nonnegative = false;        ///< fista() only: constrain U >= 0 (the prox becomes max(v - theta, 0))
 };
 
-/// What fista() returns. objective[k] is the objective at iterate k+1.
+/// What fista() returns. Entry k of each vector belongs to iterate k+1.
 template <class T, class ExecSpace>
 struct FistaResult {
   Tensor4<T, ExecSpace> codes;           ///< U (N, K, H, W)
   Tensor4<T, ExecSpace> reconstruction;  ///< D*U (N, m, H, W)
   std::vector<double> objective;
+  std::vector<double> residual;          ///< L ||U_k - Z_k||, the proximal-gradient residual
   std::vector<double> seconds;           ///< wall time since the start, per iteration
   int iterations = 0;
-  double lipschitz = 0;
+  double lipschitz = 0;                  ///< the L used last (grown by backtracking, if on)
+  int restarts = 0;                      ///< momentum restarts taken
+  int backtracks = 0;                    ///< times L was increased by backtracking
 };
 
 /// What fista() shows its callback after every iteration (views valid during the call only).
@@ -46,6 +72,8 @@ struct FistaIterate {
   double objective;
   const Tensor4<T, ExecSpace>& codes;           ///< U_k
   const Tensor4<T, ExecSpace>& reconstruction;  ///< D*U_k
+  double residual = 0;                          ///< L ||U_k - Z_k||
+  double lipschitz = 0;                         ///< L of this iteration
 };
 
 /// 1/2 ||y - D*U||^2 + lambda ||U||_1, given D*U.
@@ -55,43 +83,206 @@ double cbpdn_objective(const R& reconstruction, const Y& y, const U& codes, doub
 }
 
 namespace Impl {
-/// x = S_theta(z - step * g), elementwise (theta the same for every entry).
-template <class Z, class G, class X>
-void proximal_gradient_step(const Z& z, const G& g, typename X::value_type step, typename X::value_type theta,
-                            const X& x) {
+/// A tensor broadcast to a shape: each extent 1 (repeated) or equal to the shape's. Null: 1.
+template <class V>
+struct Broadcast {
+  V view;
+  int n = 1, c = 1, h = 1, w = 1;
+  KOKKOS_INLINE_FUNCTION typename V::value_type operator()(int i, int j, int k, int l) const {
+    return view(n == 1 ? 0 : i, c == 1 ? 0 : j, h == 1 ? 0 : k, w == 1 ? 0 : l);
+  }
+};
+
+/// Checks that v (when given) broadcasts to `to` and is finite and >= 0; `what` names it.
+template <class V>
+Broadcast<V> broadcast_to(const char* fn, const char* what, const V& v, const Shape4& to) {
+  Broadcast<V> b{v};
+  if (v.data() == nullptr) return b;
+  const Shape4 sv = shape_of(v);
+  MCSC_REQUIRE((sv.n == 1 || sv.n == to.n) && (sv.c == 1 || sv.c == to.c) && (sv.h == 1 || sv.h == to.h) &&
+                   (sv.w == 1 || sv.w == to.w),
+               fn, what << " " << sv << " does not broadcast to " << to << " (each extent must be 1 or equal)");
+  require_finite(fn, v);
+  auto fv = flat(v);
+  double lowest = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::broadcast_to::min", Kokkos::RangePolicy<exec_of<V>>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& m) { m = double(fv(i)) < m ? double(fv(i)) : m; },
+      Kokkos::Min<double>(lowest));
+  MCSC_REQUIRE(lowest >= 0, fn, what << " must be >= 0, has " << lowest);
+  b.n = int(sv.n), b.c = int(sv.c), b.h = int(sv.h), b.w = int(sv.w);
+  return b;
+}
+
+/// r = mask ⊙ (d - y) (mask null: r = d - y); returns 1/2 ||r||^2.
+template <class V, class M>
+double masked_residual(const V& d, const V& y, const Broadcast<M>& mask, const V& r) {
+  using T = typename V::value_type;
+  const int C = int(r.extent(1)), H = int(r.extent(2)), W = int(r.extent(3));
+  auto fd = flat(d);
+  auto fy = flat(y);
+  auto fr = flat(r);
+  const bool masked = mask.view.data() != nullptr;
+  double half_sq = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::masked_residual", Kokkos::RangePolicy<exec_of<V>>(0, fr.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
+        double v = double(fd(i)) - double(fy(i));  // in double, as distance_squared()
+        if (masked) {
+          const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
+                    n = int(i / (std::int64_t(W) * H * C));
+          v *= double(mask(n, j, k, l));
+        }
+        fr(i) = T(v);
+        acc += 0.5 * v * v;
+      },
+      half_sq);
+  return half_sq;
+}
+
+/// r *= mask, elementwise (mask null: nothing).
+template <class V, class M>
+void apply_mask(const Broadcast<M>& mask, const V& r) {
+  if (mask.view.data() == nullptr) return;
+  const int C = int(r.extent(1)), H = int(r.extent(2)), W = int(r.extent(3));
+  auto fr = flat(r);
+  Kokkos::parallel_for(
+      "mcsc::apply_mask", Kokkos::RangePolicy<exec_of<V>>(0, fr.extent(0)), KOKKOS_LAMBDA(const std::int64_t i) {
+        const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
+                  n = int(i / (std::int64_t(W) * H * C));
+        fr(i) *= mask(n, j, k, l);
+      });
+}
+
+/// <x - z, g> and ||x - z||^2 in one pass.
+template <class V>
+Kokkos::pair<double, double> step_products(const V& x, const V& z, const V& g) {
+  auto fx = flat(x);
+  auto fz = flat(z);
+  auto fg = flat(g);
+  double inner = 0, sq = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::step_products", Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& a, double& b) {
+        const double d = double(fx(i)) - double(fz(i));
+        a += d * double(fg(i));
+        b += d * d;
+      },
+      inner, sq);
+  return {inner, sq};
+}
+
+/// <z - x, x - x_prev>, the gradient-restart test.
+template <class V>
+double restart_product(const V& z, const V& x, const V& x_prev) {
+  auto fz = flat(z);
+  auto fx = flat(x);
+  auto fp = flat(x_prev);
+  double acc = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::restart_product", Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& a) {
+        a += (double(fz(i)) - double(fx(i))) * (double(fx(i)) - double(fp(i)));
+      },
+      acc);
+  return acc;
+}
+
+/// x = prox of theta * weights ⊙ |.| (and U >= 0 when nonnegative) at z - step * g, elementwise.
+template <class V, class Wt>
+void proximal_gradient_step(const V& z, const V& g, typename V::value_type step, typename V::value_type theta,
+                            const Broadcast<Wt>& weights, bool nonnegative, const V& x) {
+  using T = typename V::value_type;
+  const int C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
   auto fz = flat(z);
   auto fg = flat(g);
   auto fx = flat(x);
+  const bool weighted = weights.view.data() != nullptr;
   Kokkos::parallel_for(
-      "mcsc::proximal_gradient_step", Kokkos::RangePolicy<typename X::execution_space>(0, fx.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fx(i) = soft_threshold_value(fz(i) - step * fg(i), theta); });
+      "mcsc::proximal_gradient_step", Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        T th = theta;
+        if (weighted) {
+          const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
+                    n = int(i / (std::int64_t(W) * H * C));
+          th *= T(weights(n, j, k, l));
+        }
+        const T v = fz(i) - step * fg(i);
+        if (nonnegative) {
+          const T u = v - th;
+          fx(i) = u > T(0) ? u : (u != u ? u : T(0));  // NaN propagates
+        } else {
+          fx(i) = soft_threshold_value(v, th);
+        }
+      });
 }
-}  // namespace Impl
 
-namespace Impl {
-/// The proximal-gradient loop shared by fista() and coupled_l1l1():
-///     U_k = prox(Z_k - D'(D Z_k - y) / L),  Z_{k+1} = U_k + beta_k (U_k - U_{k-1})
-/// (beta_k = 0 without acceleration), D*Z kept by linearity so that an iteration costs one D and
-/// one D'. `step(z, gradient, step_size, x)` writes x = prox(z - step_size * gradient);
-/// `objective(D x, x)` is the objective at x. Checks the inputs common to both solvers (fn names
-/// the caller in messages).
-template <class Dictionary, class Step, class Objective>
+/// lambda sum w |u| (w null: 1).
+template <class V, class Wt>
+double weighted_l1(const V& u, const Broadcast<Wt>& weights) {
+  if (weights.view.data() == nullptr) return sum_abs(u);
+  const int C = int(u.extent(1)), H = int(u.extent(2)), W = int(u.extent(3));
+  auto fu = flat(u);
+  double acc = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::weighted_l1", Kokkos::RangePolicy<exec_of<V>>(0, fu.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i, double& a) {
+        const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
+                  n = int(i / (std::int64_t(W) * H * C));
+        a += double(weights(n, j, k, l)) * math::fabs(double(fu(i)));
+      },
+      acc);
+  return acc;
+}
+
+/// The largest value of a nonnegative tensor (null: 1).
+template <class V>
+double max_value_or_one(const V& v) {
+  if (v.data() == nullptr) return 1;
+  auto fv = flat(v);
+  double m = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::max_value", Kokkos::RangePolicy<exec_of<V>>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& a) { a = double(fv(i)) > a ? double(fv(i)) : a; },
+      Kokkos::Max<double>(m));
+  return m;
+}
+
+/// The proximal-gradient loop shared by fista() and coupled_l1l1(), for
+///     min_U  1/2 ||mask ⊙ (y - D U)||^2 + g(U):
+///     U_k = prox_{g/L}(Z_k - D'(mask² ⊙ (D Z_k - y)) / L),  Z_{k+1} = U_k + beta_k (U_k - U_{k-1})
+/// (beta_k = 0 without acceleration or after a restart), D*Z kept by linearity so that an
+/// iteration costs one D and one D' (plus one D per backtracking trial).
+/// `step(z, gradient, step_size, x)` writes x = prox_{step_size g}(z - step_size * gradient);
+/// `penalty(x)` is g(x). Checks the inputs common to both solvers (fn names the caller).
+template <class Dictionary, class Step, class Penalty>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> proximal_gradient(
     const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
     const typename Dictionary::tensor_type& initial_codes,
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
                                                 typename Dictionary::execution_space>&)>& callback,
-    const Step& step, const Objective& objective) {
+    const typename Dictionary::tensor_type& mask, const Step& step, const Penalty& penalty) {
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
   const Shape4 sy = shape_of(y);
   MCSC_REQUIRE(options.lambda >= 0 && std::isfinite(options.lambda), fn, "lambda must be finite and >= 0, got "
                                                                              << options.lambda);
   MCSC_REQUIRE(options.max_iterations >= 0, fn, "max_iterations must be >= 0");
+  MCSC_REQUIRE(options.tolerance >= 0 && options.residual_tolerance >= 0, fn,
+               "tolerances must be >= 0, got " << options.tolerance << ", " << options.residual_tolerance);
+  MCSC_REQUIRE(options.lipschitz >= 0 && std::isfinite(options.lipschitz), fn,
+               "lipschitz must be finite and >= 0 (0: estimated), got " << options.lipschitz);
+  MCSC_REQUIRE(!options.backtracking || options.backtracking_factor > 1, fn,
+               "backtracking_factor must be > 1, got " << options.backtracking_factor);
   MCSC_REQUIRE(sy.size() > 0, fn, "zero-size signal " << sy);
   MCSC_REQUIRE(sy.c == D.num_channels(), fn, "signal " << sy << " has " << sy.c << " channels but the dictionary "
                                                        << shape_of(D.weights()) << " has " << D.num_channels());
+  const Shape4 sw = shape_of(D.weights());
+  MCSC_REQUIRE(sw.h <= sy.h && sw.w <= sy.w, fn,
+               "filters " << sw.h << "x" << sw.w << " of dictionary " << sw << " are larger than the image " << sy.h
+                          << "x" << sy.w << " of signal " << sy);
   require_finite(fn, y);
+  const auto m = broadcast_to(fn, "mask", mask, sy);
   const Shape4 sc = D.code_shape(sy);
 
   FistaResult<T, ExecSpace> result;
@@ -102,10 +293,6 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     require_finite(fn, initial_codes);
     Kokkos::deep_copy(result.codes, initial_codes);
   }
-  result.lipschitz = options.lipschitz > 0 ? options.lipschitz : 1.01 * power_iteration(D, sc);
-  MCSC_REQUIRE(result.lipschitz > 0 && std::isfinite(result.lipschitz), fn,
-               "the Lipschitz constant is " << result.lipschitz << " (all-zero dictionary?)");
-  const T step_size = T(1.0 / result.lipschitz);
 
   auto x = result.codes;                      // U_k
   auto dx = result.reconstruction;            // D U_k
@@ -114,59 +301,123 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   auto z = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::extrapolated", sc);
   auto dz = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::extrapolated_reconstruction", sy);
   auto g = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::gradient", sc);
+  auto r = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::residual", sy);
   D.apply(x, dx);
   Kokkos::deep_copy(z, x);
   Kokkos::deep_copy(dz, dx);
+
+  // The step size. Without backtracking L must bound lambda_max(D' mask² D) <= max(mask)²
+  // lambda_max(D'D); with it, a lower estimate (a Rayleigh quotient at the first gradient) is
+  // enough to start from.
+  double L = options.lipschitz;
+  if (L == 0 && options.backtracking) {
+    masked_residual(dz, y, m, r);
+    apply_mask(m, r);
+    D.adjoint(r, g);
+    const double gg = sum_squares(g);
+    if (gg > 0) {
+      D.apply(g, r);
+      apply_mask(m, r);
+      L = sum_squares(r) / gg;  // ||mask ⊙ D g||² / ||g||² <= lambda_max(D' mask² D)
+    }
+  }
+  if (L == 0) {
+    const double mmax = max_value_or_one(mask);
+    L = 1.01 * mmax * mmax * power_iteration(D, sc);
+  }
+  MCSC_REQUIRE(L > 0 && std::isfinite(L), fn, "the Lipschitz constant is " << L << " (all-zero dictionary or mask?)");
+
   double t = 1;
+  double previous_objective = std::numeric_limits<double>::infinity();
   const auto start = std::chrono::steady_clock::now();
   for (int k = 0; k < options.max_iterations; ++k) {
     Kokkos::deep_copy(x_prev, x);
     Kokkos::deep_copy(dx_prev, dx);
-    axpby(T(-1), y, T(1), dz);  // dz <- D Z - y (dz is recomputed below)
-    D.adjoint(dz, g);           // gradient at Z
-    step(z, g, step_size, x);
-    D.apply(x, dx);
-    const double value = objective(dx, x);
+    const double fz = masked_residual(dz, y, m, r);  // r = mask ⊙ (D Z - y)
+    apply_mask(m, r);                                // r = mask² ⊙ (D Z - y)
+    D.adjoint(r, g);  // gradient at Z: D' mask² (D Z - y)
+    double fx = 0, diff_sq = 0;
+    for (;;) {
+      step(z, g, T(1.0 / L), x);
+      D.apply(x, dx);
+      fx = masked_residual(dx, y, m, r);
+      if (!options.backtracking) break;
+      const auto products = step_products(x, z, g);
+      diff_sq = products.second;
+      // the quadratic upper bound, with a little slack for rounding
+      const double bound = fz + products.first + 0.5 * L * products.second;
+      if (fx <= bound + 1e-12 * std::abs(bound) || !std::isfinite(fx)) break;
+      L *= options.backtracking_factor;
+      ++result.backtracks;
+      MCSC_REQUIRE(std::isfinite(L), fn, "backtracking made L infinite");
+    }
+    if (!options.backtracking) diff_sq = distance_squared(x, z);
+    const double value = fx + penalty(x);
+    const double residual = L * std::sqrt(diff_sq);
     ExecSpace().fence();
     result.objective.push_back(value);
+    result.residual.push_back(residual);
     result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     result.iterations = k + 1;
+    result.lipschitz = L;
     MCSC_REQUIRE(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
+    bool restart = false;
+    if (options.accelerate && k > 0) {
+      if (options.restart == FistaRestart::function) restart = value > previous_objective;
+      if (options.restart == FistaRestart::gradient) restart = restart_product(z, x, x_prev) > 0;
+    }
+    previous_objective = value;
+    if (restart) {
+      ++result.restarts;
+      t = 1;
+    }
     const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
-    const T beta = options.accelerate ? T((t - 1) / t_next) : T(0);
-    t = t_next;
+    const T beta = options.accelerate && !restart ? T((t - 1) / t_next) : T(0);
+    t = restart ? 1 : t_next;
     lincomb(T(1) + beta, x, -beta, x_prev, z);
     lincomb(T(1) + beta, dx, -beta, dx_prev, dz);
-    bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, value, x, dx});
+    bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, value, x, dx, residual, L});
     if (options.tolerance > 0) {
       const double change = std::sqrt(distance_squared(x, x_prev));
       stop = stop || change <= options.tolerance * std::sqrt(sum_squares(x));
     }
+    if (options.residual_tolerance > 0) stop = stop || residual <= options.residual_tolerance;
     if (stop) break;
   }
   return result;
 }
 }  // namespace Impl
 
-/// Solves CBPDN by FISTA (or ISTA with options.accelerate = false). y: (N, m, H, W) signal;
-/// initial_codes: optional warm start (N, K, H, W). `callback(iterate)` (a FistaIterate:
-/// iteration, objective, codes, D*codes) is called after every iteration when given; returning
-/// false stops early.
+/// Solves CBPDN by FISTA (or ISTA with options.accelerate = false),
+///
+///     min_U  1/2 ||mask ⊙ (y - D*U)||^2 + lambda sum w ⊙ |U|   (U >= 0 with options.nonnegative)
+///
+/// y: (N, m, H, W) signal; initial_codes: optional warm start (N, K, H, W). `callback(iterate)`
+/// (a FistaIterate: iteration, objective, codes, D*codes, residual, L) is called after every
+/// iteration when given; returning false stops early.
+/// l1_weights (optional): w >= 0 broadcast to the code shape, e.g. (1, K, 1, 1) per filter,
+/// (N, K, H, W) or (1, 1, H, W) per pixel. mask (optional): >= 0 broadcast to the signal shape,
+/// e.g. (1, 1, H, W); 0 excludes a pixel from the data term (a cropped boundary, missing pixels).
 template <class Dictionary>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> fista(
     const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
     const typename Dictionary::tensor_type& initial_codes = {},
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
-                                                typename Dictionary::execution_space>&)>& callback = {}) {
+                                                typename Dictionary::execution_space>&)>& callback = {},
+    const typename Dictionary::tensor_type& l1_weights = {}, const typename Dictionary::tensor_type& mask = {}) {
   using T = typename Dictionary::scalar_type;
   using tensor_type = typename Dictionary::tensor_type;
+  const char* fn = "mcsc::fista";
+  MCSC_REQUIRE(shape_of(y).size() > 0, fn, "zero-size signal " << shape_of(y));
+  const auto weights = Impl::broadcast_to(fn, "l1 weights", l1_weights, D.code_shape(shape_of(y)));
   const double lambda = options.lambda;
+  const bool nonnegative = options.nonnegative;
   return Impl::proximal_gradient(
-      "mcsc::fista", D, y, options, initial_codes, callback,
-      [lambda](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
-        Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), x);
+      fn, D, y, options, initial_codes, callback, mask,
+      [lambda, weights, nonnegative](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
+        Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), weights, nonnegative, x);
       },
-      [&y, lambda](const tensor_type& dx, const tensor_type& x) { return cbpdn_objective(dx, y, x, lambda); });
+      [lambda, weights](const tensor_type& x) { return lambda * Impl::weighted_l1(x, weights); });
 }
 
 }  // namespace mcsc
