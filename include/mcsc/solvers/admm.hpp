@@ -65,6 +65,8 @@ struct AdmmResult {
   std::vector<double> rho;               ///< the penalty used in the iteration
   std::vector<double> seconds;           ///< wall time since the start
   int iterations = 0;
+  Tensor4<T, ExecSpace> dual;            ///< the scaled dual W at the end (for a warm start)
+  double final_rho = 0;                  ///< the penalty at the end (for a warm start)
 };
 
 /// What admm_cbpdn() shows its callback after every iteration (views valid during the call only).
@@ -276,7 +278,9 @@ void admm_cbpdn_update(const V& x, const V& v, const V& w, const V& v_prev, type
 /// Solves CBPDN with a circular boundary by ADMM, as SPORCO's admm.cbpdn.ConvBPDN.
 /// weights (m, K, s, s), y (N, m, H, W); returns V (N, K, H, W) and D*V.
 ///
-/// Starts from V = W = 0. Adaptive rho (options.adaptive_rho) follows SPORCO's AutoRho with
+/// Starts from V = W = 0, or warm: V = initial_codes (N, K, H, W) and, when given, W =
+/// initial_dual (same shape; continuing a run exactly takes its codes, dual and final_rho as
+/// options.rho). Adaptive rho (options.adaptive_rho) follows SPORCO's AutoRho with
 /// StdResiduals = False: with the relative residuals r = ||X - V|| / max(||X||, ||V||) and
 /// s = rho ||V - V_prev|| / (rho ||W||), every rho_period iterations rho is multiplied by rho_tau
 /// when r > rho_mu s and divided by it when s > rho_mu r; W is divided by the same factor and
@@ -285,7 +289,8 @@ void admm_cbpdn_update(const V& x, const V& v, const V& w, const V& v_prev, type
 template <class T, class ExecSpace>
 AdmmResult<T, ExecSpace> admm_cbpdn(
     const Tensor4<T, ExecSpace>& weights, const Tensor4<T, ExecSpace>& y, const AdmmOptions& options,
-    const typename Impl::non_deduced<std::function<bool(const AdmmIterate<T, ExecSpace>&)>>::type& callback = {}) {
+    const typename Impl::non_deduced<std::function<bool(const AdmmIterate<T, ExecSpace>&)>>::type& callback = {},
+    const Tensor4<T, ExecSpace>& initial_codes = {}, const Tensor4<T, ExecSpace>& initial_dual = {}) {
   const char* fn = "mcsc::admm_cbpdn";
   const Shape4 sw = shape_of(weights), sy = shape_of(y);
   MCSC_REQUIRE(options.lambda >= 0 && std::isfinite(options.lambda), fn,
@@ -322,6 +327,19 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
   auto v = result.codes;
   auto x = make_tensor<T, ExecSpace>("mcsc::admm_cbpdn::x", sc);
   auto w = make_tensor<T, ExecSpace>("mcsc::admm_cbpdn::dual", sc);
+  result.dual = w;
+  if (initial_codes.data() != nullptr) {
+    MCSC_REQUIRE(shape_of(initial_codes) == sc, fn, "initial codes " << shape_of(initial_codes) << " should be " << sc);
+    require_finite(fn, initial_codes);
+    Kokkos::deep_copy(v, initial_codes);
+  }
+  if (initial_dual.data() != nullptr) {
+    MCSC_REQUIRE(shape_of(initial_dual) == sc, fn, "initial dual " << shape_of(initial_dual) << " should be " << sc);
+    require_finite(fn, initial_dual);
+    Kokkos::deep_copy(w, initial_dual);
+  }
+  result.final_rho = rho;
+  D.apply(v, result.reconstruction);  // D V of the start (for max_iterations = 0)
   auto v_prev = make_tensor<T, ExecSpace>("mcsc::admm_cbpdn::codes_prev", sc);
   const int n_max = options.max_iterations;
   for (auto* vec : {&result.objective, &result.primal_residual, &result.dual_residual, &result.rho, &result.seconds})
@@ -372,6 +390,7 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
         rho *= factor;
         scale(w, T(1 / factor));
         xstep.set_rho(rho);
+        result.final_rho = rho;
       }
     }
   }
