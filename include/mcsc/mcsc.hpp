@@ -22,6 +22,7 @@
 #include "mcsc/ops/lipschitz.hpp"
 #include "mcsc/ops/prox.hpp"
 #include "mcsc/solvers/admm.hpp"
+#include "mcsc/solvers/common_unique.hpp"
 #include "mcsc/solvers/coupled_l1l1.hpp"
 #include "mcsc/solvers/fista.hpp"
 #include "mcsc/train/checkpoint.hpp"
