@@ -1,0 +1,812 @@
+#pragma once
+/// \file dictionary_learning.hpp
+/// Convolutional dictionary learning (CDL):
+///
+///     min_{D, U}  1/2 ||M .* (S - D*U)||^2 + lambda ||U||_1   s.t.  d_k in C for every filter k,
+///
+/// over training signals S (N, m, H, W), codes U (N, K, H, W) and the dictionary weights D
+/// (m, K, s, s) (the weight of a ConvDictionary or FftConvDictionary: filter k is the slice
+/// D(:, k, :, :), all its m channels and s x s taps together). C is the unit sphere
+/// ||d_k|| = 1 (as SPORCO normalises) or the unit ball ||d_k|| <= 1 (convex). M is an optional
+/// mask (broadcast over images and/or channels), e.g. boundary_mask(), which drops the pixels
+/// whose reconstruction needs codes outside the image.
+///
+/// Block coordinate descent, as SPORCO's ConvBPDNDictLearn (B. Wohlberg, "Efficient algorithms
+/// for convolutional sparse representations", IEEE TIP 2016) but with proximal-gradient blocks
+/// that work with any dictionary operator:
+///   1. sparse coding, D fixed: fista() warm-started from the current codes;
+///   2. dictionary update, U fixed (update_dictionary()): projected gradient on the weights,
+///      FISTA-accelerated with the monotone safeguard of Beck & Teboulle's MFISTA and a
+///      backtracking step size; the gradient J'(M^2 .* (J D - S)) of the linear map J: D -> D*U
+///      is the dictionary's weight_gradient().
+/// A block's result is kept only if it does not increase the objective, so the objective
+/// history is non-increasing (see learn_dictionary()).
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "mcsc/solvers/fista.hpp"
+
+namespace mcsc {
+
+/// The set every filter d_k = D(:, k, :, :) is kept in.
+enum class FilterConstraint {
+  unit_sphere,  ///< ||d_k|| = 1 (non-convex; SPORCO's normalisation)
+  unit_ball,    ///< ||d_k|| <= 1 (convex)
+  none          ///< unconstrained (least squares, e.g. the target dictionaries of coupled learning)
+};
+
+inline const char* to_string(FilterConstraint c) {
+  return c == FilterConstraint::unit_sphere ? "unit_sphere" : (c == FilterConstraint::unit_ball ? "unit_ball" : "none");
+}
+
+/// Options of update_dictionary() (the dictionary block on its own).
+struct DictionaryUpdateOptions {
+  int max_iterations = 20;       ///< projected-gradient iterations, >= 0
+  FilterConstraint constraint = FilterConstraint::unit_sphere;
+  /// stop when ||D_k - D_{k-1}|| <= tolerance ||D_k|| (or, for a refused candidate Z,
+  /// ||Z - D_k|| <= tolerance ||D_k||); 0: never
+  double tolerance = 0;
+  bool accelerate = true;        ///< FISTA momentum with the MFISTA safeguard; false: plain projected gradient
+  /// Initial Lipschitz constant of the gradient in D (step 1/L; backtracking raises it when it is
+  /// too small). 0: estimated by power iteration on J'M^2 J (warm-started from the workspace).
+  double lipschitz = 0;
+  int power_iterations = 30;     ///< at most this many power iterations for that estimate, >= 1
+};
+
+/// Options of learn_dictionary().
+struct DictionaryLearningOptions {
+  double lambda = 0.1;           ///< l1 weight, >= 0
+  int max_iterations = 20;       ///< outer iterations (one coding + one dictionary block each), >= 0
+  int coding_iterations = 50;    ///< FISTA iterations of each sparse-coding block, >= 1
+  int dictionary_iterations = 20;  ///< iterations of each dictionary block, >= 0
+  FilterConstraint constraint = FilterConstraint::unit_sphere;
+  /// Count only the pixels whose whole filter support lies inside the image: with s x s filters
+  /// ("same" padding, (s-1)/2 before and s/2 after), rows (s-1)/2 .. H-1-s/2 and columns
+  /// (s-1)/2 .. W-1-s/2 (see boundary_mask()). Multiplies any mask given to learn_dictionary().
+  bool masked_boundary = false;
+  /// Stop when an outer iteration lowers the objective by at most tolerance * objective (0: never).
+  double tolerance = 0;
+  double coding_tolerance = 0;      ///< fista()'s relative-change stop inside a coding block
+  double dictionary_tolerance = 0;  ///< update_dictionary()'s relative-change stop
+  bool accelerate = true;           ///< momentum in both blocks
+  int power_iterations = 30;        ///< per Lipschitz estimate (warm-started), >= 1
+
+  /// The options of the dictionary block.
+  DictionaryUpdateOptions dictionary_update() const {
+    DictionaryUpdateOptions o;
+    o.max_iterations = dictionary_iterations;
+    o.constraint = constraint;
+    o.tolerance = dictionary_tolerance;
+    o.accelerate = accelerate;
+    o.power_iterations = power_iterations;
+    return o;
+  }
+};
+
+/// What update_dictionary() returns. Data terms are 1/2 ||M .* (S - D*U)||^2 (the l1 term does
+/// not depend on D).
+struct DictionaryUpdateResult {
+  double initial_data_term = 0;  ///< at the starting weights after projection onto the constraint
+  double data_term = 0;          ///< at the returned weights: <= initial_data_term
+  int iterations = 0;
+  int rejected = 0;              ///< candidates refused by the monotone safeguard
+  int backtracks = 0;            ///< step-size reductions
+  double lipschitz = 0;          ///< the final L (step 1/L)
+};
+
+/// What learn_dictionary() returns. objective[k] is the objective after outer iteration k+1.
+template <class T, class ExecSpace>
+struct DictionaryLearningResult {
+  Tensor4<T, ExecSpace> codes;       ///< U (N, K, H, W)
+  double initial_objective = 0;      ///< at the (projected) initial weights and initial codes
+  std::vector<double> objective;
+  std::vector<double> seconds;       ///< wall time since the start, per outer iteration
+  std::vector<double> filter_norms;  ///< ||d_k|| of the final weights, k = 0..K-1
+  int iterations = 0;
+  int rejected_coding_steps = 0;     ///< coding blocks refused (they would have raised the objective)
+  int rejected_dictionary_steps = 0; ///< dictionary blocks refused
+};
+
+/// What learn_dictionary() shows its callback after every outer iteration (valid during the call).
+template <class T, class ExecSpace>
+struct DictionaryLearningIterate {
+  int iteration;                          ///< 1-based
+  double objective;
+  const Tensor4<T, ExecSpace>& codes;     ///< U
+  const Tensor4<T, ExecSpace>& weights;   ///< D (m, K, s, s)
+};
+
+// ------------------------------------------------------------------ filters
+
+namespace Impl {
+namespace cdl {
+/// The projected step of the dictionary block, one filter per thread (the constraint couples the
+/// m x kh x kw entries of a filter): z = P(y - step * g) for every filter, P the projection of
+/// project_filters(); also w = z when w is given, and terms(k) = (<g, z - y>, ||z - y||^2) over
+/// filter k when terms is given. Without g (empty), z = P(y) (y may then be z itself).
+template <class Wt, class Terms>
+void projected_step(const Wt& y, const Wt& g, double step, FilterConstraint constraint, const Wt& z, const Wt& w,
+                    const Terms& terms) {
+  using T = typename Wt::value_type;
+  const int C = int(y.extent(0)), K = int(y.extent(1)), KH = int(y.extent(2)), KW = int(y.extent(3));
+  const int pt = same_pad_before(KH), pl = same_pad_before(KW);
+  const bool sphere = constraint == FilterConstraint::unit_sphere;
+  const bool constrained = constraint != FilterConstraint::none;
+  const bool has_g = g.data() != nullptr, has_w = w.data() != nullptr, has_terms = terms.data() != nullptr;
+  const T tstep = T(step);
+  Kokkos::parallel_for(
+      "mcsc::cdl::projected_step", Kokkos::RangePolicy<typename Wt::execution_space>(0, K), KOKKOS_LAMBDA(const int k) {
+        double s = 0;
+        for (int c = 0; c < C; ++c)
+          for (int p = 0; p < KH; ++p)
+            for (int q = 0; q < KW; ++q) {
+              const T v = has_g ? y(c, k, p, q) - tstep * g(c, k, p, q) : y(c, k, p, q);
+              z(c, k, p, q) = v;
+              s += double(v) * double(v);
+            }
+        const double norm = math::sqrt(s);
+        const bool zero_to_impulse = sphere && !(norm > 0);
+        const bool rescale = sphere ? norm > 0 : (constrained && norm > 1);
+        const T f = rescale ? T(1.0 / norm) : T(1);
+        double gd = 0, dd = 0;
+        for (int c = 0; c < C; ++c)
+          for (int p = 0; p < KH; ++p)
+            for (int q = 0; q < KW; ++q) {
+              T v = z(c, k, p, q);
+              if (rescale) v *= f;
+              if (zero_to_impulse) v = (c == 0 && p == pt && q == pl) ? T(1) : T(0);
+              z(c, k, p, q) = v;
+              if (has_w) w(c, k, p, q) = v;
+              if (has_terms) {
+                const double d = double(v) - double(y(c, k, p, q));
+                gd += double(g(c, k, p, q)) * d;
+                dd += d * d;
+              }
+            }
+        if (has_terms) {
+          terms(k, 0) = gd;
+          terms(k, 1) = dd;
+        }
+      });
+}
+}  // namespace cdl
+}  // namespace Impl
+
+/// Projects every filter d_k = weights(:, k, :, :) of weights (m, K, kh, kw) onto the constraint
+/// set, in place: unit_ball scales d_k by 1 / max(1, ||d_k||); unit_sphere by 1 / ||d_k||, and
+/// an all-zero filter becomes the unit impulse at the "same"-convolution centre
+/// ((kh-1)/2, (kw-1)/2) of channel 0; none leaves d_k as it is. Norms are accumulated in double.
+template <class Wt>
+void project_filters(const Wt& weights, FilterConstraint constraint) {
+  static_assert(is_tensor4_v<Wt>, "mcsc::project_filters: weights must be a rank-4 LayoutRight view");
+  const Shape4 sw = shape_of(weights);
+  MCSC_REQUIRE(sw.size() > 0, "mcsc::project_filters", "empty dictionary " << sw);
+  Impl::cdl::projected_step(weights, Wt(), 0.0, constraint, weights, Wt(),
+                            Kokkos::View<double**, Kokkos::LayoutRight, typename Wt::device_type>());
+}
+
+/// ||d_k|| for every filter of weights (m, K, kh, kw), on the host.
+template <class Wt>
+std::vector<double> filter_norms(const Wt& weights) {
+  static_assert(is_tensor4_v<Wt>, "mcsc::filter_norms: weights must be a rank-4 LayoutRight view");
+  const Shape4 sw = shape_of(weights);
+  const int C = int(sw.n), K = int(sw.c), KH = int(sw.h), KW = int(sw.w);
+  Kokkos::View<double*, typename Wt::device_type> norms("mcsc::filter_norms", K);
+  Kokkos::parallel_for(
+      "mcsc::filter_norms", Kokkos::RangePolicy<typename Wt::execution_space>(0, K), KOKKOS_LAMBDA(const int k) {
+        double s = 0;
+        for (int c = 0; c < C; ++c)
+          for (int p = 0; p < KH; ++p)
+            for (int q = 0; q < KW; ++q) s += double(weights(c, k, p, q)) * double(weights(c, k, p, q));
+        norms(k) = math::sqrt(s);
+      });
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), norms);
+  return std::vector<double>(h.data(), h.data() + K);
+}
+
+/// A dictionary weight (channels, filters, size, size) of Gaussian filters normalised to unit
+/// norm, from a seeded host generator (the same values on every execution space).
+template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
+Tensor4<T, ExecSpace> random_dictionary(int channels, int filters, int size, std::uint64_t seed = 1) {
+  MCSC_REQUIRE(channels > 0 && filters > 0 && size > 0, "mcsc::random_dictionary",
+               "empty dictionary: " << channels << " channels, " << filters << " filters of " << size << "x" << size);
+  auto w = make_tensor<T, ExecSpace>("mcsc::random_dictionary", Shape4{channels, filters, size, size});
+  fill_normal(w, seed);
+  project_filters(w, FilterConstraint::unit_sphere);
+  return w;
+}
+
+/// The boundary mask of masked_boundary: (1, 1, height, width), 1 where the whole support of a
+/// kh x kw filter lies inside the image, i.e. rows (kh-1)/2 .. height-1-kh/2 and columns
+/// (kw-1)/2 .. width-1-kw/2 (the "same" padding convention of conv2d), 0 elsewhere. Those are
+/// the pixels of D*U that depend on codes inside the image only.
+template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
+Tensor4<T, ExecSpace> boundary_mask(int height, int width, int kh, int kw) {
+  MCSC_REQUIRE(kh > 0 && kw > 0 && height >= kh && width >= kw, "mcsc::boundary_mask",
+               "image " << height << "x" << width << " is smaller than the filter " << kh << "x" << kw);
+  auto m = make_tensor<T, ExecSpace>("mcsc::boundary_mask", Shape4{1, 1, height, width});
+  const int r0 = same_pad_before(kh), r1 = height - kh / 2, c0 = same_pad_before(kw), c1 = width - kw / 2;
+  Kokkos::parallel_for(
+      "mcsc::boundary_mask", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(height) * width),
+      KOKKOS_LAMBDA(const std::int64_t idx) {
+        const int i = int(idx / width), j = int(idx % width);
+        m(0, 0, i, j) = (i >= r0 && i < r1 && j >= c0 && j < c1) ? T(1) : T(0);
+      });
+  return m;
+}
+
+// ------------------------------------------------------------------ kernels
+
+namespace Impl {
+namespace cdl {  // internals of dictionary learning
+
+/// A mask broadcast over a signal (N, C, H, W) (each mask extent 1 or equal, as fista()'s mask),
+/// read by the flat index of the signal; an absent mask reads 1.
+template <class T, class ExecSpace>
+struct MaskReader {
+  Tensor4<T, ExecSpace> view;
+  bool present = false;
+  int C = 1, H = 1, W = 1;                                       // signal extents
+  bool per_n = false, per_c = false, per_h = false, per_w = false;  // mask extents > 1
+
+  KOKKOS_INLINE_FUNCTION T operator()(std::int64_t idx) const {
+    if (!present) return T(1);
+    const int j = int(idx % W);
+    std::int64_t t = idx / W;
+    const int i = int(t % H);
+    t /= H;
+    const int c = int(t % C);
+    const int n = int(t / C);
+    return view(per_n ? n : 0, per_c ? c : 0, per_h ? i : 0, per_w ? j : 0);
+  }
+};
+
+template <class T, class ExecSpace>
+MaskReader<T, ExecSpace> mask_reader(const Tensor4<T, ExecSpace>& mask, const Shape4& signal) {
+  MaskReader<T, ExecSpace> r;
+  r.C = int(signal.c), r.H = int(signal.h), r.W = int(signal.w);
+  if (mask.data() == nullptr) return r;
+  r.view = mask;
+  r.present = true;
+  r.per_n = mask.extent(0) > 1, r.per_c = mask.extent(1) > 1, r.per_h = mask.extent(2) > 1,
+  r.per_w = mask.extent(3) > 1;
+  return r;
+}
+
+/// Checks a mask against a signal shape: absent, or each extent 1 or the signal's; finite,
+/// >= 0, and not zero everywhere.
+template <class Mask>
+void check_mask(const char* fn, const Mask& mask, const Shape4& signal) {
+  if (mask.data() == nullptr) return;
+  const Shape4 sm = shape_of(mask);
+  MCSC_REQUIRE((sm.n == 1 || sm.n == signal.n) && (sm.c == 1 || sm.c == signal.c) &&
+                   (sm.h == 1 || sm.h == signal.h) && (sm.w == 1 || sm.w == signal.w),
+               fn, "mask " << sm << " does not broadcast to the signals " << signal
+                           << " (each extent must be 1 or the signals')");
+  require_finite(fn, mask);
+  auto f = flat(mask);
+  double lo = 0, hi = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::cdl::check_mask::min", Kokkos::RangePolicy<exec_of<Mask>>(0, f.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& acc) { acc = math::min(acc, double(f(i))); }, Kokkos::Min<double>(lo));
+  Kokkos::parallel_reduce(
+      "mcsc::cdl::check_mask::max", Kokkos::RangePolicy<exec_of<Mask>>(0, f.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i, double& acc) { acc = math::max(acc, double(f(i))); }, Kokkos::Max<double>(hi));
+  MCSC_REQUIRE(lo >= 0, fn, "mask " << sm << " has a negative entry (" << lo << ")");
+  MCSC_REQUIRE(hi > 0, fn, "mask " << sm << " is zero everywhere: no pixel is fitted");
+}
+
+/// 1/2 sum (M .* (reconstruction - signals))^2, accumulated in double.
+template <class T, class ExecSpace>
+double data_term(const Tensor4<T, ExecSpace>& reconstruction, const Tensor4<T, ExecSpace>& signals,
+                 const MaskReader<T, ExecSpace>& mask) {
+  auto fr = flat(reconstruction);
+  auto fs = flat(signals);
+  double result = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::cdl::data_term", Kokkos::RangePolicy<ExecSpace>(0, fr.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
+        const double d = double(mask(i)) * (double(fr(i)) - double(fs(i)));
+        acc += d * d;
+      },
+      result);
+  return 0.5 * result;
+}
+
+/// residual = M^2 .* (a A + b B - signals), the gradient of the data term at the reconstruction
+/// a A + b B (a linear combination of two, never formed); returns the data term there,
+/// 1/2 sum (M .* (a A + b B - signals))^2. (b = 0: at A alone.)
+template <class T, class ExecSpace>
+double residual(T a, const Tensor4<T, ExecSpace>& A, T b, const Tensor4<T, ExecSpace>& B,
+                const Tensor4<T, ExecSpace>& signals, const MaskReader<T, ExecSpace>& mask,
+                const Tensor4<T, ExecSpace>& out) {
+  auto fa = flat(A);
+  auto fb = flat(B);
+  auto fs = flat(signals);
+  auto fo = flat(out);
+  double result = 0;
+  Kokkos::parallel_reduce(
+      "mcsc::cdl::residual", Kokkos::RangePolicy<ExecSpace>(0, fo.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
+        const T m = mask(i);
+        const T d = a * fa(i) + b * fb(i) - fs(i);
+        fo(i) = m * m * d;
+        const double md = double(m) * double(d);
+        acc += md * md;
+      },
+      result);
+  return 0.5 * result;
+}
+
+/// v *= M^2, elementwise.
+template <class T, class ExecSpace>
+void multiply_mask_squared(const Tensor4<T, ExecSpace>& v, const MaskReader<T, ExecSpace>& mask) {
+  if (!mask.present) return;
+  auto fv = flat(v);
+  Kokkos::parallel_for(
+      "mcsc::cdl::multiply_mask_squared", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        const T m = mask(i);
+        fv(i) *= m * m;
+      });
+}
+
+/// lambda_max of a symmetric positive semi-definite operator `normal(v, out)` by power iteration,
+/// warm-started from v (replaced by a seeded random vector when it is zero or not finite); v is
+/// left holding the last (normalised) iterate for the next call. tmp: scratch of v's shape.
+/// The estimate (a Rayleigh quotient) approaches lambda_max from below.
+template <class V, class Normal>
+double power_iteration_warm(const Normal& normal, const V& v, const V& tmp, int max_iterations, double tolerance) {
+  using T = typename V::value_type;
+  double norm = std::sqrt(sum_squares(v));
+  if (!(norm > 0) || !std::isfinite(norm)) {
+    fill_normal(v, 20240611);
+    norm = std::sqrt(sum_squares(v));
+  }
+  scale(v, T(1.0 / norm));
+  double estimate = 0;
+  for (int it = 0; it < max_iterations; ++it) {
+    normal(v, tmp);
+    const double next = dot(v, tmp);
+    const double n = std::sqrt(sum_squares(tmp));
+    if (!(n > 0)) return 0;
+    axpby(T(1.0 / n), tmp, T(0), v);
+    const bool converged = it > 0 && std::abs(next - estimate) <= tolerance * std::abs(next);
+    estimate = next;
+    if (converged) break;
+  }
+  return estimate;
+}
+
+/// Relative change of the Rayleigh quotient at which the warm-started power iterations stop.
+constexpr double power_tolerance = 1e-4;
+
+/// Checks what learn_dictionary() and update_dictionary() share: the weights (non-empty,
+/// finite), the signals (non-empty, the dictionary's channels, not smaller than the filters,
+/// finite) and the mask.
+template <class Dictionary>
+void check_inputs(const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& signals,
+                  const typename Dictionary::tensor_type& mask) {
+  const Shape4 sw = shape_of(D.weights()), sy = shape_of(signals);
+  MCSC_REQUIRE(sw.size() > 0, fn, "empty dictionary " << sw);
+  MCSC_REQUIRE(sy.size() > 0, fn, "zero-size signals " << sy);
+  MCSC_REQUIRE(sy.c == sw.n, fn, "signals " << sy << " have " << sy.c << " channels but the dictionary " << sw
+                                            << " (m, K, s, s) has " << sw.n);
+  MCSC_REQUIRE(sy.h >= sw.h && sy.w >= sw.w, fn,
+               "signals " << sy << " are smaller than the " << sw.h << "x" << sw.w << " filters of dictionary " << sw);
+  require_finite(fn, D.weights());
+  require_finite(fn, signals);
+  check_mask(fn, mask, sy);
+}
+
+/// The mask learn_dictionary() uses: the given one (possibly absent), times boundary_mask() when
+/// masked_boundary is set (then of shape (mask n, mask c, H, W), or (1, 1, H, W)).
+template <class T, class ExecSpace>
+Tensor4<T, ExecSpace> effective_mask(const Tensor4<T, ExecSpace>& mask, bool masked_boundary, const Shape4& signal,
+                                     int kh, int kw) {
+  if (!masked_boundary) return mask;
+  auto boundary = boundary_mask<T, ExecSpace>(int(signal.h), int(signal.w), kh, kw);
+  if (mask.data() == nullptr) return boundary;
+  const Shape4 so{std::int64_t(mask.extent(0)), std::int64_t(mask.extent(1)), signal.h, signal.w};
+  auto out = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::mask", so);
+  const auto m = mask_reader(mask, so);
+  auto fo = flat(out);
+  const std::int64_t W = signal.w, HW = signal.h * signal.w;
+  Kokkos::parallel_for(
+      "mcsc::cdl::effective_mask", Kokkos::RangePolicy<ExecSpace>(0, fo.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        const std::int64_t ij = i % HW;
+        fo(i) = m(i) * boundary(0, 0, int(ij / W), int(ij % W));
+      });
+  return out;
+}
+
+}  // namespace cdl
+}  // namespace Impl
+
+// ------------------------------------------------------------------ objective and gradient
+
+/// 1/2 ||M .* (S - D*U)||^2 + lambda ||U||_1 for dictionary D, codes U (N, K, H, W), signals S
+/// (N, m, H, W) and an optional mask M (each extent 1 or the signals'; empty: none). Allocates a
+/// reconstruction; for evaluation, not for inner loops.
+template <class Dictionary>
+double dictionary_learning_objective(const Dictionary& D, const typename Dictionary::tensor_type& codes,
+                                     const typename Dictionary::tensor_type& signals,
+                                     const typename Dictionary::tensor_type& mask, double lambda) {
+  using T = typename Dictionary::scalar_type;
+  using ExecSpace = typename Dictionary::execution_space;
+  const char* fn = "mcsc::dictionary_learning_objective";
+  const Shape4 sy = shape_of(signals);
+  Impl::cdl::check_inputs(fn, D, signals, mask);
+  MCSC_REQUIRE(shape_of(codes) == D.code_shape(sy), fn,
+               "codes " << shape_of(codes) << " should be " << D.code_shape(sy) << " for signals " << sy);
+  auto reconstruction = make_tensor<T, ExecSpace>("mcsc::dictionary_learning_objective::reconstruction", sy);
+  D.apply(codes, reconstruction);
+  return Impl::cdl::data_term(reconstruction, signals, Impl::cdl::mask_reader(mask, sy)) + lambda * sum_abs(codes);
+}
+
+/// gradient (m, K, s, s) = the gradient with respect to the weights of the data term
+/// 1/2 ||M .* (S - D*U)||^2, i.e. J'(M^2 .* (D*U - S)) with J: D -> D*U; returns the data term.
+/// Allocates two signal-sized buffers; for evaluation, not for inner loops.
+template <class Dictionary>
+double dictionary_gradient(const Dictionary& D, const typename Dictionary::tensor_type& codes,
+                           const typename Dictionary::tensor_type& signals,
+                           const typename Dictionary::tensor_type& mask,
+                           const typename Dictionary::tensor_type& gradient) {
+  using T = typename Dictionary::scalar_type;
+  using ExecSpace = typename Dictionary::execution_space;
+  const char* fn = "mcsc::dictionary_gradient";
+  const Shape4 sy = shape_of(signals);
+  Impl::cdl::check_inputs(fn, D, signals, mask);
+  MCSC_REQUIRE(shape_of(codes) == D.code_shape(sy), fn,
+               "codes " << shape_of(codes) << " should be " << D.code_shape(sy) << " for signals " << sy);
+  MCSC_REQUIRE(shape_of(gradient) == shape_of(D.weights()), fn,
+               "gradient " << shape_of(gradient) << " should have the weights' shape " << shape_of(D.weights()));
+  auto reconstruction = make_tensor<T, ExecSpace>("mcsc::dictionary_gradient::reconstruction", sy);
+  auto residual = make_tensor<T, ExecSpace>("mcsc::dictionary_gradient::residual", sy);
+  D.apply(codes, reconstruction);
+  const auto M = Impl::cdl::mask_reader(mask, sy);
+  const double value = Impl::cdl::residual(T(1), reconstruction, T(0), reconstruction, signals, M, residual);
+  D.weight_gradient(codes, residual, gradient);
+  return value;
+}
+
+// ------------------------------------------------------------------ dictionary update
+
+/// Buffers of update_dictionary(), reused across calls (learn_dictionary() keeps one): weight-
+/// and signal-sized tensors, (re)allocated when the shapes change, and the power-iteration
+/// vector that warm-starts the Lipschitz estimate.
+template <class T, class ExecSpace>
+struct DictionaryUpdateWorkspace {
+  using tensor_type = Tensor4<T, ExecSpace>;
+  tensor_type x, x_prev, z, y, g, power, power_tmp;  // weight-sized
+  tensor_type rx, rx_prev, rz, r;                    // signal-sized
+  Kokkos::View<double**, Kokkos::LayoutRight, DeviceOf<ExecSpace>> terms;  // (K, 2) per-filter sums
+  typename Kokkos::View<double**, Kokkos::LayoutRight, DeviceOf<ExecSpace>>::HostMirror terms_host;
+
+  void reserve(const Shape4& signal, const Shape4& weight) {
+    if (shape_of(x) != weight) {
+      for (auto* v : {&x, &x_prev, &z, &y, &g, &power, &power_tmp})
+        *v = make_tensor<T, ExecSpace>("mcsc::DictionaryUpdateWorkspace::weights", weight);
+      terms = decltype(terms)("mcsc::DictionaryUpdateWorkspace::terms", weight.c, 2);
+      terms_host = Kokkos::create_mirror_view(terms);
+    }
+    if (shape_of(rx) != signal) {
+      for (auto* v : {&rx, &rx_prev, &rz, &r})
+        *v = make_tensor<T, ExecSpace>("mcsc::DictionaryUpdateWorkspace::signal", signal);
+    }
+  }
+};
+
+/// The dictionary block: with the codes U fixed, decreases
+///     f(D) = 1/2 ||M .* (S - D*U)||^2   subject to every filter in options.constraint
+/// by projected gradient on the weights of `dictionary` (updated in place; weights_changed() is
+/// called), FISTA-accelerated (options.accelerate) with the MFISTA safeguard: a candidate
+/// P(Y - grad f(Y) / L) becomes the new iterate only if f does not increase, otherwise the
+/// iterate stays and only the momentum moves. L starts at options.lipschitz or a (warm-started)
+/// power-iteration estimate of lambda_max(J'M^2 J) and is raised by backtracking until the
+/// candidate satisfies the sufficient-decrease condition f(Z) <= f(Y) + <g, Z - Y> + L/2 ||Z - Y||^2.
+///
+/// codes (N, K, H, W), signals (N, m, H, W), mask: >= 0, each extent 1 or the signals' (as
+/// fista()'s mask), or empty (none).
+/// The starting weights are first projected onto the constraint set; from there the data term
+/// never increases (for every constraint), and for the convex ones (unit_ball, none) the iterates
+/// converge to the minimiser. Returns data terms before/after and counters.
+template <class Dictionary>
+DictionaryUpdateResult update_dictionary(
+    const Dictionary& dictionary, const typename Dictionary::tensor_type& codes,
+    const typename Dictionary::tensor_type& signals, const typename Dictionary::tensor_type& mask,
+    const DictionaryUpdateOptions& options,
+    DictionaryUpdateWorkspace<typename Dictionary::scalar_type, typename Dictionary::execution_space>& ws) {
+  using T = typename Dictionary::scalar_type;
+  using ExecSpace = typename Dictionary::execution_space;
+  const char* fn = "mcsc::update_dictionary";
+  MCSC_REQUIRE(options.max_iterations >= 0, fn, "max_iterations must be >= 0, got " << options.max_iterations);
+  MCSC_REQUIRE(options.tolerance >= 0 && std::isfinite(options.tolerance), fn,
+               "tolerance must be finite and >= 0, got " << options.tolerance);
+  MCSC_REQUIRE(options.lipschitz >= 0 && std::isfinite(options.lipschitz), fn,
+               "lipschitz must be finite and >= 0 (0: estimate), got " << options.lipschitz);
+  MCSC_REQUIRE(options.power_iterations >= 1, fn, "power_iterations must be >= 1, got " << options.power_iterations);
+  const Dictionary& D = dictionary;
+  Impl::cdl::check_inputs(fn, D, signals, mask);
+  const Shape4 sy = shape_of(signals), sw = shape_of(D.weights());
+  MCSC_REQUIRE(shape_of(codes) == D.code_shape(sy), fn,
+               "codes " << shape_of(codes) << " should be " << D.code_shape(sy) << " (N, K, H, W) for signals " << sy
+                        << " and dictionary " << sw);
+  require_finite(fn, codes);
+  ws.reserve(sy, sw);
+  const auto M = Impl::cdl::mask_reader(mask, sy);
+  const auto& W = D.weights();
+  auto set_weights = [&](const Tensor4<T, ExecSpace>& v) {
+    Kokkos::deep_copy(W, v);
+    D.weights_changed();
+  };
+
+  DictionaryUpdateResult result;
+  auto x = ws.x, x_prev = ws.x_prev, z = ws.z, y = ws.y, g = ws.g;
+  auto rx = ws.rx, rx_prev = ws.rx_prev, rz = ws.rz, r = ws.r;
+  Kokkos::deep_copy(x, W);
+  project_filters(x, options.constraint);
+
+  // L: lambda_max of v -> J'(M^2 .* J v), with J v = conv(U, v) (the weights temporarily v).
+  double L = options.lipschitz;
+  if (!(L > 0)) {
+    const auto normal = [&](const Tensor4<T, ExecSpace>& v, const Tensor4<T, ExecSpace>& out) {
+      set_weights(v);
+      D.apply(codes, r);
+      Impl::cdl::multiply_mask_squared(r, M);
+      D.weight_gradient(codes, r, out);
+    };
+    L = 1.02 * Impl::cdl::power_iteration_warm(normal, ws.power, ws.power_tmp, options.power_iterations,
+                                               Impl::cdl::power_tolerance);
+    if (!(L > 0)) L = 1;  // all-zero codes or mask: f does not depend on D, any step works
+  }
+
+  set_weights(x);
+  D.apply(codes, rx);
+  double fx = Impl::cdl::data_term(rx, signals, M);
+  result.initial_data_term = fx;
+  Kokkos::deep_copy(y, x);
+  // Y = x, and J(Y) = a J(x) + b J(x_prev) (kept by linearity, never formed: only its residual is).
+  T a = T(1), b = T(0);
+  auto rb = rx;  // the second reconstruction of that combination
+  const double slack = 64 * double(std::numeric_limits<T>::epsilon());
+  constexpr int max_backtracks = 60;
+  constexpr double backtrack_factor = 1.5;
+  const int K = int(sw.c);
+  double t = 1;
+  for (int k = 0; k < options.max_iterations; ++k) {
+    const double fy = Impl::cdl::residual(a, rx, b, rb, signals, M, r);  // r = M^2 (J Y - S)
+    D.weight_gradient(codes, r, g);
+    double fz = 0;
+    for (int bt = 0;; ++bt) {
+      // z = P(Y - g / L), written to the dictionary's weights as well
+      Impl::cdl::projected_step(y, g, 1.0 / L, options.constraint, z, W, ws.terms);
+      D.weights_changed();
+      D.apply(codes, rz);
+      fz = Impl::cdl::data_term(rz, signals, M);
+      Kokkos::deep_copy(ws.terms_host, ws.terms);
+      double gd = 0, dd = 0;
+      for (int f = 0; f < K; ++f) gd += ws.terms_host(f, 0), dd += ws.terms_host(f, 1);
+      const double model = fy + gd + 0.5 * L * dd;
+      if (fz <= model + slack * std::abs(fy) || bt == max_backtracks) break;
+      L *= backtrack_factor;
+      ++result.backtracks;
+    }
+    MCSC_REQUIRE(std::isfinite(fz) && std::isfinite(L), fn,
+                 "the data term became " << fz << " (L = " << L << ") at iteration " << k + 1);
+    result.iterations = k + 1;
+    const double t_next = 0.5 * (1 + std::sqrt(1 + 4 * t * t));
+    const bool accepted = fz <= fx;
+    if (accepted) {
+      // x_prev <- x <- z (rotate the handles; the old x_prev becomes the next candidate buffer)
+      std::swap(x_prev, x);
+      std::swap(x, z);
+      std::swap(rx_prev, rx);
+      std::swap(rx, rz);
+      fx = fz;
+      const T beta = options.accelerate ? T((t - 1) / t_next) : T(0);
+      lincomb(T(1) + beta, x, -beta, x_prev, y);
+      a = T(1) + beta, b = -beta, rb = rx_prev;
+    } else {
+      ++result.rejected;
+      if (!options.accelerate) break;  // the plain projected-gradient step cannot make progress
+      // MFISTA: x stays, Y = x + (t / t_next) (z - x). (x_prev is not needed again: an accepted
+      // step sets it to x.)
+      const T c = T(t / t_next);
+      lincomb(T(1) - c, x, c, z, y);
+      a = T(1) - c, b = c, rb = rz;
+    }
+    t = t_next;
+    // Converged when the step taken (or, when refused, the candidate) is small.
+    if (options.tolerance > 0 && std::sqrt(accepted ? distance_squared(x, x_prev) : distance_squared(z, x)) <=
+                                     options.tolerance * std::sqrt(sum_squares(x)))
+      break;
+  }
+  set_weights(x);
+  result.data_term = fx;
+  result.lipschitz = L;
+  return result;
+}
+
+/// update_dictionary() with its own workspace (allocated for this call).
+template <class Dictionary>
+DictionaryUpdateResult update_dictionary(const Dictionary& dictionary, const typename Dictionary::tensor_type& codes,
+                                         const typename Dictionary::tensor_type& signals,
+                                         const typename Dictionary::tensor_type& mask,
+                                         const DictionaryUpdateOptions& options) {
+  DictionaryUpdateWorkspace<typename Dictionary::scalar_type, typename Dictionary::execution_space> ws;
+  return update_dictionary(dictionary, codes, signals, mask, options, ws);
+}
+
+// ------------------------------------------------------------------ sparse coding block
+
+namespace Impl {
+namespace cdl {
+/// The sparse-coding block: fista() with the mask, from `initial`, with step 1/L, L a
+/// warm-started power-iteration estimate (times 1.05) of lambda_max(D'M^2 D); the best iterate
+/// (by fista()'s objective) is copied to `best`. Returns whether some iterate beat
+/// start_objective (otherwise `best` is not written).
+/// power, power_tmp: code-sized; signal_tmp: signal-sized scratch.
+template <class Dictionary>
+bool sparse_code(const Dictionary& D, const typename Dictionary::tensor_type& signals,
+                 const typename Dictionary::tensor_type& mask, FistaOptions options,
+                 const typename Dictionary::tensor_type& initial, double start_objective,
+                 const typename Dictionary::tensor_type& best, int power_iterations,
+                 const typename Dictionary::tensor_type& power, const typename Dictionary::tensor_type& power_tmp,
+                 const typename Dictionary::tensor_type& signal_tmp) {
+  using T = typename Dictionary::scalar_type;
+  using ExecSpace = typename Dictionary::execution_space;
+  using tensor_type = typename Dictionary::tensor_type;
+  const auto M = mask_reader(mask, shape_of(signals));
+  const auto normal = [&](const tensor_type& v, const tensor_type& out) {  // v -> D'(M^2 .* D v)
+    D.apply(v, signal_tmp);
+    multiply_mask_squared(signal_tmp, M);
+    D.adjoint(signal_tmp, out);
+  };
+  const double L = 1.05 * power_iteration_warm(normal, power, power_tmp, power_iterations, power_tolerance);
+  options.lipschitz = L > 0 ? L : 1.0;  // zero operator: the minimiser is U = 0, reached with any step
+  double best_value = start_objective;
+  bool improved = false;
+  const std::function<bool(const FistaIterate<T, ExecSpace>&)> keep_best = [&](const FistaIterate<T, ExecSpace>& it) {
+    if (it.objective < best_value) {
+      best_value = it.objective;
+      Kokkos::deep_copy(best, it.codes);
+      improved = true;
+    }
+    return true;
+  };
+  fista(D, signals, options, initial, keep_best, tensor_type(), mask);
+  return improved;
+}
+}  // namespace cdl
+}  // namespace Impl
+
+// ------------------------------------------------------------------ learning
+
+/// Learns a convolutional dictionary: alternates the sparse-coding block and the dictionary block
+/// for options.max_iterations outer iterations, on
+///     F(D, U) = 1/2 ||M .* (S - D*U)||^2 + lambda ||U||_1,   every filter in options.constraint.
+///   1. coding: fista() with the mask (options.coding_iterations, warm-started from the current
+///      codes, step from a warm-started power iteration); its best iterate is the candidate;
+///   2. dictionary: update_dictionary() (options.dictionary_iterations).
+///
+/// dictionary: a ConvDictionary or FftConvDictionary whose weights (m, K, s, s) are the initial
+/// dictionary and are updated in place (its weights_changed() is called). They are first
+/// projected onto the constraint set. signals S (N, m, H, W); mask: optional M >= 0, each extent
+/// 1 or the signals', multiplied by boundary_mask() when options.masked_boundary;
+/// initial_codes: optional (N, K, H, W), zero otherwise. `callback(iterate)` runs after every
+/// outer iteration; returning false stops.
+///
+/// Guarantee (both constraints): a block's candidate is kept only if F, evaluated by one and the
+/// same routine, does not increase; otherwise the previous codes/weights are restored. So
+/// objective[] is non-increasing and objective[0] <= initial_objective, exactly (no rounding
+/// slack). For the unit ball both blocks are convex subproblems solved by convergent descent
+/// methods, so this is monotone block-coordinate descent on a problem that is convex in each
+/// block. For the unit sphere (non-convex) monotonicity is all that is guaranteed: the
+/// dictionary block's projection is a normalisation, the block may stop at a non-stationary
+/// point, and the learned filters depend on the start (there is no recovery guarantee).
+template <class Dictionary>
+DictionaryLearningResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> learn_dictionary(
+    const Dictionary& dictionary, const typename Dictionary::tensor_type& signals,
+    const DictionaryLearningOptions& options,
+    const std::function<bool(const DictionaryLearningIterate<typename Dictionary::scalar_type,
+                                                             typename Dictionary::execution_space>&)>& callback = {},
+    const typename Dictionary::tensor_type& mask = {}, const typename Dictionary::tensor_type& initial_codes = {}) {
+  using T = typename Dictionary::scalar_type;
+  using ExecSpace = typename Dictionary::execution_space;
+  const char* fn = "mcsc::learn_dictionary";
+  const Dictionary& D = dictionary;
+  MCSC_REQUIRE(options.lambda >= 0 && std::isfinite(options.lambda), fn,
+               "lambda must be finite and >= 0, got " << options.lambda);
+  MCSC_REQUIRE(options.max_iterations >= 0, fn, "max_iterations must be >= 0, got " << options.max_iterations);
+  MCSC_REQUIRE(options.coding_iterations >= 1, fn, "coding_iterations must be >= 1, got " << options.coding_iterations);
+  MCSC_REQUIRE(options.dictionary_iterations >= 0, fn,
+               "dictionary_iterations must be >= 0, got " << options.dictionary_iterations);
+  for (double tol : {options.tolerance, options.coding_tolerance, options.dictionary_tolerance})
+    MCSC_REQUIRE(tol >= 0 && std::isfinite(tol), fn, "tolerances must be finite and >= 0, got " << tol);
+  MCSC_REQUIRE(options.power_iterations >= 1, fn, "power_iterations must be >= 1, got " << options.power_iterations);
+  Impl::cdl::check_inputs(fn, D, signals, mask);
+  const Shape4 sy = shape_of(signals), sw = shape_of(D.weights()), sc = D.code_shape(sy);
+  const auto full_mask = Impl::cdl::effective_mask(mask, options.masked_boundary, sy, int(sw.h), int(sw.w));
+  if (options.masked_boundary) Impl::cdl::check_mask(fn, full_mask, sy);
+  const auto M = Impl::cdl::mask_reader(full_mask, sy);
+
+  DictionaryLearningResult<T, ExecSpace> result;
+  result.codes = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::codes", sc);
+  if (initial_codes.data() != nullptr) {
+    MCSC_REQUIRE(shape_of(initial_codes) == sc, fn,
+                 "initial codes " << shape_of(initial_codes) << " should be " << sc << " (N, K, H, W)");
+    require_finite(fn, initial_codes);
+    Kokkos::deep_copy(result.codes, initial_codes);
+  }
+  const auto& W = D.weights();
+  project_filters(W, options.constraint);
+  D.weights_changed();
+
+  // Buffers reused by every outer iteration.
+  auto reconstruction = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::reconstruction", sy);
+  auto backup = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::weights_backup", sw);
+  auto power = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::power", sc);
+  auto power_tmp = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::power_tmp", sc);
+  auto candidate = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::candidate_codes", sc);
+  DictionaryUpdateWorkspace<T, ExecSpace> ws;
+  DictionaryUpdateOptions dopts = options.dictionary_update();
+  FistaOptions fopts;
+  fopts.lambda = options.lambda;
+  fopts.max_iterations = options.coding_iterations;
+  fopts.tolerance = options.coding_tolerance;
+  fopts.accelerate = options.accelerate;
+
+  D.apply(result.codes, reconstruction);
+  double l1 = sum_abs(result.codes);
+  double F = Impl::cdl::data_term(reconstruction, signals, M) + options.lambda * l1;
+  result.initial_objective = F;
+  const auto start = std::chrono::steady_clock::now();
+  for (int it = 0; it < options.max_iterations; ++it) {
+    const double F_start = F;
+    // 1. sparse coding: the best FISTA iterate, kept if it lowers the objective
+    bool accepted = Impl::cdl::sparse_code(D, signals, full_mask, fopts, result.codes, F, candidate,
+                                           options.power_iterations, power, power_tmp, reconstruction);
+    if (accepted) {
+      D.apply(candidate, reconstruction);
+      const double l1_coded = sum_abs(candidate);
+      const double F_coded = Impl::cdl::data_term(reconstruction, signals, M) + options.lambda * l1_coded;
+      accepted = F_coded <= F;
+      if (accepted) {
+        std::swap(result.codes, candidate);
+        l1 = l1_coded;
+        F = F_coded;
+      }
+    }
+    if (!accepted) ++result.rejected_coding_steps;
+    // 2. dictionary update
+    if (options.dictionary_iterations > 0) {
+      Kokkos::deep_copy(backup, W);
+      const auto up = update_dictionary(D, result.codes, signals, full_mask, dopts, ws);
+      const double F_dict = up.data_term + options.lambda * l1;
+      if (F_dict <= F) {
+        F = F_dict;
+      } else {
+        Kokkos::deep_copy(W, backup);
+        D.weights_changed();
+        ++result.rejected_dictionary_steps;
+      }
+    }
+    ExecSpace().fence();
+    result.objective.push_back(F);
+    result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    result.iterations = it + 1;
+    bool stop = callback && !callback(DictionaryLearningIterate<T, ExecSpace>{it + 1, F, result.codes, W});
+    if (options.tolerance > 0) stop = stop || F_start - F <= options.tolerance * std::abs(F);
+    if (stop) break;
+  }
+  result.filter_norms = filter_norms(W);
+  return result;
+}
+
+}  // namespace mcsc
