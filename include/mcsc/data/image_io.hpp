@@ -1,8 +1,12 @@
 #pragma once
 /// \file image_io.hpp
 /// Small host-side image I/O for the examples: read PNG (8 and 16 bit), JPEG, BMP (anything
-/// stb_image reads), write 8-bit PNG, convert to grayscale, and move image planes in and out of
-/// (N, C, H, W) tensors.
+/// stb_image reads) scaled to [0, 1] or in the file's own integer units, write 8-bit and 16-bit
+/// PNG, convert to grayscale, and move image planes in and out of (N, C, H, W) tensors.
+///
+/// 16-bit PNG files are written by a small built-in encoder (stb_image_write only writes 8 bits):
+/// no filtering and zlib "stored" (uncompressed) deflate blocks, so the files are valid PNGs of
+/// about 2 bytes per sample, readable by every PNG decoder, without a zlib/libpng dependency.
 ///
 /// Uses Debian's libstb-dev: the stb headers are only declarations here (this header never
 /// defines STB_IMAGE_IMPLEMENTATION); the implementation is the shared library libstb.so, so a
@@ -17,7 +21,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -29,7 +36,8 @@
 namespace mcsc {
 
 /// A host image: `height` rows of `width` pixels of `channels` values each, stored interleaved
-/// (HWC: pixels[(row * width + col) * channels + channel]), values in [0, 1] after read_image.
+/// (HWC: pixels[(row * width + col) * channels + channel]), values in [0, 1] after read_image
+/// (or integers 0..255 / 0..65535 after read_image(path, PixelScale::file)).
 struct Image {
   int width = 0;
   int height = 0;
@@ -75,30 +83,95 @@ inline void check_image(const char* function, const Image& image) {
                         << std::size_t(image.width) * image.height * image.channels);
 }
 
-/// Loads `path` with stb as Sample (stbi_uc or stbi_us) and scales it to [0, 1].
+/// Loads `path` with stb as Sample (stbi_uc or stbi_us), scaled to [0, 1] when `unit` (else the
+/// integer sample values themselves).
 template <class Sample, class Loader>
-Image load_scaled(const std::string& path, Loader load, bool sixteen_bit) {
+Image load_scaled(const std::string& path, Loader load, bool sixteen_bit, bool unit) {
   int width = 0, height = 0, channels = 0;
   std::unique_ptr<Sample, void (*)(void*)> data(load(path.c_str(), &width, &height, &channels, 0), stbi_image_free);
-  MCSC_REQUIRE(data != nullptr, "mcsc::read_image", "cannot read '" << path << "': " << stbi_reason());
+  MCSC_REQUIRE(data != nullptr, "mcsc::read_image",
+               "cannot read '" << path << "': " << stbi_reason()
+                               << " (stb_image: a corrupt, truncated or unsupported image file)");
   MCSC_REQUIRE(width > 0 && height > 0 && channels > 0, "mcsc::read_image",
                "'" << path << "' is an empty image (" << width << "x" << height << ", " << channels << " channels)");
   Image image = make_image(width, height, channels);
   image.sixteen_bit = sixteen_bit;
-  const float scale = 1.0f / float(std::numeric_limits<Sample>::max());
-  for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = float(data.get()[i]) * scale;
+  if (unit) {
+    const float scale = 1.0f / float(std::numeric_limits<Sample>::max());
+    for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = float(data.get()[i]) * scale;
+  } else {
+    for (std::size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = float(data.get()[i]);
+  }
   return image;
+}
+
+/// Little-endian integer of `bytes` bytes at `at` in `h`.
+inline std::uint32_t read_le(const unsigned char* h, int at, int bytes) {
+  std::uint32_t v = 0;
+  for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | h[at + k];
+  return v;
+}
+
+/// Checks what stb does not: that `path` names an existing regular file, and that an
+/// uncompressed BMP holds all the pixel rows its header announces (stb_image silently decodes a
+/// truncated BMP with garbage rows).
+inline void check_image_file(const char* fn, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  MCSC_REQUIRE(status.type() != fs::file_type::not_found, fn, "cannot read '" << path << "': no such file");
+  MCSC_REQUIRE(status.type() != fs::file_type::directory, fn,
+               "cannot read '" << path << "': it is a directory, not an image file");
+  const std::uintmax_t size = fs::file_size(path, ec);
+  MCSC_REQUIRE(ec || size > 0, fn, "cannot read '" << path << "': empty file (0 bytes)");
+  if (ec || size < 30) return;  // unknown size, or too short for a BMP header: stb decides
+  unsigned char h[34] = {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(h), sizeof h) || h[0] != 'B' || h[1] != 'M') return;
+  const std::uint32_t offset = read_le(h, 10, 4), header = read_le(h, 14, 4);
+  std::int64_t width, height;
+  std::uint32_t bpp, compression = 0;
+  if (header == 12) {  // OS/2 BITMAPCOREHEADER
+    width = std::int16_t(read_le(h, 18, 2));
+    height = std::int16_t(read_le(h, 20, 2));
+    bpp = read_le(h, 24, 2);
+  } else {
+    width = std::int32_t(read_le(h, 18, 4));
+    height = std::int32_t(read_le(h, 22, 4));
+    bpp = read_le(h, 28, 2);
+    compression = read_le(h, 30, 4);
+  }
+  const bool uncompressed = compression == 0 || compression == 3 || compression == 6;
+  const bool known_depth = bpp == 1 || bpp == 4 || bpp == 8 || bpp == 16 || bpp == 24 || bpp == 32;
+  if (!uncompressed || !known_depth || width <= 0 || height == 0 || width > (1 << 24) || std::llabs(height) > (1 << 24))
+    return;  // stb decides (and rejects what it cannot read)
+  const std::uint64_t row = (std::uint64_t(bpp) * std::uint64_t(width) + 31) / 32 * 4;
+  const std::uint64_t needed = std::uint64_t(offset) + row * std::uint64_t(std::llabs(height));
+  MCSC_REQUIRE(size >= needed, fn,
+               "cannot read '" << path << "': truncated BMP (" << size << " bytes, its header announces "
+                               << width << "x" << std::llabs(height) << " at " << bpp << " bits from byte "
+                               << offset << ", i.e. " << needed << " bytes)");
 }
 }  // namespace Impl
 
+/// How read_image scales the samples.
+enum class PixelScale {
+  unit,  ///< divided by the largest sample value (255 or 65535): values in [0, 1]
+  file,  ///< the file's own integer values (0..255 for 8-bit files, 0..65535 for 16-bit ones,
+         ///< e.g. depth in millimetres or disparity x 256 in 16-bit depth PNGs)
+};
+
 /// Reads an image file (PNG 8 or 16 bit, JPEG, BMP, and the other formats stb_image reads) with
-/// its own channel count (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA), values scaled to [0, 1].
-/// Throws mcsc::Error naming the path and stb's reason for a missing, unreadable, truncated or
-/// unsupported file, and for an empty (0 x 0) image.
-inline Image read_image(const std::string& path) {
+/// its own channel count (1 gray, 2 gray + alpha, 3 RGB, 4 RGBA), values scaled to [0, 1]
+/// (PixelScale::unit, the default) or in the file's own integer units (PixelScale::file).
+/// Throws mcsc::Error naming the path and the reason for a missing file, a directory, and (with
+/// stb's reason) an unreadable, truncated or unsupported file and an empty (0 x 0) image.
+inline Image read_image(const std::string& path, PixelScale scale = PixelScale::unit) {
   MCSC_REQUIRE(!path.empty(), "mcsc::read_image", "empty path");
-  if (stbi_is_16_bit(path.c_str())) return Impl::load_scaled<stbi_us>(path, stbi_load_16, true);
-  return Impl::load_scaled<stbi_uc>(path, stbi_load, false);
+  Impl::check_image_file("mcsc::read_image", path);
+  const bool unit = scale == PixelScale::unit;
+  if (stbi_is_16_bit(path.c_str())) return Impl::load_scaled<stbi_us>(path, stbi_load_16, true, unit);
+  return Impl::load_scaled<stbi_uc>(path, stbi_load, false, unit);
 }
 
 /// Writes `image` (1 to 4 channels) as an 8-bit PNG, values clamped to [0, 1] (NaN written as 0)
@@ -124,6 +197,124 @@ inline void write_png(const std::string& path, const Image& image) {
     const int saved = errno;
     std::remove(tmp.c_str());
     MCSC_REQUIRE(false, fn, "cannot write '" << tmp << "'" << (saved ? std::string(": ") + std::strerror(saved) : ""));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    std::remove(tmp.c_str());
+    MCSC_REQUIRE(false, fn, "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(saved));
+  }
+}
+
+namespace Impl {
+/// CRC-32 (ISO 3309 / PNG, polynomial 0xEDB88320) of `n` bytes, continuing from `crc`.
+inline std::uint32_t png_crc32(const unsigned char* data, std::size_t n, std::uint32_t crc = 0) {
+  static const auto table = [] {
+    std::vector<std::uint32_t> t(256);
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
+  return ~crc;
+}
+
+inline void put_be32(std::vector<unsigned char>& out, std::uint32_t v) {
+  for (int k = 3; k >= 0; --k) out.push_back(static_cast<unsigned char>((v >> (8 * k)) & 0xFFu));
+}
+
+/// Appends the PNG chunk `type` with `data` (length, type, data, CRC of type + data).
+inline void png_chunk(std::vector<unsigned char>& out, const char* type, const std::vector<unsigned char>& data) {
+  put_be32(out, std::uint32_t(data.size()));
+  const std::size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data.begin(), data.end());
+  put_be32(out, png_crc32(out.data() + start, out.size() - start));
+}
+
+/// A zlib stream (RFC 1950) of `raw` in deflate "stored" blocks (RFC 1951, BTYPE 00, at most
+/// 65535 bytes each): header 0x78 0x01, the blocks, the Adler-32 of `raw`.
+inline std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& raw) {
+  std::vector<unsigned char> z{0x78, 0x01};
+  z.reserve(raw.size() + raw.size() / 65535 * 5 + 16);
+  std::size_t pos = 0;
+  do {
+    const std::size_t len = std::min<std::size_t>(65535, raw.size() - pos);
+    const bool last = pos + len == raw.size();
+    z.push_back(last ? 1 : 0);
+    z.push_back(static_cast<unsigned char>(len & 0xFFu));
+    z.push_back(static_cast<unsigned char>(len >> 8));
+    z.push_back(static_cast<unsigned char>(~len & 0xFFu));
+    z.push_back(static_cast<unsigned char>((~len >> 8) & 0xFFu));
+    z.insert(z.end(), raw.begin() + std::ptrdiff_t(pos), raw.begin() + std::ptrdiff_t(pos + len));
+    pos += len;
+  } while (pos < raw.size());
+  std::uint32_t s1 = 1, s2 = 0;
+  for (unsigned char byte : raw) {
+    s1 = (s1 + byte) % 65521u;
+    s2 = (s2 + s1) % 65521u;
+  }
+  put_be32(z, (s2 << 16) | s1);
+  return z;
+}
+}  // namespace Impl
+
+/// Writes `image` (1 to 4 channels: gray, gray + alpha, RGB, RGBA) as a 16-bit PNG. With
+/// PixelScale::unit (default) the values are clamped to [0, 1] and stored as round(v * 65535);
+/// with PixelScale::file they are clamped to [0, 65535] and rounded (e.g. depth in millimetres).
+/// NaN is written as 0. read_image(path, scale) with the same scale gives back exactly the
+/// values read from a 16-bit PNG. Uncompressed (see the file comment). Written to
+/// `path + ".tmp"` and renamed, as write_png. Throws mcsc::Error on failure.
+inline void write_png16(const std::string& path, const Image& image, PixelScale scale = PixelScale::unit) {
+  const char* fn = "mcsc::write_png16";
+  MCSC_REQUIRE(!path.empty(), fn, "empty path");
+  Impl::check_image(fn, image);
+  MCSC_REQUIRE(image.channels <= 4, fn,
+               "cannot write '" << path << "': PNG holds 1 to 4 channels, the image has " << image.channels);
+  const std::uint64_t row_bytes = 1 + 2 * std::uint64_t(image.width) * std::uint64_t(image.channels);
+  MCSC_REQUIRE(row_bytes * std::uint64_t(image.height) < (std::uint64_t(1) << 31) - 4096, fn,
+               "cannot write '" << path << "': " << image.width << "x" << image.height << "x" << image.channels
+                                << " is too large for one uncompressed PNG data chunk");
+  const float top = scale == PixelScale::unit ? 1.0f : 65535.0f;
+  const float factor = scale == PixelScale::unit ? 65535.0f : 1.0f;
+  std::vector<unsigned char> raw;
+  raw.reserve(std::size_t(row_bytes) * std::size_t(image.height));
+  for (int r = 0; r < image.height; ++r) {
+    raw.push_back(0);  // filter type None
+    for (int c = 0; c < image.width; ++c)
+      for (int ch = 0; ch < image.channels; ++ch) {
+        const float v = image.at(r, c, ch);
+        const float clamped = v > 0.0f ? (v < top ? v : top) : 0.0f;  // NaN -> 0
+        const long q = std::lround(double(clamped) * double(factor));
+        const unsigned value = unsigned(q < 0 ? 0 : (q > 65535 ? 65535 : q));
+        raw.push_back(static_cast<unsigned char>(value >> 8));
+        raw.push_back(static_cast<unsigned char>(value & 0xFFu));
+      }
+  }
+  std::vector<unsigned char> png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  std::vector<unsigned char> ihdr;
+  Impl::put_be32(ihdr, std::uint32_t(image.width));
+  Impl::put_be32(ihdr, std::uint32_t(image.height));
+  static const unsigned char colour_type[5] = {0, 0, 4, 2, 6};  // by channel count
+  ihdr.insert(ihdr.end(), {16, colour_type[image.channels], 0, 0, 0});
+  Impl::png_chunk(png, "IHDR", ihdr);
+  Impl::png_chunk(png, "IDAT", Impl::zlib_stored(raw));
+  Impl::png_chunk(png, "IEND", {});
+
+  const std::string tmp = path + ".tmp";
+  {
+    errno = 0;
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const bool ok = out && out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size())) && out.flush();
+    if (!ok) {
+      const int saved = errno;
+      out.close();
+      std::remove(tmp.c_str());
+      MCSC_REQUIRE(false, fn, "cannot write '" << tmp << "'" << (saved ? std::string(": ") + std::strerror(saved) : ""));
+    }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int saved = errno;

@@ -1,0 +1,199 @@
+#pragma once
+/// \file guided_filter.hpp
+/// The guided filter of K. He, J. Sun, X. Tang, "Guided image filtering" (ECCV 2010, TPAMI
+/// 35(6) 2013), as their MATLAB guidedfilter.m / guidedfilter_color.m, on (N, C, H, W) tensors,
+/// and guided upsampling (bicubic upsampling of a low-resolution target, then the guided filter
+/// with the high-resolution guide).
+///
+/// Grey (or per-channel) guide I, filtering input p, window radius r, regulariser eps:
+///     mean_I = f(I), mean_p = f(p), corr_I = f(I .* I), corr_Ip = f(I .* p)
+///     a = (corr_Ip - mean_I .* mean_p) ./ (corr_I - mean_I.^2 + eps),  b = mean_p - a .* mean_I
+///     q = f(a) .* I + f(b)
+/// where f is the mean over the (2r+1) x (2r+1) window clipped to the image (boxfilter(x, r) ./
+/// boxfilter(ones, r), i.e. mcsc::box_mean with ImageBorder::normalized).
+/// Colour guide (3 channels): a = (Sigma + eps U)^-1 (corr_Ip - mean_I mean_p) with Sigma the
+/// 3x3 windowed covariance of the guide, b = mean_p - a' mean_I, q = f(a)' I + f(b).
+/// All statistics are computed in double (as MATLAB) whatever the tensors' scalar type.
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "mcsc/core/error.hpp"
+#include "mcsc/core/tensor.hpp"
+#include "mcsc/data/degrade.hpp"
+#include "mcsc/data/resample.hpp"
+
+namespace mcsc {
+
+namespace Impl {
+
+template <class Guide, class Src, class Dst>
+void check_guided(const char* fn, const Guide& guide, const Src& src, const Dst& dst, int radius, double eps,
+                  bool color) {
+  static_assert(is_tensor4_v<Guide> && is_tensor4_v<Src> && is_tensor4_v<Dst>,
+                "mcsc guided filter: guide, src and dst must be rank-4 LayoutRight views (N, C, H, W)");
+  static_assert(std::is_same<typename Guide::memory_space, typename Src::memory_space>::value &&
+                    std::is_same<typename Src::memory_space, typename Dst::memory_space>::value,
+                "mcsc guided filter: guide, src and dst must live in the same memory space");
+  const Shape4 sg = shape_of(guide), ss = shape_of(src), sd = shape_of(dst);
+  MCSC_REQUIRE(ss.size() > 0 && sg.size() > 0, fn, "empty tensor: guide " << sg << ", src " << ss);
+  MCSC_REQUIRE(ss == sd, fn, "src " << ss << " and dst " << sd << " differ in shape");
+  MCSC_REQUIRE(sg.n == ss.n && sg.h == ss.h && sg.w == ss.w, fn,
+               "guide " << sg << " and src " << ss << " differ in batch size or image size");
+  if (color)
+    MCSC_REQUIRE(sg.c == 3, fn, "the colour guide must have 3 channels, got " << sg);
+  else
+    MCSC_REQUIRE(sg.c == 1 || sg.c == ss.c, fn,
+                 "the guide must have 1 channel or as many as src (" << ss.c << "), got " << sg
+                                                                     << " (guided_filter_color takes an RGB guide)");
+  MCSC_REQUIRE(radius >= 0 && radius <= 4096, fn, "radius must be in [0, 4096], got " << radius);
+  MCSC_REQUIRE(std::isfinite(eps) && eps > 0, fn, "eps must be positive and finite, got " << eps);
+  require_finite(fn, guide);
+  require_finite(fn, src);
+}
+
+}  // namespace Impl
+
+/// dst = the guided filter of src (N, C, H, W) with the guide (N, 1, H, W) (one grey guide for
+/// every channel) or (N, C, H, W) (channel c guided by guide channel c), window radius `radius`
+/// (>= 0), regulariser eps (> 0, in squared image units: (0.02)^2 for He et al.'s flash /
+/// no-flash example on [0, 1] images with r = 8). dst may be src (or the guide, when shapes match).
+template <class Guide, class Src, class Dst>
+void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radius, double eps) {
+  using T = typename Dst::non_const_value_type;
+  using Exec = typename Dst::execution_space;
+  const char* fn = "mcsc::guided_filter";
+  Impl::check_guided(fn, guide, src, dst, radius, eps, false);
+  const Shape4 s = shape_of(src);
+  const int C = int(s.c), H = int(s.h), W = int(s.w);
+  const bool shared_guide = guide.extent(1) == 1;
+  const std::int64_t pixels = s.size();
+
+  // mean_I, mean_p, corr_I, corr_Ip of every channel: stats(n, 4c + k, i, j).
+  auto stats = make_tensor<double, Exec>("mcsc::guided_filter::stats", Shape4{s.n, 4 * s.c, s.h, s.w});
+  Kokkos::parallel_for(
+      "mcsc::guided_filter::products", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j)), v = double(src(p.n, p.c, p.i, p.j));
+        stats(p.n, 4 * p.c, p.i, p.j) = I;
+        stats(p.n, 4 * p.c + 1, p.i, p.j) = v;
+        stats(p.n, 4 * p.c + 2, p.i, p.j) = I * I;
+        stats(p.n, 4 * p.c + 3, p.i, p.j) = I * v;
+      });
+  box_mean(stats, stats, radius);
+  auto ab = make_tensor<double, Exec>("mcsc::guided_filter::ab", Shape4{s.n, 2 * s.c, s.h, s.w});
+  Kokkos::parallel_for(
+      "mcsc::guided_filter::coefficients", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const double mI = stats(p.n, 4 * p.c, p.i, p.j), mp = stats(p.n, 4 * p.c + 1, p.i, p.j);
+        const double var = stats(p.n, 4 * p.c + 2, p.i, p.j) - mI * mI;
+        const double cov = stats(p.n, 4 * p.c + 3, p.i, p.j) - mI * mp;
+        const double a = cov / (var + eps);
+        ab(p.n, 2 * p.c, p.i, p.j) = a;
+        ab(p.n, 2 * p.c + 1, p.i, p.j) = mp - a * mI;
+      });
+  box_mean(ab, ab, radius);
+  Kokkos::parallel_for(
+      "mcsc::guided_filter::output", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j));
+        dst(p.n, p.c, p.i, p.j) = T(ab(p.n, 2 * p.c, p.i, p.j) * I + ab(p.n, 2 * p.c + 1, p.i, p.j));
+      });
+}
+
+/// dst = the guided filter of every channel of src (N, C, H, W) with the colour guide
+/// (N, 3, H, W) (He et al.'s guidedfilter_color: a per-pixel 3x3 solve with Sigma + eps U).
+/// dst may be src but not the guide.
+template <class Guide, class Src, class Dst>
+void guided_filter_color(const Guide& guide, const Src& src, const Dst& dst, int radius, double eps) {
+  using T = typename Dst::non_const_value_type;
+  using Exec = typename Dst::execution_space;
+  const char* fn = "mcsc::guided_filter_color";
+  Impl::check_guided(fn, guide, src, dst, radius, eps, true);
+  const Shape4 s = shape_of(src);
+  const int C = int(s.c), H = int(s.h), W = int(s.w);
+  const std::int64_t plane_pixels = s.n * s.h * s.w;
+
+  // stats(n, k, i, j): 0..2 the guide, 3..8 its products rr rg rb gg gb bb, then for every
+  // channel c of src: 9 + 4c the input p, 10 + 4c + k the products I_k p.
+  auto stats = make_tensor<double, Exec>("mcsc::guided_filter_color::stats", Shape4{s.n, 9 + 4 * s.c, s.h, s.w});
+  Kokkos::parallel_for(
+      "mcsc::guided_filter_color::products", Kokkos::RangePolicy<Exec>(0, plane_pixels),
+      KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+        const double I[3] = {double(guide(p.n, 0, p.i, p.j)), double(guide(p.n, 1, p.i, p.j)),
+                             double(guide(p.n, 2, p.i, p.j))};
+        for (int k = 0; k < 3; ++k) stats(p.n, k, p.i, p.j) = I[k];
+        stats(p.n, 3, p.i, p.j) = I[0] * I[0];
+        stats(p.n, 4, p.i, p.j) = I[0] * I[1];
+        stats(p.n, 5, p.i, p.j) = I[0] * I[2];
+        stats(p.n, 6, p.i, p.j) = I[1] * I[1];
+        stats(p.n, 7, p.i, p.j) = I[1] * I[2];
+        stats(p.n, 8, p.i, p.j) = I[2] * I[2];
+        for (int c = 0; c < C; ++c) {
+          const double v = double(src(p.n, c, p.i, p.j));
+          stats(p.n, 9 + 4 * c, p.i, p.j) = v;
+          for (int k = 0; k < 3; ++k) stats(p.n, 10 + 4 * c + k, p.i, p.j) = I[k] * v;
+        }
+      });
+  box_mean(stats, stats, radius);
+  // ab(n, 4c + k): a_k for k < 3, b at k = 3.
+  auto ab = make_tensor<double, Exec>("mcsc::guided_filter_color::ab", Shape4{s.n, 4 * s.c, s.h, s.w});
+  Kokkos::parallel_for(
+      "mcsc::guided_filter_color::coefficients", Kokkos::RangePolicy<Exec>(0, plane_pixels),
+      KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+        const double m[3] = {stats(p.n, 0, p.i, p.j), stats(p.n, 1, p.i, p.j), stats(p.n, 2, p.i, p.j)};
+        // Sigma + eps U (symmetric) and its inverse by cofactors.
+        const double srr = stats(p.n, 3, p.i, p.j) - m[0] * m[0] + eps, srg = stats(p.n, 4, p.i, p.j) - m[0] * m[1];
+        const double srb = stats(p.n, 5, p.i, p.j) - m[0] * m[2], sgg = stats(p.n, 6, p.i, p.j) - m[1] * m[1] + eps;
+        const double sgb = stats(p.n, 7, p.i, p.j) - m[1] * m[2], sbb = stats(p.n, 8, p.i, p.j) - m[2] * m[2] + eps;
+        const double irr = sgg * sbb - sgb * sgb, irg = sgb * srb - srg * sbb, irb = srg * sgb - sgg * srb;
+        const double igg = srr * sbb - srb * srb, igb = srb * srg - srr * sgb, ibb = srr * sgg - srg * srg;
+        const double det = irr * srr + irg * srg + irb * srb;
+        for (int c = 0; c < C; ++c) {
+          const double mp = stats(p.n, 9 + 4 * c, p.i, p.j);
+          const double cov[3] = {stats(p.n, 10 + 4 * c, p.i, p.j) - m[0] * mp,
+                                 stats(p.n, 11 + 4 * c, p.i, p.j) - m[1] * mp,
+                                 stats(p.n, 12 + 4 * c, p.i, p.j) - m[2] * mp};
+          const double a0 = (irr * cov[0] + irg * cov[1] + irb * cov[2]) / det;
+          const double a1 = (irg * cov[0] + igg * cov[1] + igb * cov[2]) / det;
+          const double a2 = (irb * cov[0] + igb * cov[1] + ibb * cov[2]) / det;
+          ab(p.n, 4 * c, p.i, p.j) = a0;
+          ab(p.n, 4 * c + 1, p.i, p.j) = a1;
+          ab(p.n, 4 * c + 2, p.i, p.j) = a2;
+          ab(p.n, 4 * c + 3, p.i, p.j) = mp - a0 * m[0] - a1 * m[1] - a2 * m[2];
+        }
+      });
+  box_mean(ab, ab, radius);
+  Kokkos::parallel_for(
+      "mcsc::guided_filter_color::output", Kokkos::RangePolicy<Exec>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        double q = ab(p.n, 4 * p.c + 3, p.i, p.j);
+        for (int k = 0; k < 3; ++k) q += ab(p.n, 4 * p.c + k, p.i, p.j) * double(guide(p.n, k, p.i, p.j));
+        dst(p.n, p.c, p.i, p.j) = T(q);
+      });
+}
+
+/// Guided upsampling: dst (N, C, H, W) = guided_filter(guide, imresize_bicubic(low, [H W]), r,
+/// eps) for a low-resolution target low (N, C, h, w) and a high-resolution guide (N, 1 or C,
+/// H, W), or guided_filter_color with an RGB guide when color_guide is true. The bicubic step is
+/// mcsc::imresize_bicubic(src, dst) (MATLAB imresize(low, [H W]), scales H/h and W/w).
+template <class Low, class Guide, class Dst>
+void guided_upsample(const Low& low, const Guide& guide, const Dst& dst, int radius, double eps,
+                     bool color_guide = false) {
+  const char* fn = "mcsc::guided_upsample";
+  static_assert(is_tensor4_v<Low> && is_tensor4_v<Dst>, "mcsc::guided_upsample: expects rank-4 LayoutRight views");
+  const Shape4 sl = shape_of(low), sd = shape_of(dst);
+  MCSC_REQUIRE(sl.size() > 0 && sd.size() > 0, fn, "empty tensor: low " << sl << ", dst " << sd);
+  MCSC_REQUIRE(sl.n == sd.n && sl.c == sd.c, fn, "low " << sl << " and dst " << sd << " differ in batch size or channels");
+  require_finite(fn, low);
+  auto up = make_tensor_like("mcsc::guided_upsample::bicubic", dst);
+  imresize_bicubic(low, up);
+  if (color_guide)
+    guided_filter_color(guide, up, dst, radius, eps);
+  else
+    guided_filter(guide, up, dst, radius, eps);
+}
+
+}  // namespace mcsc

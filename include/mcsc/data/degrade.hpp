@@ -1,0 +1,403 @@
+#pragma once
+/// \file degrade.hpp
+/// Synthetic degradations of (N, C, H, W) images for the papers' tasks, and the separable
+/// filtering they share with the baselines (mcsc/baselines/) and the fusion metrics:
+///
+/// - gaussian_blur: separable Gaussian, fspecial('gaussian', 2r+1, sigma) per axis (weights
+///   exp(-k^2 / (2 sigma^2)), k = -r..r, divided by their sum), default radius ceil(3 sigma);
+///   border ImageBorder::symmetric by default (MATLAB imfilter(..., 'symmetric'): the image is
+///   mirrored with the edge pixel repeated, ... b a | a b c ... | c b ...);
+/// - add_gaussian_noise: dst = src + sigma N(0, 1), samples from a seeded host generator
+///   (mcsc::fill_normal, std::mt19937_64), so the noise does not depend on the execution space and
+///   equals the noise of examples/dataset.hpp for the same seed; sigma in the image's units
+///   (25/255 for noise level 25 on [0, 1] images); not clipped;
+/// - make_multifocus_pair: a seeded smooth random foreground mask, A in focus on the foreground
+///   (blurred outside it), B in focus on the background (blurred inside it);
+/// - simulate_exposure / make_exposure_pair: under / over exposure of a [0, 1] image through a
+///   gamma camera response with clipping (and optional quantisation).
+///
+/// Every kernel runs in the tensors' execution space (Kokkos), for any scalar type; bad shapes,
+/// parameters and non-finite inputs throw mcsc::Error naming the function.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mcsc/core/error.hpp"
+#include "mcsc/core/tensor.hpp"
+#include "mcsc/data/resample.hpp"
+
+namespace mcsc {
+
+/// How a filter reads outside the image (all rules act on the row and column index separately).
+enum class ImageBorder {
+  symmetric,   ///< mirror with the edge pixel repeated (MATLAB 'symmetric'): ... b a | a b c | c b ...
+  replicate,   ///< the edge pixel extended (MATLAB 'replicate')
+  zero,        ///< zeros outside (MATLAB imfilter / conv2 default)
+  normalized,  ///< taps outside are dropped and the remaining weights divided by their sum
+               ///< (for a box: the mean over the window clipped to the image, He et al.'s boxfilter / N)
+};
+
+inline const char* to_string(ImageBorder b) {
+  switch (b) {
+    case ImageBorder::symmetric: return "symmetric";
+    case ImageBorder::replicate: return "replicate";
+    case ImageBorder::zero: return "zero";
+    default: return "normalized";
+  }
+}
+
+namespace Impl {
+
+/// Device math for Kokkos 3.4 (Kokkos::Experimental) and 4.x (Kokkos::).
+namespace kmath {
+#if KOKKOS_VERSION >= 30700
+using Kokkos::atan;
+using Kokkos::exp;
+using Kokkos::floor;
+using Kokkos::pow;
+using Kokkos::sqrt;
+using Kokkos::tan;
+#else
+using Kokkos::Experimental::atan;
+using Kokkos::Experimental::exp;
+using Kokkos::Experimental::floor;
+using Kokkos::Experimental::pow;
+using Kokkos::Experimental::sqrt;
+using Kokkos::Experimental::tan;
+#endif
+}  // namespace kmath
+
+/// (n, c, i, j) of the flat LayoutRight index id of an (N, C, H, W) tensor.
+struct Pixel {
+  int n, c, i, j;
+};
+KOKKOS_INLINE_FUNCTION Pixel unflatten(std::int64_t id, int C, int H, int W) {
+  Pixel p;
+  p.j = int(id % W);
+  id /= W;
+  p.i = int(id % H);
+  id /= H;
+  p.c = int(id % C);
+  p.n = int(id / C);
+  return p;
+}
+
+/// The index read for position i of an axis of length n under `border` (symmetric and replicate
+/// only; any distance from the image). For zero and normalized the caller skips i outside [0, n).
+KOKKOS_INLINE_FUNCTION int border_index(int i, int n, ImageBorder border) {
+  if (i >= 0 && i < n) return i;
+  if (border == ImageBorder::replicate) return i < 0 ? 0 : n - 1;
+  const std::int64_t period = 2 * std::int64_t(n);
+  std::int64_t m = std::int64_t(i) % period;
+  if (m < 0) m += period;
+  return int(m < n ? m : period - 1 - m);
+}
+
+/// A host vector of weights copied to a device view of doubles.
+template <class Device>
+Kokkos::View<double*, Device> to_device_weights(const char* label, const std::vector<double>& w) {
+  Kokkos::View<double*, Device> d(std::string(label), w.size());
+  auto h = Kokkos::create_mirror_view(d);
+  for (std::size_t k = 0; k < w.size(); ++k) h(k) = w[k];
+  Kokkos::deep_copy(d, h);
+  return d;
+}
+
+/// dst = the 1-D correlation of src along `axis` (2: rows / height, 3: columns / width) with the
+/// odd-length weights w (centre at w.size() / 2), under `border`; accumulated in double. src and
+/// dst have the same shape and must not alias.
+template <class Src, class Dst>
+void filter_axis(const Src& src, const Dst& dst, int axis, const std::vector<double>& weights, ImageBorder border) {
+  using T = typename Dst::non_const_value_type;
+  using Exec = typename Dst::execution_space;
+  const auto w = to_device_weights<typename Dst::device_type>("mcsc::filter_axis::weights", weights);
+  const int radius = int(weights.size() / 2), taps = int(weights.size());
+  const int C = int(dst.extent(1)), H = int(dst.extent(2)), W = int(dst.extent(3));
+  const int length = axis == 2 ? H : W;
+  const std::int64_t total = std::int64_t(dst.extent(0)) * C * H * W;
+  Kokkos::parallel_for(
+      "mcsc::filter_axis", Kokkos::RangePolicy<Exec>(0, total), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Pixel p = unflatten(id, C, H, W);
+        const int centre = axis == 2 ? p.i : p.j;
+        double acc = 0, wsum = 0;
+        for (int k = 0; k < taps; ++k) {
+          int q = centre + k - radius;
+          if (q < 0 || q >= length) {
+            if (border == ImageBorder::zero || border == ImageBorder::normalized) continue;
+            q = border_index(q, length, border);
+          }
+          const double v = axis == 2 ? double(src(p.n, p.c, q, p.j)) : double(src(p.n, p.c, p.i, q));
+          acc += w(k) * v;
+          wsum += w(k);
+        }
+        dst(p.n, p.c, p.i, p.j) = T(border == ImageBorder::normalized ? acc / wsum : acc);
+      });
+}
+
+/// dst = src filtered by the separable kernel wy (rows) x wx (columns), through a temporary of
+/// dst's type, so src and dst may be the same tensor.
+template <class Src, class Dst>
+void separable_filter(const Src& src, const Dst& dst, const std::vector<double>& wy, const std::vector<double>& wx,
+                      ImageBorder border) {
+  auto tmp = make_tensor_like("mcsc::separable_filter::tmp", dst);
+  filter_axis(src, tmp, 3, wx, border);
+  filter_axis(tmp, dst, 2, wy, border);
+}
+
+template <class Src, class Dst>
+void check_same_image_shape(const char* fn, const Src& src, const Dst& dst) {
+  static_assert(is_tensor4_v<Src> && is_tensor4_v<Dst>, "mcsc: src and dst must be rank-4 LayoutRight views (N, C, H, W)");
+  static_assert(std::is_same<typename Src::memory_space, typename Dst::memory_space>::value,
+                "mcsc: src and dst must live in the same memory space");
+  const Shape4 ss = shape_of(src), sd = shape_of(dst);
+  MCSC_REQUIRE(ss.size() > 0, fn, "empty tensor " << ss);
+  MCSC_REQUIRE(ss == sd, fn, "src " << ss << " and dst " << sd << " differ in shape");
+  MCSC_REQUIRE(ss.h <= std::numeric_limits<int>::max() / 2 && ss.w <= std::numeric_limits<int>::max() / 2 &&
+                   ss.c <= std::numeric_limits<int>::max(),
+               fn, "image too large: " << ss);
+}
+
+}  // namespace Impl
+
+/// The default Gaussian radius, ceil(3 sigma) (the kernel then holds 99.7 % of the mass).
+inline int default_gaussian_radius(double sigma) { return int(std::ceil(3 * sigma)); }
+
+/// The normalised 1-D Gaussian of 2 radius + 1 taps, exp(-k^2 / (2 sigma^2)) / sum for
+/// k = -radius..radius (fspecial('gaussian', [2r+1 1], sigma)); radius -1 means
+/// default_gaussian_radius(sigma). sigma must be positive and finite, radius >= 0 (or -1).
+inline std::vector<double> gaussian_kernel(double sigma, int radius = -1) {
+  const char* fn = "mcsc::gaussian_kernel";
+  MCSC_REQUIRE(std::isfinite(sigma) && sigma > 0, fn, "sigma must be positive and finite, got " << sigma);
+  if (radius == -1) radius = default_gaussian_radius(sigma);
+  MCSC_REQUIRE(radius >= 0 && radius <= 4096, fn, "radius must be in [0, 4096] (or -1 for ceil(3 sigma)), got " << radius);
+  std::vector<double> g(std::size_t(2 * radius + 1));
+  double sum = 0;
+  for (int k = -radius; k <= radius; ++k) {
+    g[std::size_t(k + radius)] = std::exp(-double(k) * k / (2 * sigma * sigma));
+    sum += g[std::size_t(k + radius)];
+  }
+  for (double& v : g) v /= sum;
+  return g;
+}
+
+/// dst = src blurred by the separable Gaussian gaussian_kernel(sigma, radius) along both axes
+/// (rows first, then columns, accumulated in double), reading outside the image by `border`
+/// (default symmetric, MATLAB imfilter(src, fspecial('gaussian', 2r+1, sigma), 'symmetric')).
+/// src and dst: same shape (N, C, H, W); they may be the same tensor.
+template <class Src, class Dst>
+void gaussian_blur(const Src& src, const Dst& dst, double sigma, int radius = -1,
+                   ImageBorder border = ImageBorder::symmetric) {
+  const char* fn = "mcsc::gaussian_blur";
+  Impl::check_same_image_shape(fn, src, dst);
+  const auto g = gaussian_kernel(sigma, radius);
+  require_finite(fn, src);
+  Impl::separable_filter(src, dst, g, g, border);
+}
+
+/// gaussian_blur into a new tensor of src's type and shape.
+template <class Src>
+auto gaussian_blur(const Src& src, double sigma, int radius = -1, ImageBorder border = ImageBorder::symmetric) {
+  auto dst = make_tensor_like("mcsc::gaussian_blur", src);
+  gaussian_blur(src, dst, sigma, radius, border);
+  return dst;
+}
+
+/// dst = the mean of src over the (2 radius + 1)^2 window around each pixel, separably, reading
+/// outside the image by `border` (default normalized: the window clipped to the image, He et
+/// al.'s boxfilter(I, r) ./ boxfilter(ones, r)). src and dst may be the same tensor.
+template <class Src, class Dst>
+void box_mean(const Src& src, const Dst& dst, int radius, ImageBorder border = ImageBorder::normalized) {
+  const char* fn = "mcsc::box_mean";
+  Impl::check_same_image_shape(fn, src, dst);
+  MCSC_REQUIRE(radius >= 0 && radius <= 4096, fn, "radius must be in [0, 4096], got " << radius);
+  const std::vector<double> w(std::size_t(2 * radius + 1), 1.0 / double(2 * radius + 1));
+  Impl::separable_filter(src, dst, w, w, border);
+}
+
+/// dst = src + sigma * n with n ~ N(0, 1) i.i.d. from a host std::mt19937_64 seeded with `seed`
+/// (mcsc::fill_normal, in LayoutRight order), so the result is the same on every execution
+/// space. sigma is in the image's units (25.0/255 for noise level 25 on [0, 1] images); the
+/// result is not clipped. src and dst: same shape; they may be the same tensor.
+template <class Src, class Dst>
+void add_gaussian_noise(const Src& src, const Dst& dst, double sigma, std::uint64_t seed) {
+  using T = typename Dst::non_const_value_type;
+  const char* fn = "mcsc::add_gaussian_noise";
+  Impl::check_same_image_shape(fn, src, dst);
+  MCSC_REQUIRE(std::isfinite(sigma) && sigma >= 0, fn, "sigma must be finite and >= 0, got " << sigma);
+  require_finite(fn, src);
+  auto noise = make_tensor_like("mcsc::add_gaussian_noise::noise", dst);
+  fill_normal(noise, seed, 0.0, sigma);
+  lincomb(T(1), src, T(1), noise, dst);
+}
+
+/// add_gaussian_noise into a new tensor of src's type and shape.
+template <class Src>
+auto add_gaussian_noise(const Src& src, double sigma, std::uint64_t seed) {
+  auto dst = make_tensor_like("mcsc::add_gaussian_noise", src);
+  add_gaussian_noise(src, dst, sigma, seed);
+  return dst;
+}
+
+// ------------------------------------------------------------------ multi-focus pairs
+
+/// Options of make_multifocus_pair.
+struct MultiFocusOptions {
+  double sigma = 2.0;          ///< defocus blur (Gaussian sigma, pixels)
+  int radius = -1;             ///< Gaussian radius (-1: ceil(3 sigma))
+  int grid = 4;                ///< the random field has grid x grid cells (larger: more, smaller blobs)
+  double foreground = 0.5;     ///< fraction of the pixels in the foreground region, in (0, 1)
+  std::uint64_t seed = 1;      ///< seed of the random field
+  ImageBorder border = ImageBorder::symmetric;  ///< border rule of the blur
+};
+
+/// A synthetic multi-focus pair: mask (N, 1, H, W) is 1 on the foreground region and 0 on the
+/// background; a is sharp on the foreground and blurred on the background, b the reverse.
+template <class T, class ExecSpace>
+struct MultiFocusPair {
+  Tensor4<T, ExecSpace> a, b, mask;
+};
+
+/// Makes a multi-focus pair from a sharp image (N, C, H, W):
+///   field  = imresize_bicubic(U, [H W]) of a grid x grid field U of i.i.d. U(0, 1) samples
+///            (seeded host generator, one field per image n), a smooth random surface;
+///   mask   = 1 where field > its (1 - foreground) quantile (per image), 0 elsewhere;
+///   blur   = gaussian_blur(sharp, sigma, radius, border);
+///   a      = mask * sharp + (1 - mask) * blur      (in focus on the foreground)
+///   b      = mask * blur  + (1 - mask) * sharp     (in focus on the background)
+/// The mask is shared by all channels. The transition is hard (a binary mask).
+template <class Src>
+MultiFocusPair<typename Src::non_const_value_type, typename Src::execution_space> make_multifocus_pair(
+    const Src& sharp, const MultiFocusOptions& options = {}) {
+  using T = typename Src::non_const_value_type;
+  using ExecSpace = typename Src::execution_space;
+  static_assert(is_tensor4_v<Src>, "mcsc::make_multifocus_pair: expects a rank-4 LayoutRight view (N, C, H, W)");
+  const char* fn = "mcsc::make_multifocus_pair";
+  const Shape4 s = shape_of(sharp);
+  MCSC_REQUIRE(s.size() > 0, fn, "empty image " << s);
+  MCSC_REQUIRE(options.grid >= 1 && options.grid <= 4096, fn, "grid must be in [1, 4096], got " << options.grid);
+  MCSC_REQUIRE(options.foreground > 0 && options.foreground < 1, fn,
+               "foreground fraction must be in (0, 1), got " << options.foreground);
+  MCSC_REQUIRE(s.h * s.w >= 2, fn, "the image needs at least 2 pixels for two regions, got " << s);
+  require_finite(fn, sharp);
+
+  MultiFocusPair<T, ExecSpace> out;
+  // The smooth random field and its per-image quantile threshold.
+  auto field = make_tensor<double, ExecSpace>("mcsc::make_multifocus_pair::field", Shape4{s.n, 1, options.grid, options.grid});
+  fill_uniform(field, options.seed);
+  auto smooth = make_tensor<double, ExecSpace>("mcsc::make_multifocus_pair::smooth", Shape4{s.n, 1, s.h, s.w});
+  imresize_bicubic(field, smooth);
+  auto host = to_host(smooth);
+  const std::int64_t plane = s.h * s.w;
+  Kokkos::View<double*, typename Tensor4<T, ExecSpace>::device_type> threshold("mcsc::make_multifocus_pair::threshold",
+                                                                               std::size_t(s.n));
+  auto hthreshold = Kokkos::create_mirror_view(threshold);
+  for (std::int64_t n = 0; n < s.n; ++n) {
+    std::vector<double> v(host.data() + n * plane, host.data() + (n + 1) * plane);
+    // The `count` largest values form the foreground: the threshold is the largest value left out.
+    const std::int64_t count =
+        std::min<std::int64_t>(plane - 1, std::max<std::int64_t>(1, std::llround(options.foreground * double(plane))));
+    const std::int64_t k = plane - count - 1;
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    hthreshold(std::size_t(n)) = v[std::size_t(k)];
+  }
+  Kokkos::deep_copy(threshold, hthreshold);
+
+  out.mask = make_tensor<T, ExecSpace>("mcsc::make_multifocus_pair::mask", Shape4{s.n, 1, s.h, s.w});
+  auto mask = out.mask;
+  const int H = int(s.h), W = int(s.w), C = int(s.c);
+  Kokkos::parallel_for(
+      "mcsc::make_multifocus_pair::mask", Kokkos::RangePolicy<ExecSpace>(0, s.n * plane),
+      KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+        mask(p.n, 0, p.i, p.j) = smooth(p.n, 0, p.i, p.j) > threshold(p.n) ? T(1) : T(0);
+      });
+
+  auto blurred = gaussian_blur(sharp, options.sigma, options.radius, options.border);
+  out.a = make_tensor<T, ExecSpace>("mcsc::make_multifocus_pair::a", s);
+  out.b = make_tensor<T, ExecSpace>("mcsc::make_multifocus_pair::b", s);
+  auto a = out.a, b = out.b;
+  Kokkos::parallel_for(
+      "mcsc::make_multifocus_pair::mix", Kokkos::RangePolicy<ExecSpace>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
+        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const T m = mask(p.n, 0, p.i, p.j);
+        const T x = T(sharp(p.n, p.c, p.i, p.j)), y = blurred(p.n, p.c, p.i, p.j);
+        a(p.n, p.c, p.i, p.j) = m * x + (T(1) - m) * y;
+        b(p.n, p.c, p.i, p.j) = m * y + (T(1) - m) * x;
+      });
+  return out;
+}
+
+// ------------------------------------------------------------------ exposure
+
+/// Options of simulate_exposure.
+struct ExposureOptions {
+  double gamma = 2.2;  ///< camera response f(E) = E^(1/gamma); its inverse linearises the input
+  int levels = 0;      ///< >= 2: quantise the output to `levels` values (256: 8 bit); 0: no quantisation
+};
+
+/// dst = the image re-exposed by `stops` (negative: under-exposed, positive: over-exposed):
+///     E   = clamp(src, 0, 1)^gamma            (scene irradiance, inverse of the response)
+///     out = clamp(2^stops * E, 0, 1)^(1/gamma)  (exposure gain, sensor clipping, response)
+///     out = round(out * (levels - 1)) / (levels - 1)   when levels >= 2
+/// i.e. out = min(1, 2^(stops/gamma) src) before quantisation. Inputs are treated as
+/// display-referred values in [0, 1] (values outside are clamped first). Highlights saturate at
+/// 1 when over-exposed; under-exposure compresses the shadows, which quantisation then destroys.
+template <class Src, class Dst>
+void simulate_exposure(const Src& src, const Dst& dst, double stops, const ExposureOptions& options = {}) {
+  using T = typename Dst::non_const_value_type;
+  const char* fn = "mcsc::simulate_exposure";
+  Impl::check_same_image_shape(fn, src, dst);
+  MCSC_REQUIRE(std::isfinite(stops) && std::fabs(stops) <= 64, fn, "stops must be finite, |stops| <= 64, got " << stops);
+  MCSC_REQUIRE(std::isfinite(options.gamma) && options.gamma > 0, fn,
+               "gamma must be positive and finite, got " << options.gamma);
+  MCSC_REQUIRE(options.levels == 0 || (options.levels >= 2 && options.levels <= (1 << 24)), fn,
+               "levels must be 0 (none) or in [2, 2^24], got " << options.levels);
+  require_finite(fn, src);
+  const double gain = std::exp2(stops), gamma = options.gamma;
+  const double steps = options.levels >= 2 ? double(options.levels - 1) : 0.0;
+  auto fs = Impl::flat(src);
+  auto fd = Impl::flat(dst);
+  Kokkos::parallel_for(
+      fn, Kokkos::RangePolicy<typename Dst::execution_space>(0, fd.extent(0)), KOKKOS_LAMBDA(const std::int64_t i) {
+        double x = double(fs(i));
+        x = x < 0 ? 0 : (x > 1 ? 1 : x);
+        double e = gain * Impl::kmath::pow(x, gamma);
+        e = e > 1 ? 1 : e;
+        double out = Impl::kmath::pow(e, 1.0 / gamma);
+        if (steps > 0) out = Impl::kmath::floor(out * steps + 0.5) / steps;
+        fd(i) = T(out);
+      });
+}
+
+/// simulate_exposure into a new tensor of src's type and shape.
+template <class Src>
+auto simulate_exposure(const Src& src, double stops, const ExposureOptions& options = {}) {
+  auto dst = make_tensor_like("mcsc::simulate_exposure", src);
+  simulate_exposure(src, dst, stops, options);
+  return dst;
+}
+
+/// An under- and an over-exposed version of the same image.
+template <class T, class ExecSpace>
+struct ExposurePair {
+  Tensor4<T, ExecSpace> under, over;
+};
+
+/// simulate_exposure(src, under_stops) and simulate_exposure(src, over_stops) (defaults -2 and
+/// +2 stops); under_stops must be < over_stops.
+template <class Src>
+ExposurePair<typename Src::non_const_value_type, typename Src::execution_space> make_exposure_pair(
+    const Src& src, double under_stops = -2, double over_stops = 2, const ExposureOptions& options = {}) {
+  MCSC_REQUIRE(under_stops < over_stops, "mcsc::make_exposure_pair",
+               "under_stops (" << under_stops << ") must be below over_stops (" << over_stops << ")");
+  ExposurePair<typename Src::non_const_value_type, typename Src::execution_space> pair;
+  pair.under = simulate_exposure(src, under_stops, options);
+  pair.over = simulate_exposure(src, over_stops, options);
+  return pair;
+}
+
+}  // namespace mcsc

@@ -1,0 +1,286 @@
+// Image I/O (data/image_io.hpp): every image of the shared data set reads with positive sizes
+// and finite values in [0, 1]; broken files give mcsc::Error with a clear message, never a crash;
+// 16-bit PNG write / read round trips are exact; the examples' pair loader rejects pairs whose
+// sizes differ.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <stb/stb_image_write.h>
+
+#include "mcsc/data/image_io.hpp"
+#include "test_common.hpp"
+
+#if __has_include(<boost/program_options.hpp>)
+#include "../examples/dataset.hpp"
+#define MCSC_TEST_HAVE_DATASET 1
+#endif
+
+using namespace mcsc;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shared_dir() {
+  const char* env = std::getenv("MCSC_SHARED_DIR");
+  return env ? env : "../shared";
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+bool is_image_name(const fs::path& p) {
+  const std::string ext = lower(p.extension().string());
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+/// A fresh temporary folder, removed at the end of the scope.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    path = fs::temp_directory_path() / ("mcsc_test_image_io_" + std::to_string(stamp) + "_" + std::to_string(std::rand()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<unsigned char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+/// An image of noise (so that compression cannot shrink it much), values k / 255.
+Image noise_image(int width, int height, int channels, unsigned seed) {
+  Image im = make_image(width, height, channels);
+  std::mt19937 gen(seed);
+  for (float& v : im.pixels) v = float(gen() % 256) / 255.0f;
+  return im;
+}
+
+/// The 8-bit samples of an image with values k / 255.
+std::vector<unsigned char> bytes_of(const Image& im) {
+  std::vector<unsigned char> b(im.pixels.size());
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<unsigned char>(std::lround(im.pixels[i] * 255));
+  return b;
+}
+
+/// A PNG made of the signature, an IHDR with the given fields, an empty IDAT and IEND (valid
+/// CRCs), i.e. a well-formed container around a nonsense header.
+std::vector<unsigned char> png_with_header(std::uint32_t width, std::uint32_t height) {
+  std::vector<unsigned char> png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  std::vector<unsigned char> ihdr;
+  Impl::put_be32(ihdr, width);
+  Impl::put_be32(ihdr, height);
+  ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0});
+  Impl::png_chunk(png, "IHDR", ihdr);
+  Impl::png_chunk(png, "IDAT", Impl::zlib_stored({0}));
+  Impl::png_chunk(png, "IEND", {});
+  return png;
+}
+
+void require_read_error(const std::string& path, const std::string& reason) {
+  CAPTURE(path, reason);
+  try {
+    (void)read_image(path);
+    FAIL("read_image did not throw");
+  } catch (const mcsc::Error& e) {
+    const std::string what = e.what();
+    CAPTURE(what);
+    REQUIRE(what.find("mcsc::read_image") != std::string::npos);
+    REQUIRE(what.find(path) != std::string::npos);
+    REQUIRE(what.find(reason) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every image of the shared data set reads, with finite values in [0, 1]", "[image_io][shared]") {
+  const fs::path root = fs::path(shared_dir()) / "data";
+  if (!fs::is_directory(root)) {
+    WARN("no shared data at " << root.string() << ": skipped");
+    return;
+  }
+  int count = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file() || !is_image_name(entry.path())) continue;
+    const std::string path = entry.path().string();
+    CAPTURE(path);
+    const Image im = read_image(path);
+    REQUIRE(im.width > 0);
+    REQUIRE(im.height > 0);
+    REQUIRE((im.channels >= 1 && im.channels <= 4));
+    REQUIRE(im.pixels.size() == std::size_t(im.width) * im.height * im.channels);
+    float lo = 1, hi = 0;
+    bool finite = true;
+    for (float v : im.pixels) {
+      finite = finite && std::isfinite(v);
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    REQUIRE(finite);
+    REQUIRE(lo >= 0.0f);
+    REQUIRE(hi <= 1.0f);
+    REQUIRE(hi > lo);  // none of them is blank
+    ++count;
+  }
+  INFO("read " << count << " images under " << root.string());
+  REQUIRE(count >= 10);
+  // File units: the 8-bit depth maps read as their integer values 0..255.
+  const fs::path depth = root / "depth" / "middlebury2005_art_gt.png";
+  if (fs::exists(depth)) {
+    const Image unit = read_image(depth.string()), raw = read_image(depth.string(), PixelScale::file);
+    REQUIRE(!raw.sixteen_bit);
+    REQUIRE(raw.pixels.size() == unit.pixels.size());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < raw.pixels.size(); ++i)
+      bad += raw.pixels[i] != std::round(raw.pixels[i]) || std::abs(raw.pixels[i] / 255.0f - unit.pixels[i]) > 1e-6f;
+    REQUIRE(bad == 0);
+  }
+}
+
+TEST_CASE("broken image files give mcsc::Error with a clear message", "[image_io][errors]") {
+  TempDir tmp;
+  const Image im = noise_image(24, 16, 3, 1);
+  const auto bytes = bytes_of(im);
+  // Real files of each format, written here (and a real JPEG of the shared set when present).
+  const std::string png = tmp / "good.png", jpg = tmp / "good.jpg", bmp = tmp / "good.bmp";
+  write_png(png, im);
+  REQUIRE(stbi_write_jpg(jpg.c_str(), im.width, im.height, im.channels, bytes.data(), 90) != 0);
+  REQUIRE(stbi_write_bmp(bmp.c_str(), im.width, im.height, im.channels, bytes.data()) != 0);
+  for (const std::string& good : {png, jpg, bmp}) REQUIRE(read_image(good).width == 24);
+  std::vector<std::string> sources = {png, jpg, bmp};
+  const std::string shared_jpg = (fs::path(shared_dir()) / "data" / "multi_exposure" / "merianos_flowers_1_dark.jpg").string();
+  if (fs::exists(shared_jpg)) sources.push_back(shared_jpg);
+
+  // The first half of each file.
+  for (std::size_t k = 0; k < sources.size(); ++k) {
+    const auto full = read_bytes(sources[k]);
+    const std::string half = tmp / ("half_" + std::to_string(k) + fs::path(sources[k]).extension().string());
+    write_bytes(half, std::vector<unsigned char>(full.begin(), full.begin() + std::ptrdiff_t(full.size() / 2)));
+    require_read_error(half, "");
+  }
+  require_read_error(tmp / "half_2.bmp", "truncated BMP");
+
+  const std::string empty = tmp / "empty.png";
+  write_bytes(empty, {});
+  require_read_error(empty, "cannot read");
+
+  const std::string text = tmp / "text.png";
+  write_bytes(text, {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e', '\n'});
+  require_read_error(text, "cannot read");
+
+  // A PNG whose signature is damaged.
+  auto wrong_magic = read_bytes(png);
+  wrong_magic[1] = 'X';
+  write_bytes(tmp / "magic.png", wrong_magic);
+  require_read_error(tmp / "magic.png", "cannot read");
+
+  // Well-formed containers around nonsense headers: 0 x 0, and 2^31 - 1 squared pixels.
+  write_bytes(tmp / "zero.png", png_with_header(0, 0));
+  require_read_error(tmp / "zero.png", "cannot read");
+  write_bytes(tmp / "huge.png", png_with_header(0x7FFFFFFFu, 0x7FFFFFFFu));
+  require_read_error(tmp / "huge.png", "cannot read");
+  // A BMP header announcing 0 x 0 pixels.
+  auto zero_bmp = read_bytes(bmp);
+  for (int k = 18; k < 26; ++k) zero_bmp[std::size_t(k)] = 0;
+  write_bytes(tmp / "zero.bmp", zero_bmp);
+  require_read_error(tmp / "zero.bmp", "");
+
+  fs::create_directories(tmp.path / "folder.png");
+  require_read_error(tmp / "folder.png", "directory");
+  require_read_error(tmp / "missing.png", "no such file");
+  REQUIRE_THROWS_WITH(read_image(""), Contains("empty path"));
+}
+
+TEST_CASE("16-bit PNG: write / read round trips are exact", "[image_io][png16]") {
+  TempDir tmp;
+  for (int channels = 1; channels <= 4; ++channels) {
+    CAPTURE(channels);
+    // 203 x 97 x channels x 2 bytes: several 65535-byte stored blocks from 2 channels on.
+    Image im = make_image(203, 97, channels);
+    std::mt19937 gen(static_cast<unsigned>(channels));
+    for (float& v : im.pixels) v = float(gen() % 65536);
+    im.pixels[0] = 0;
+    im.pixels[1] = 65535;
+    im.pixels[2] = 256;
+    const std::string path = tmp / ("depth" + std::to_string(channels) + ".png");
+    write_png16(path, im, PixelScale::file);
+    REQUIRE(!fs::exists(path + ".tmp"));
+    const Image raw = read_image(path, PixelScale::file);
+    REQUIRE(raw.sixteen_bit);
+    REQUIRE(raw.width == 203);
+    REQUIRE(raw.height == 97);
+    REQUIRE(raw.channels == channels);
+    REQUIRE(raw.pixels == im.pixels);
+    // The same file in [0, 1] units, and back again: exact.
+    const Image unit = read_image(path);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < unit.pixels.size(); ++i) bad += std::abs(unit.pixels[i] - im.pixels[i] / 65535.0f) > 1e-7f;
+    REQUIRE(bad == 0);
+    const std::string again = tmp / ("again" + std::to_string(channels) + ".png");
+    write_png16(again, unit);
+    REQUIRE(read_image(again).pixels == unit.pixels);
+    REQUIRE(read_image(again, PixelScale::file).pixels == im.pixels);
+  }
+  // Values are clamped (and NaN written as 0); uncompressed: about 2 bytes per sample.
+  Image odd = make_image(3, 1, 1);
+  odd.pixels = {-0.5f, 2.0f, std::nanf("")};
+  write_png16(tmp / "odd.png", odd);
+  REQUIRE(read_image(tmp / "odd.png", PixelScale::file).pixels == std::vector<float>{0, 65535, 0});
+  REQUIRE(fs::file_size(tmp / "depth1.png") > 2 * 203 * 97);
+  // 8-bit PNG in file units.
+  const Image im8 = noise_image(5, 4, 2, 3);
+  write_png(tmp / "eight.png", im8);
+  const Image raw8 = read_image(tmp / "eight.png", PixelScale::file);
+  REQUIRE(!raw8.sixteen_bit);
+  for (std::size_t i = 0; i < raw8.pixels.size(); ++i) REQUIRE(raw8.pixels[i] == std::round(im8.pixels[i] * 255));
+  // Errors.
+  REQUIRE_THROWS_WITH(write_png16(tmp / "five.png", make_image(2, 2, 5)), Contains("mcsc::write_png16") && Contains("1 to 4"));
+  REQUIRE_THROWS_WITH(write_png16(tmp / "no_such_folder/x.png", odd), Contains("mcsc::write_png16") && Contains("cannot write"));
+  REQUIRE_THROWS_WITH(write_png16("", odd), Contains("empty path"));
+  Image broken = make_image(2, 2, 1);
+  broken.pixels.pop_back();
+  REQUIRE_THROWS_WITH(write_png16(tmp / "broken.png", broken), Contains("holds 3 values"));
+}
+
+TEST_CASE("the examples' pair loader rejects images of different sizes", "[image_io][pairs]") {
+#if defined(MCSC_TEST_HAVE_DATASET)
+  TempDir tmp;
+  write_png(tmp / "scene_nir.png", noise_image(16, 12, 1, 4));
+  write_png(tmp / "scene_rgb.png", noise_image(16, 11, 3, 5));
+  write_png(tmp / "other_nir.png", noise_image(8, 8, 1, 6));
+  write_png(tmp / "other_rgb.png", noise_image(8, 8, 3, 7));
+  const auto pairs = mcsc_examples::find_pairs(tmp.path.string(), "nir", "rgb");
+  REQUIRE(pairs.size() == 2);
+  REQUIRE(pairs[1].stem == "scene");
+  mcsc_examples::Degradation d;
+  d.kind = "noise";
+  const auto ok = mcsc_examples::load_sample(pairs[0], 1, d, 0);
+  REQUIRE(ok.target.extent(2) == 8);
+  REQUIRE_THROWS_WITH(mcsc_examples::load_sample(pairs[1], 1, d, 0),
+                      Contains("16x12") && Contains("16x11") && Contains("aligned"));
+  REQUIRE_THROWS_AS(mcsc_examples::load_sample(pairs[1], 1, d, 0), mcsc::Error);
+#else
+  WARN("Boost.Program_options headers not found: examples/dataset.hpp not tested");
+#endif
+}
