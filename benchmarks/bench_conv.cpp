@@ -11,13 +11,8 @@
 ///
 /// FLOP of one pass: 2 * N * O * C * H * W * s * s for all three operators (a multiply-add is 2
 /// FLOP); the FFT path is charged the same nominal count ("effective GFLOP/s").
-// GCC 12 reports a false -Wmaybe-uninitialized inside its own avx512fintrin.h when Eigen's
-// AVX-512 GEMM kernel is inlined (_mm512_undefined_ps in _mm512_permutexvar_ps): silence that one
-// warning for the intrinsics headers, which Eigen includes first here.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
+#include "bench_common.hpp"  // first: it includes Eigen
+
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -41,6 +36,15 @@
 namespace po = boost::program_options;
 
 namespace {
+
+using mcsc_bench::eigen_version;
+using mcsc_bench::GemmResult;
+using mcsc_bench::json_string;
+using mcsc_bench::json_timing;
+using mcsc_bench::kokkos_version;
+using mcsc_bench::load_average;
+using mcsc_bench::report_progress;
+using mcsc_bench::Timing;
 
 using Real = float;
 using ExecSpace = Kokkos::DefaultExecutionSpace;
@@ -106,50 +110,11 @@ struct Options {
   int gemm_size = 2048;
   bool quick = false;
   std::string json_path = "bench_conv.json";
-};
 
-/// Median, min and max of the samples of one measurement, in seconds.
-struct Timing {
-  double median = 0, min = 0, max = 0;
-  int samples = 0;
+  mcsc_bench::TimingOptions timing() const { return {repeats, warmup, min_time}; }
 };
-
-/// The one timing helper: `warmup` untimed calls, then timed calls (each fenced before and after)
-/// until there are at least `repeats` samples and, with min_time > 0, their sum reaches min_time
-/// (at most 10000 samples).
-Timing time_kernel(const std::function<void()>& kernel, const Options& opt) {
-  for (int i = 0; i < opt.warmup; ++i) kernel();
-  Kokkos::fence();
-  std::vector<double> samples;
-  double total = 0;
-  while (int(samples.size()) < opt.repeats || (total < opt.min_time && samples.size() < 10000)) {
-    Kokkos::fence();
-    const auto start = std::chrono::steady_clock::now();
-    kernel();
-    Kokkos::fence();
-    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    samples.push_back(t);
-    total += t;
-  }
-  std::sort(samples.begin(), samples.end());
-  const std::size_t n = samples.size();
-  Timing r;
-  r.median = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
-  r.min = samples.front();
-  r.max = samples.back();
-  r.samples = int(n);
-  return r;
-}
 
 // ------------------------------------------------------------------ results
-
-struct GemmResult {
-  int n = 0;
-  int eigen_threads = 0;
-  double flop = 0;
-  Timing timing;
-  double gflops = 0;
-};
 
 struct ConvResult {
   ConvShape shape{};
@@ -162,50 +127,6 @@ struct ConvResult {
   /// ||fft - direct|| / ||direct|| of this operator's output (FFT rows only; -1 for direct).
   double rel_diff = -1;
 };
-
-std::string kokkos_version() {
-  const int v = KOKKOS_VERSION;
-  return std::to_string(v / 10000) + "." + std::to_string((v / 100) % 100) + "." + std::to_string(v % 100);
-}
-
-std::string eigen_version() {
-  return std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
-         std::to_string(EIGEN_MINOR_VERSION);
-}
-
-/// The first line of /proc/loadavg (Linux), to show foreign load beside the figures; "n/a" elsewhere.
-std::string load_average() {
-  std::ifstream f("/proc/loadavg");
-  std::string line;
-  if (!f || !std::getline(f, line)) return "n/a";
-  return line;
-}
-
-/// Ends a progress line on stderr with the figures of one measurement.
-void report_progress(const Timing& t, double gflops) {
-  std::cerr << " median " << std::fixed << std::setprecision(3) << t.median * 1e3 << " ms, " << std::setprecision(2)
-            << gflops << " GFLOP/s" << std::defaultfloat << std::endl;
-}
-
-// ------------------------------------------------------------------ GEMM reference rate
-
-GemmResult measure_gemm(const Options& opt, int threads) {
-  Eigen::setNbThreads(threads);
-  GemmResult r;
-  r.n = opt.gemm_size;
-  r.eigen_threads = Eigen::nbThreads();
-  const Eigen::Index n = r.n;
-  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n);
-  Eigen::MatrixXf b = Eigen::MatrixXf::Random(n, n);
-  Eigen::MatrixXf c(n, n);
-  r.flop = 2.0 * double(n) * double(n) * double(n);
-  std::cerr << "[gemm] " << n << "x" << n << " float, Eigen threads " << r.eigen_threads << " ..." << std::flush;
-  r.timing = time_kernel([&] { c.noalias() = a * b; }, opt);
-  r.gflops = r.flop / r.timing.median * 1e-9;
-  report_progress(r.timing, r.gflops);
-  if (!std::isfinite(double(c(0, 0)))) std::cerr << "bench_conv: warning: GEMM result is not finite\n";
-  return r;
-}
 
 // ------------------------------------------------------------------ convolutions
 
@@ -279,7 +200,7 @@ std::vector<ConvResult> measure_convs(const Options& opt, double gemm_gflops) {
         r.flop = problem.flop();
         std::cerr << "[" << std::setw(2) << results.size() + 1 << "/" << total << "] " << shape_label(s)
                   << " s=" << s.kernel << " " << name_of(op) << " " << name_of(m) << " ..." << std::flush;
-        r.timing = time_kernel(problem.kernel(op, m), opt);
+        r.timing = mcsc_bench::time_kernel(problem.kernel(op, m), opt.timing());
         r.gflops = r.flop / r.timing.median * 1e-9;
         r.ratio_to_gemm = r.gflops / gemm_gflops;
         if (m == Method::fft) r.rel_diff = problem.relative_difference(op);
@@ -307,9 +228,7 @@ void print_table(std::ostream& os, const Options& opt, const RunInfo& info, cons
      << "N = " << opt.batch << ", " << kImageSide << "x" << kImageSide << ", repeats >= " << opt.repeats
      << ", warm-up " << opt.warmup << ", min-time " << opt.min_time << " s\n"
      << "/proc/loadavg before: " << info.load_before << "; after: " << info.load_after << "\n"
-     << std::fixed << "GEMM " << gemm.n << "x" << gemm.n << " (C.noalias() = A * B): median " << std::setprecision(3)
-     << gemm.timing.median * 1e3 << " ms (min " << gemm.timing.min * 1e3 << ", max " << gemm.timing.max * 1e3
-     << "), " << std::setprecision(1) << gemm.gflops << " GFLOP/s\n\n";
+     << mcsc_bench::gemm_summary(gemm) << "\n\n" << std::fixed;
   os << std::left << std::setw(7) << "shape" << std::right << std::setw(3) << "s" << "  " << std::left
      << std::setw(12) << "op" << std::setw(7) << "method" << std::right << std::setw(8) << "GFLOP" << std::setw(11)
      << "median ms" << std::setw(10) << "min ms" << std::setw(10) << "max ms" << std::setw(9) << "GFLOP/s"
@@ -329,30 +248,6 @@ void print_table(std::ostream& os, const Options& opt, const RunInfo& info, cons
   os << std::defaultfloat;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(ch)));
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_timing(const Timing& t) {
-  std::ostringstream os;
-  os << std::setprecision(9) << "\"median_s\": " << t.median << ", \"min_s\": " << t.min << ", \"max_s\": " << t.max
-     << ", \"samples\": " << t.samples;
-  return os.str();
-}
-
 void write_json(std::ostream& f, const Options& opt, const RunInfo& info, const GemmResult& gemm,
                 const std::vector<ConvResult>& results) {
   f << std::setprecision(9);
@@ -367,8 +262,7 @@ void write_json(std::ostream& f, const Options& opt, const RunInfo& info, const 
     << ", \"quick\": " << (opt.quick ? "true" : "false") << "},\n"
     << "  \"flop_convention\": \"2 * N * O * C * H * W * s * s per pass (multiply-add = 2 FLOP); FFT charged the "
        "same nominal count\",\n"
-    << "  \"gemm\": {\"n\": " << gemm.n << ", \"eigen_threads\": " << gemm.eigen_threads << ", \"flop\": " << gemm.flop
-    << ", " << json_timing(gemm.timing) << ", \"gflops\": " << gemm.gflops << "},\n  \"conv\": [\n";
+    << "  \"gemm\": " << mcsc_bench::json_gemm(gemm) << ",\n  \"conv\": [\n";
   for (std::size_t i = 0; i < results.size(); ++i) {
     const ConvResult& r = results[i];
     f << "    {\"shape\": " << json_string(shape_label(r.shape)) << ", \"in_channels\": " << r.shape.in_ch
@@ -447,10 +341,7 @@ int run(int argc, char** argv, const std::string& command) {
   const int threads = info.threads;
   std::cerr << "bench_conv: Kokkos " << kokkos_version() << " " << ExecSpace::name() << ", " << threads
             << " thread(s)\n";
-  const GemmResult gemm = measure_gemm(opt, threads);
-  if (gemm.eigen_threads != threads)
-    std::cerr << "bench_conv: warning: Eigen uses " << gemm.eigen_threads << " thread(s) but Kokkos has " << threads
-              << " (was it built with -fopenmp?)\n";
+  const GemmResult gemm = mcsc_bench::measure_gemm(opt.gemm_size, threads, opt.timing(), "bench_conv");
   const std::vector<ConvResult> results = measure_convs(opt, gemm.gflops);
   info.load_after = load_average();
   std::cout << "command: " << command << "\n";
@@ -465,8 +356,7 @@ int run(int argc, char** argv, const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  const std::string command = mcsc_bench::command_line(argc, argv);
   Kokkos::initialize(argc, argv);  // removes the --kokkos-... arguments it understands
   int status = 0;
   try {

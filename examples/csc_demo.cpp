@@ -31,6 +31,7 @@
 #include "cli.hpp"
 #include "mcsc/data/image_io.hpp"
 #include "mcsc/mcsc.hpp"
+#include "solver_common.hpp"
 
 namespace {
 
@@ -39,7 +40,12 @@ using T = float;
 using ExecSpace = Kokkos::DefaultExecutionSpace;
 using Tensor = mcsc::Tensor4<T, ExecSpace>;
 
-constexpr double pi = 3.14159265358979323846;
+using mcsc_examples::crop_and_downsample;
+using mcsc_examples::dct_dictionary;
+using mcsc_examples::gaussian_lowpass;
+using mcsc_examples::psnr;
+using mcsc_examples::synthetic_image;
+using mcsc_examples::tile_channels;
 
 // ------------------------------------------------------------------------------------ options
 
@@ -111,49 +117,6 @@ std::string default_image_path() {
   return std::string(home) + "/.cache/mcsc/data/camera.png";
 }
 
-/// Centre square crop of a one-channel image, box-downsampled by the largest integer factor
-/// that keeps at least `size` pixels a side, then cropped to exactly size x size.
-mcsc::Image crop_and_downsample(const mcsc::Image& image, int size) {
-  const int side = std::min(image.width, image.height);
-  if (side < size) {
-    std::ostringstream os;
-    os << "the image is " << image.width << "x" << image.height << ", smaller than --size " << size;
-    throw UsageError(os.str());
-  }
-  const int factor = side / size, crop = size * factor;
-  const int top = (image.height - crop) / 2, left = (image.width - crop) / 2;
-  mcsc::Image out = mcsc::make_image(size, size, 1);
-  out.sixteen_bit = image.sixteen_bit;
-  for (int r = 0; r < size; ++r)
-    for (int c = 0; c < size; ++c) {
-      float sum = 0;
-      for (int i = 0; i < factor; ++i)
-        for (int j = 0; j < factor; ++j) sum += image.at(top + r * factor + i, left + c * factor + j);
-      out.at(r, c) = sum / float(factor * factor);
-    }
-  return out;
-}
-
-/// A size x size test image: a smooth gradient, three flat discs and a patch of diagonal stripes.
-mcsc::Image synthetic_image(int size) {
-  struct Disc {
-    double x, y, radius, value;
-  };
-  const Disc discs[] = {{0.30, 0.30, 0.16, 0.92}, {0.72, 0.26, 0.12, 0.08}, {0.28, 0.74, 0.10, 0.60}};
-  const double stripe_period = 8.0;  // pixels
-  mcsc::Image image = mcsc::make_image(size, size, 1);
-  for (int r = 0; r < size; ++r)
-    for (int c = 0; c < size; ++c) {
-      const double x = (c + 0.5) / size, y = (r + 0.5) / size;
-      double v = 0.2 + 0.35 * x + 0.2 * y * y;
-      for (const Disc& d : discs)
-        if ((x - d.x) * (x - d.x) + (y - d.y) * (y - d.y) <= d.radius * d.radius) v = d.value;
-      if (x > 0.55 && y > 0.55) v = 0.5 + 0.35 * std::sin(2 * pi * (r + c) / stripe_period);
-      image.at(r, c) = float(v);
-    }
-  return image;
-}
-
 /// The grayscale size x size clean image the demo codes, and where it came from.
 mcsc::Image load_clean_image(const Settings& s, std::string& source) {
   if (s.synthetic) {
@@ -175,107 +138,7 @@ mcsc::Image load_clean_image(const Settings& s, std::string& source) {
   return crop_and_downsample(mcsc::to_grayscale(image), s.size);
 }
 
-/// The channels of `maps` (one tile each, values v) tiled in a near-square grid with a white
-/// 1-pixel gap, each tile magnified `zoom` times and scaled by its own max |v|: to
-/// sqrt(|v| / max) (magnitudes, e.g. code maps; the square root, a display gamma, keeps the many
-/// small coefficients visible next to the few large ones) or to 0.5 + 0.5 v / max (signed
-/// values, e.g. filters; zero at mid-gray).
-mcsc::Image tile_channels(const mcsc::Image& maps, int zoom, bool signed_values) {
-  const int count = maps.channels;
-  const int columns = int(std::ceil(std::sqrt(double(count))));
-  const int rows = (count + columns - 1) / columns;
-  const int tile_w = maps.width * zoom, tile_h = maps.height * zoom, gap = 1;
-  mcsc::Image mosaic = mcsc::make_image(columns * (tile_w + gap) + gap, rows * (tile_h + gap) + gap, 1);
-  std::fill(mosaic.pixels.begin(), mosaic.pixels.end(), 1.0f);
-  for (int k = 0; k < count; ++k) {
-    float peak = 0;
-    for (int r = 0; r < maps.height; ++r)
-      for (int c = 0; c < maps.width; ++c) peak = std::max(peak, std::fabs(maps.at(r, c, k)));
-    const float inv = peak > 0 ? 1.0f / peak : 0.0f;
-    const int top = gap + (k / columns) * (tile_h + gap), left = gap + (k % columns) * (tile_w + gap);
-    for (int r = 0; r < tile_h; ++r)
-      for (int c = 0; c < tile_w; ++c) {
-        const float v = maps.at(r / zoom, c / zoom, k) * inv;
-        mosaic.at(top + r, left + c) = signed_values ? 0.5f + 0.5f * v : std::sqrt(std::fabs(v));
-      }
-  }
-  return mosaic;
-}
-
 // ------------------------------------------------------------------------------------ signals
-
-/// The DCT dictionary (1, K, s, s): the 2-D DCT-II atoms cos(pi (2p+1) u / 2s) cos(pi (2q+1) v / 2s)
-/// without the DC atom (u = v = 0), the K of lowest radial frequency u^2 + v^2 (ties by max(u, v),
-/// then u), each of unit l2 norm.
-Tensor dct_dictionary(int filters, int s) {
-  struct Frequency {
-    int u, v;
-  };
-  std::vector<Frequency> frequencies;
-  for (int u = 0; u < s; ++u)
-    for (int v = 0; v < s; ++v)
-      if (u != 0 || v != 0) frequencies.push_back({u, v});
-  std::stable_sort(frequencies.begin(), frequencies.end(), [](const Frequency& a, const Frequency& b) {
-    const int ra = a.u * a.u + a.v * a.v, rb = b.u * b.u + b.v * b.v;
-    if (ra != rb) return ra < rb;
-    if (std::max(a.u, a.v) != std::max(b.u, b.v)) return std::max(a.u, a.v) < std::max(b.u, b.v);
-    return a.u < b.u;
-  });
-  Tensor weights = mcsc::make_tensor<T, ExecSpace>("dct_dictionary", mcsc::Shape4{1, filters, s, s});
-  auto host = Kokkos::create_mirror_view(weights);
-  for (int k = 0; k < filters; ++k) {
-    const Frequency f = frequencies[std::size_t(k)];
-    double norm2 = 0;
-    for (int p = 0; p < s; ++p)
-      for (int q = 0; q < s; ++q) {
-        const double a = std::cos(pi * (2 * p + 1) * f.u / (2.0 * s)) * std::cos(pi * (2 * q + 1) * f.v / (2.0 * s));
-        host(0, k, p, q) = T(a);
-        norm2 += a * a;
-      }
-    const T inv = T(1.0 / std::sqrt(norm2));
-    for (int p = 0; p < s; ++p)
-      for (int q = 0; q < s; ++q) host(0, k, p, q) *= inv;
-  }
-  Kokkos::deep_copy(weights, host);
-  return weights;
-}
-
-/// Low-pass part of a (1, 1, H, W) image: a Gaussian blur of standard deviation `sigma` pixels
-/// (truncated at 3 sigma, at most the image size) with zero boundary, divided by the blur of an
-/// all-ones image so that the border is not darkened (normalised convolution).
-Tensor gaussian_lowpass(const Tensor& image, double sigma) {
-  const int limit = int(std::min(image.extent(2), image.extent(3)));
-  const int radius = std::max(1, std::min(int(std::ceil(3 * sigma)), (limit - 1) / 2));
-  const int side = 2 * radius + 1;
-  Tensor kernel = mcsc::make_tensor<T, ExecSpace>("gaussian_kernel", mcsc::Shape4{1, 1, side, side});
-  auto host = Kokkos::create_mirror_view(kernel);
-  for (int p = 0; p < side; ++p)
-    for (int q = 0; q < side; ++q)
-      host(0, 0, p, q) = T(std::exp(-((p - radius) * (p - radius) + (q - radius) * (q - radius)) / (2 * sigma * sigma)));
-  Kokkos::deep_copy(kernel, host);
-
-  Tensor blurred = mcsc::make_tensor_like("lowpass", image);
-  Tensor ones = mcsc::make_tensor_like("ones", image);
-  Tensor weight = mcsc::make_tensor_like("lowpass_weight", image);
-  mcsc::fill(ones, T(1));
-  mcsc::conv2d(image, kernel, blurred);
-  mcsc::conv2d(ones, kernel, weight);
-  const int W = int(image.extent(3));
-  Kokkos::parallel_for(
-      "gaussian_lowpass::normalise", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(image.extent(2)) * W),
-      KOKKOS_LAMBDA(const std::int64_t idx) {
-        const int i = int(idx / W), j = int(idx % W);
-        blurred(0, 0, i, j) /= weight(0, 0, i, j);
-      });
-  return blurred;
-}
-
-/// PSNR (peak 1) of a as an estimate of b.
-template <class A, class B>
-double psnr(const A& a, const B& b) {
-  const double mse = mcsc::distance_squared(a, b) / double(a.size());
-  return mse > 0 ? 10 * std::log10(1.0 / mse) : std::numeric_limits<double>::infinity();
-}
 
 /// The denoising problem: clean and noisy images, the noisy image's low-pass part and the
 /// high-pass rest coded by CBPDN, and the target D*U should approach (clean - low-pass).
@@ -363,21 +226,17 @@ double lipschitz_constant(const Tensor& weights, const mcsc::Shape4& signal) {
 }
 
 void print_table(std::ostream& os, const Run& a, const Run& b) {
-  auto heading = [&os](const std::string& text, int width) { os << " | " << std::setw(width) << text; };
-  os << std::setw(9) << "iteration";
-  for (const Run* run : {&a, &b}) {
-    heading("objective (" + run->name + ")", 20);
-    heading("PSNR (" + run->name + ") dB", 18);
-  }
-  os << "\n" << std::string(9 + 2 * (3 + 20 + 3 + 18), '-') << "\n";
+  const mcsc_examples::TextTable table(os, {{"iteration", 9},
+                                            {"objective (" + a.name + ")", 20},
+                                            {"PSNR (" + a.name + ") dB", 18},
+                                            {"objective (" + b.name + ")", 20},
+                                            {"PSNR (" + b.name + ") dB", 18}});
+  table.header();
   for (std::size_t i = 0; i < a.checkpoints.size() && i < b.checkpoints.size(); ++i) {
-    os << std::setw(9) << a.checkpoints[i].iteration;
-    for (const Run* run : {&a, &b}) {
-      const Checkpoint& cp = run->checkpoints[i];
-      os << " | " << std::setw(20) << std::scientific << std::setprecision(8) << cp.objective;
-      os << " | " << std::setw(18) << std::fixed << std::setprecision(3) << cp.psnr;
-    }
-    os << std::defaultfloat << "\n";
+    const Checkpoint &ca = a.checkpoints[i], &cb = b.checkpoints[i];
+    table.row({std::to_string(ca.iteration), mcsc_examples::scientific(ca.objective, 8),
+               mcsc_examples::fixed(ca.psnr, 3), mcsc_examples::scientific(cb.objective, 8),
+               mcsc_examples::fixed(cb.psnr, 3)});
   }
 }
 

@@ -1,0 +1,194 @@
+#pragma once
+/// \file bench_common.hpp
+/// What mcsc's benchmark programs share: the timing helper (warm-up, fenced timed runs, median /
+/// min / max), the same-run reference rate of a dense single-precision GEMM (Eigen, with as many
+/// OpenMP threads as Kokkos has), version strings, /proc/loadavg, the command line, and JSON
+/// string helpers.
+///
+/// Include it before any other header that includes Eigen: it silences one false GCC 12 warning
+/// inside the AVX-512 intrinsics that Eigen's GEMM kernel inlines.
+// GCC 12 reports a false -Wmaybe-uninitialized inside its own avx512fintrin.h when Eigen's
+// AVX-512 GEMM kernel is inlined (_mm512_undefined_ps in _mm512_permutexvar_ps): silence that one
+// warning for the intrinsics headers, which Eigen includes first here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <Kokkos_Core.hpp>
+
+namespace mcsc_bench {
+
+/// How a measurement is repeated.
+struct TimingOptions {
+  int repeats = 7;        ///< at least this many timed runs
+  int warmup = 1;         ///< untimed runs before them
+  double min_time = 0.0;  ///< keep adding timed runs until they add up to this many seconds (<= 10000 runs)
+};
+
+/// Median, min and max of the samples of one measurement, in seconds.
+struct Timing {
+  double median = 0, min = 0, max = 0;
+  int samples = 0;
+};
+
+/// Median / min / max of samples (seconds); an empty list gives zeros.
+inline Timing summarize(std::vector<double> samples) {
+  Timing r;
+  if (samples.empty()) return r;
+  std::sort(samples.begin(), samples.end());
+  const std::size_t n = samples.size();
+  r.median = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+  r.min = samples.front();
+  r.max = samples.back();
+  r.samples = int(n);
+  return r;
+}
+
+/// The one timing helper: `warmup` untimed calls, then timed calls (each fenced before and after)
+/// until there are at least `repeats` samples and, with min_time > 0, their sum reaches min_time
+/// (at most 10000 samples).
+inline Timing time_kernel(const std::function<void()>& kernel, const TimingOptions& opt) {
+  for (int i = 0; i < opt.warmup; ++i) kernel();
+  Kokkos::fence();
+  std::vector<double> samples;
+  double total = 0;
+  while (int(samples.size()) < opt.repeats || (total < opt.min_time && samples.size() < 10000)) {
+    Kokkos::fence();
+    const auto start = std::chrono::steady_clock::now();
+    kernel();
+    Kokkos::fence();
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    samples.push_back(t);
+    total += t;
+  }
+  return summarize(samples);
+}
+
+/// The same-run dense matrix-multiply reference.
+struct GemmResult {
+  int n = 0;
+  int eigen_threads = 0;
+  double flop = 0;
+  Timing timing;
+  double gflops = 0;
+};
+
+/// Ends a progress line on stderr with the figures of one measurement.
+inline void report_progress(const Timing& t, double gflops) {
+  std::cerr << " median " << std::fixed << std::setprecision(3) << t.median * 1e3 << " ms, " << std::setprecision(2)
+            << gflops << " GFLOP/s" << std::defaultfloat << std::endl;
+}
+
+/// Times C.noalias() = A * B for n x n single-precision matrices with `threads` Eigen threads
+/// (2 n^3 FLOP); progress on stderr. `program` names the caller in a warning.
+inline GemmResult measure_gemm(int n, int threads, const TimingOptions& opt, const std::string& program) {
+  Eigen::setNbThreads(threads);
+  GemmResult r;
+  r.n = n;
+  r.eigen_threads = Eigen::nbThreads();
+  const Eigen::Index size = n;
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(size, size);
+  Eigen::MatrixXf b = Eigen::MatrixXf::Random(size, size);
+  Eigen::MatrixXf c(size, size);
+  r.flop = 2.0 * double(n) * double(n) * double(n);
+  std::cerr << "[gemm] " << n << "x" << n << " float, Eigen threads " << r.eigen_threads << " ..." << std::flush;
+  r.timing = time_kernel([&] { c.noalias() = a * b; }, opt);
+  r.gflops = r.flop / r.timing.median * 1e-9;
+  report_progress(r.timing, r.gflops);
+  if (!std::isfinite(double(c(0, 0)))) std::cerr << program << ": warning: GEMM result is not finite\n";
+  if (r.eigen_threads != threads)
+    std::cerr << program << ": warning: Eigen uses " << r.eigen_threads << " thread(s) but Kokkos has " << threads
+              << " (was it built with -fopenmp?)\n";
+  return r;
+}
+
+/// "GEMM 2048x2048 (C.noalias() = A * B): median ... ms (min ..., max ...), ... GFLOP/s"
+inline std::string gemm_summary(const GemmResult& gemm) {
+  std::ostringstream os;
+  os << std::fixed << "GEMM " << gemm.n << "x" << gemm.n << " (C.noalias() = A * B): median " << std::setprecision(3)
+     << gemm.timing.median * 1e3 << " ms (min " << gemm.timing.min * 1e3 << ", max " << gemm.timing.max * 1e3 << "), "
+     << std::setprecision(1) << gemm.gflops << " GFLOP/s";
+  return os.str();
+}
+
+inline std::string kokkos_version() {
+  const int v = KOKKOS_VERSION;
+  return std::to_string(v / 10000) + "." + std::to_string((v / 100) % 100) + "." + std::to_string(v % 100);
+}
+
+inline std::string eigen_version() {
+  return std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+         std::to_string(EIGEN_MINOR_VERSION);
+}
+
+/// The first line of /proc/loadavg (Linux), to show foreign load beside the figures; "n/a" elsewhere.
+inline std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string line;
+  if (!f || !std::getline(f, line)) return "n/a";
+  return line;
+}
+
+/// argv joined by spaces (call before Kokkos::initialize removes the --kokkos-... arguments).
+inline std::string command_line(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  return command;
+}
+
+/// s as a JSON string literal.
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(ch)));
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+/// A number as JSON (non-finite values as null).
+inline std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::ostringstream os;
+  os << std::setprecision(10) << v;
+  return os.str();
+}
+
+/// "\"median_s\": ..., \"min_s\": ..., \"max_s\": ..., \"samples\": n"
+inline std::string json_timing(const Timing& t) {
+  std::ostringstream os;
+  os << std::setprecision(9) << "\"median_s\": " << t.median << ", \"min_s\": " << t.min << ", \"max_s\": " << t.max
+     << ", \"samples\": " << t.samples;
+  return os.str();
+}
+
+/// The GEMM figures as a JSON object.
+inline std::string json_gemm(const GemmResult& gemm) {
+  std::ostringstream os;
+  os << std::setprecision(9) << "{\"n\": " << gemm.n << ", \"eigen_threads\": " << gemm.eigen_threads
+     << ", \"flop\": " << gemm.flop << ", " << json_timing(gemm.timing) << ", \"gflops\": " << gemm.gflops << "}";
+  return os.str();
+}
+
+}  // namespace mcsc_bench
