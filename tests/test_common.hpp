@@ -4,12 +4,20 @@
 #include <catch2/catch.hpp>
 
 #include <Eigen/Dense>
+#include <cstdlib>
+#include <string>
 #include <tuple>
 #include <utility>
 
 #include "mcsc/mcsc.hpp"
 
 namespace mcsc_test {
+
+/// The shared data folder: $MCSC_SHARED_DIR (ctest sets it), else ../shared.
+inline std::string shared_dir() {
+  const char* env = std::getenv("MCSC_SHARED_DIR");
+  return env ? env : "../shared";
+}
 
 template <class T, class Space>
 struct Config {

@@ -48,10 +48,38 @@ struct AdmmOptions {
   /// SPORCO's test; n the number of code entries). Both 0: run max_iterations.
   double abs_tolerance = 0;
   double rel_tolerance = 0;
-  bool adaptive_rho = true;    ///< residual balancing (SPORCO's AutoRho)
-  double rho_mu = 10;          ///< rebalance when one relative residual exceeds rho_mu times the other
-  double rho_tau = 2;          ///< ... by multiplying (primal larger) or dividing (dual larger) rho by rho_tau
-  int rho_period = 1;          ///< consider a change every rho_period iterations
+  /// Residual balancing (SPORCO's AutoRho). The defaults are SPORCO's generic ADMM ones
+  /// (RsdlRatio 10, Scaling 2, no AutoScaling, RsdlTarget 1); sporco_convbpdn() gives those of
+  /// SPORCO's ConvBPDN (1.2, 1000, AutoScaling, 1 + 18.3^(log10 lambda + 1)).
+  bool adaptive_rho = true;
+  double rho_mu = 10;           ///< rebalance when r > xi mu s (rho up) or s > (mu / xi) r (rho down)
+  double rho_tau = 2;           ///< ... by this factor (the largest factor with rho_autoscaling)
+  bool rho_autoscaling = false; ///< the factor is sqrt(r / (xi s)) (or its inverse), at most rho_tau
+  double rho_target = 1;        ///< xi, the target ratio r / s; 0: 1 + 18.3^(log10 lambda + 1) (1 for lambda 0)
+  int rho_period = 1;           ///< consider a change every rho_period iterations
+  /// Also report the objective at X, the X-step's non-sparse solution (AdmmResult::objective_x),
+  /// as SPORCO's ConvBPDN does by default; costs one more D per iteration.
+  bool report_objective_x = false;
+
+  /// SPORCO's ConvBPDN defaults for this lambda: rho 50 lambda + 1, alpha 1.8, AutoRho with
+  /// RsdlRatio 1.2, Scaling 1000, AutoScaling and RsdlTarget 1 + 18.3^(log10 lambda + 1),
+  /// objective reported at X as well.
+  static AdmmOptions sporco_convbpdn(double lambda) {
+    AdmmOptions o;
+    o.lambda = lambda;
+    o.rho_mu = 1.2;
+    o.rho_tau = 1000;
+    o.rho_autoscaling = true;
+    o.rho_target = 0;
+    o.report_objective_x = true;
+    return o;
+  }
+
+  /// The target ratio xi used: rho_target, or ConvBPDN's rule for this lambda.
+  double residual_target() const {
+    if (rho_target > 0) return rho_target;
+    return lambda > 0 ? 1 + std::pow(18.3, std::log10(lambda) + 1) : 1.0;
+  }
 };
 
 /// What admm_cbpdn() returns. Entry k of each vector belongs to iteration k+1.
@@ -60,6 +88,7 @@ struct AdmmResult {
   Tensor4<T, ExecSpace> codes;           ///< V (N, K, H, W), the sparse variable
   Tensor4<T, ExecSpace> reconstruction;  ///< D*V (N, m, H, W), circular boundary
   std::vector<double> objective;         ///< 1/2 ||y - D V||^2 + lambda ||V||_1
+  std::vector<double> objective_x;       ///< the same at X (with options.report_objective_x)
   std::vector<double> primal_residual;   ///< ||X - V||
   std::vector<double> dual_residual;     ///< rho ||V - V_prev||
   std::vector<double> rho;               ///< the penalty used in the iteration
@@ -281,10 +310,13 @@ void admm_cbpdn_update(const V& x, const V& v, const V& w, const V& v_prev, type
 /// Starts from V = W = 0, or warm: V = initial_codes (N, K, H, W) and, when given, W =
 /// initial_dual (same shape; continuing a run exactly takes its codes, dual and final_rho as
 /// options.rho). Adaptive rho (options.adaptive_rho) follows SPORCO's AutoRho with
-/// StdResiduals = False: with the relative residuals r = ||X - V|| / max(||X||, ||V||) and
-/// s = rho ||V - V_prev|| / (rho ||W||), every rho_period iterations rho is multiplied by rho_tau
-/// when r > rho_mu s and divided by it when s > rho_mu r; W is divided by the same factor and
-/// the per-frequency factorisation is redone. `callback(iterate)` (an AdmmIterate) is called after
+/// StdResiduals = False (AdmmOptions::sporco_convbpdn() sets ConvBPDN's parameters): with the relative residuals
+/// r = ||X - V|| / max(||X||, ||V||) and s = rho ||V - V_prev|| / (rho ||W||), every rho_period
+/// iterations (from the second) rho is multiplied by a factor f when r > xi mu s and divided by
+/// it when s > (mu / xi) r, f = min(tau, sqrt(r / (xi s)) or its inverse) with rho_autoscaling,
+/// tau otherwise (mu = rho_mu, tau = rho_tau, xi = residual_target()); W is divided by the same
+/// factor and the per-frequency factorisation is redone. The objective is reported at V, the
+/// sparse variable, and also at X with options.report_objective_x (as SPORCO's ConvBPDN reports it). `callback(iterate)` (an AdmmIterate) is called after
 /// every iteration when given; returning false stops early.
 template <class T, class ExecSpace>
 AdmmResult<T, ExecSpace> admm_cbpdn(
@@ -301,10 +333,11 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
   MCSC_REQUIRE(options.max_iterations >= 0, fn, "max_iterations must be >= 0, got " << options.max_iterations);
   MCSC_REQUIRE(options.abs_tolerance >= 0 && options.rel_tolerance >= 0, fn,
                "tolerances must be >= 0, got abs " << options.abs_tolerance << ", rel " << options.rel_tolerance);
-  MCSC_REQUIRE(!options.adaptive_rho || (options.rho_mu >= 1 && options.rho_tau > 1 && options.rho_period >= 1),
-               fn, "adaptive rho needs rho_mu >= 1, rho_tau > 1, rho_period >= 1, got " << options.rho_mu << ", "
-                                                                                     << options.rho_tau << ", "
-                                                                                     << options.rho_period);
+  MCSC_REQUIRE(!options.adaptive_rho || (options.rho_mu >= 1 && options.rho_tau > 1 && options.rho_period >= 1 &&
+                                          options.rho_target >= 0 && std::isfinite(options.rho_target)),
+               fn, "adaptive rho needs rho_mu >= 1, rho_tau > 1, rho_period >= 1, rho_target >= 0, got "
+                       << options.rho_mu << ", " << options.rho_tau << ", " << options.rho_period << ", "
+                       << options.rho_target);
   MCSC_REQUIRE(sw.size() > 0, fn, "empty dictionary " << sw);
   MCSC_REQUIRE(sy.size() > 0, fn, "zero-size signal " << sy);
   MCSC_REQUIRE(sy.c == sw.n, fn,
@@ -341,6 +374,8 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
   result.final_rho = rho;
   D.apply(v, result.reconstruction);  // D V of the start (for max_iterations = 0)
   auto v_prev = make_tensor<T, ExecSpace>("mcsc::admm_cbpdn::codes_prev", sc);
+  Tensor4<T, ExecSpace> dx;  // D X, only to report the objective at X
+  if (options.report_objective_x) dx = make_tensor<T, ExecSpace>("mcsc::admm_cbpdn::dx", sy);
   const int n_max = options.max_iterations;
   for (auto* vec : {&result.objective, &result.primal_residual, &result.dual_residual, &result.rho, &result.seconds})
     vec->reserve(std::size_t(n_max));
@@ -353,6 +388,10 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
     Impl::admm_cbpdn_update(x, v, w, v_prev, T(options.alpha), T(options.lambda / rho));
     D.apply(v, result.reconstruction);
     const double objective = cbpdn_objective(result.reconstruction, y, v, options.lambda);
+    if (options.report_objective_x) {
+      D.apply(x, dx);
+      result.objective_x.push_back(cbpdn_objective(dx, y, x, options.lambda));
+    }
     const double primal = std::sqrt(distance_squared(x, v));
     const double dual = rho * std::sqrt(distance_squared(v, v_prev));
     double norm_x = 0, norm_v = 0, norm_w = 0;
@@ -380,11 +419,15 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
     if (options.adaptive_rho && k != 0 && (k + 1) % options.rho_period == 0) {
       const double rn = std::max(norm_x, norm_v), sn = rho * norm_w;
       const double r_rel = primal / (rn > 0 ? rn : 1.0), s_rel = dual / (sn > 0 ? sn : 1.0);
+      const double xi = options.residual_target(), mu = options.rho_mu;
+      double mult = options.rho_tau;
+      if (options.rho_autoscaling && r_rel > 0 && s_rel > 0)
+        mult = std::min(options.rho_tau, std::sqrt(r_rel > xi * s_rel ? r_rel / (xi * s_rel) : (xi * s_rel) / r_rel));
       double factor = 1;
-      if (r_rel > options.rho_mu * s_rel) {
-        factor = options.rho_tau;
-      } else if (s_rel > options.rho_mu * r_rel) {
-        factor = 1 / options.rho_tau;
+      if (r_rel > xi * mu * s_rel) {
+        factor = mult;
+      } else if (s_rel > (mu / xi) * r_rel) {
+        factor = 1 / mult;
       }
       if (factor != 1) {
         rho *= factor;
