@@ -13,6 +13,7 @@
 #include "mcsc/data/resample.hpp"
 #include "mcsc/metrics/fusion.hpp"
 #include "mcsc/metrics/psnr.hpp"
+#include "host_image.hpp"
 #include "test_common.hpp"
 
 using namespace mcsc;
@@ -27,46 +28,12 @@ double tol() {
   return std::is_same<T, float>::value ? 2e-5 : 1e-11;
 }
 
-struct HostImage {
-  int N = 0, C = 0, H = 0, W = 0;
-  std::vector<double> v;
-  HostImage() = default;
-  HostImage(int n, int c, int h, int w) : N(n), C(c), H(h), W(w), v(std::size_t(n) * c * h * w, 0.0) {}
-  double& operator()(int n, int c, int i, int j) { return v[((std::size_t(n) * C + c) * H + i) * W + j]; }
-  double operator()(int n, int c, int i, int j) const { return v[((std::size_t(n) * C + c) * H + i) * W + j]; }
-};
+using mcsc_test::HostImage;
+using mcsc_test::max_diff;
+using mcsc_test::random_image;
+using mcsc_test::to_host_image;
+using mcsc_test::to_tensor;
 
-template <class V>
-HostImage to_host_image(const V& t) {
-  auto h = to_host(t);
-  HostImage out(int(h.extent(0)), int(h.extent(1)), int(h.extent(2)), int(h.extent(3)));
-  for (std::size_t k = 0; k < out.v.size(); ++k) out.v[k] = double(h.data()[k]);
-  return out;
-}
-
-template <class T, class Space>
-Tensor4<T, Space> to_tensor(const HostImage& x) {
-  auto t = make_tensor<T, Space>("t", Shape4{x.N, x.C, x.H, x.W});
-  auto h = Kokkos::create_mirror_view(t);
-  for (std::size_t k = 0; k < x.v.size(); ++k) h.data()[k] = T(x.v[k]);
-  Kokkos::deep_copy(t, h);
-  return t;
-}
-
-HostImage random_image(int n, int c, int h, int w, unsigned seed) {
-  HostImage x(n, c, h, w);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> d(0, 1);
-  for (double& v : x.v) v = d(gen);
-  return x;
-}
-
-double max_diff(const HostImage& a, const HostImage& b) {
-  REQUIRE(a.v.size() == b.v.size());
-  double m = 0;
-  for (std::size_t k = 0; k < a.v.size(); ++k) m = std::max(m, std::abs(a.v[k] - b.v[k]));
-  return m;
-}
 
 /// He et al.'s f_mean: the mean over the (2r+1)^2 window clipped to the image, one plane.
 std::vector<double> box_ref(const std::vector<double>& x, int H, int W, int r) {

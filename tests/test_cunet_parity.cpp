@@ -12,10 +12,7 @@
 using namespace mcsc;
 
 namespace {
-std::string shared_dir() {
-  const char* env = std::getenv("MCSC_SHARED_DIR");
-  return env ? env : "../shared";
-}
+using mcsc_test::shared_dir;
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
 
 }  // namespace

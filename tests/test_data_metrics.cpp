@@ -22,10 +22,7 @@ using mcsc_test::AllConfigs;
 
 namespace {
 
-std::string shared_dir() {
-  const char* env = std::getenv("MCSC_SHARED_DIR");
-  return env ? env : "../shared";
-}
+using mcsc_test::shared_dir;
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
 
 /// Tolerance for results computed in T compared with a double reference of values O(1).

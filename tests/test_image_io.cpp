@@ -29,10 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string shared_dir() {
-  const char* env = std::getenv("MCSC_SHARED_DIR");
-  return env ? env : "../shared";
-}
+using mcsc_test::shared_dir;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });

@@ -17,10 +17,7 @@ using namespace mcsc;
 namespace fs = std::filesystem;
 
 namespace {
-std::string shared_dir() {
-  const char* env = std::getenv("MCSC_SHARED_DIR");
-  return env ? env : "../shared";
-}
+using mcsc_test::shared_dir;
 
 // A denoising triplet from an EPFL RGB-NIR pair: target = NIR (central crop), guide = luma of
 // the RGB image, input = target + N(0, 0.1^2) (seeded).
