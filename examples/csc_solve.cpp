@@ -121,6 +121,7 @@ struct Settings {
   double rho = 0;
   double alpha = 1.8;
   bool fixed_rho = false;
+  std::string rho_rule = "convbpdn";
   bool highpass = false;
   double highpass_lambda = 10;
   int highpass_pad = 16;
@@ -207,6 +208,9 @@ po::options_description make_options(Settings& s) {
     ("rho", with_default(s.rho), "ADMM initial penalty; 0: 50 lambda + 1 (SPORCO's default)")
     ("alpha", with_default(s.alpha), "ADMM over-relaxation, in (0, 2)")
     ("fixed-rho", po::bool_switch(&s.fixed_rho), "ADMM: keep rho fixed (no residual balancing)")
+    ("rho-rule", with_default(s.rho_rule),
+     "ADMM residual balancing: 'convbpdn' (SPORCO's ConvBPDN defaults, AdmmOptions::sporco_convbpdn) or "
+     "'generic' (SPORCO's generic ADMM defaults, AdmmOptions' own: mu 10, tau 2)")
     ("compare", po::bool_switch(&s.compare),
      "run every applicable solver (those that need a guide only with one) on the same problem, "
      "circular boundary; summary table, compare.csv, compare.svg");
@@ -243,6 +247,7 @@ void validate(const Settings& s) {
   require(std::isfinite(s.lipschitz) && s.lipschitz >= 0, "--lipschitz must be >= 0");
   require(std::isfinite(s.rho) && s.rho >= 0, "--rho must be >= 0");
   require(s.alpha > 0 && s.alpha < 2, "--alpha must be in (0, 2)");
+  require(s.rho_rule == "convbpdn" || s.rho_rule == "generic", "--rho-rule must be 'convbpdn' or 'generic'");
   require(s.size >= 0, "--size must be >= 0");
   require(std::isfinite(s.highpass_lambda) && s.highpass_lambda >= 0, "--highpass-lambda must be >= 0");
   require(s.highpass_pad >= 0, "--highpass-pad must be >= 0");
@@ -586,7 +591,9 @@ RunResult run_solver(const std::string& name, const Settings& s, const Problem& 
     RunResult run;
     run.solver = name;
     run.problem = "cbpdn";
-    mcsc::AdmmOptions o;
+    mcsc::AdmmOptions o =
+        s.rho_rule == "convbpdn" ? mcsc::AdmmOptions::sporco_convbpdn(s.lambda) : mcsc::AdmmOptions{};
+    o.report_objective_x = false;  // the table and the curves show the objective at V
     o.lambda = s.lambda;
     o.rho = s.rho;
     o.alpha = s.alpha;
@@ -610,7 +617,8 @@ RunResult run_solver(const std::string& name, const Settings& s, const Problem& 
     run.reconstruction = result.reconstruction;
     run.iterations = result.iterations;
     run.detail = "rho0 = " + mcsc_examples::scientific(result.rho.front(), 3) + ", alpha " +
-                 mcsc_examples::fixed(o.alpha, 2) + (o.adaptive_rho ? ", adaptive rho" : ", fixed rho") +
+                 mcsc_examples::fixed(o.alpha, 2) +
+                 (o.adaptive_rho ? ", adaptive rho (" + s.rho_rule + " rule)" : ", fixed rho") +
                  ", final rho " + mcsc_examples::scientific(result.rho.back(), 3);
     reporter.finish(run.iterations, result.objective.back());
     return run;
