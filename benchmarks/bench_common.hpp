@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <Kokkos_Core.hpp>
+#include <boost/program_options.hpp>
 
 namespace mcsc_bench {
 
@@ -189,6 +190,26 @@ inline std::string json_gemm(const GemmResult& gemm) {
   os << std::setprecision(9) << "{\"n\": " << gemm.n << ", \"eigen_threads\": " << gemm.eigen_threads
      << ", \"flop\": " << gemm.flop << ", " << json_timing(gemm.timing) << ", \"gflops\": " << gemm.gflops << "}";
   return os.str();
+}
+
+/// Parses a benchmark's command line into vm. Returns -1 to go on, or the exit status: 0 after
+/// --help (usage printed), 2 for a bad command line (message and usage on stderr).
+inline int parse_command_line(const char* program, int argc, char** argv,
+                              const boost::program_options::options_description& desc,
+                              boost::program_options::variables_map& vm) {
+  namespace po = boost::program_options;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << program << ": " << e.what() << "\n\n" << desc << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  return -1;
 }
 
 }  // namespace mcsc_bench

@@ -311,16 +311,7 @@ int run(int argc, char** argv, const std::string& command) {
   Options opt;
   const po::options_description desc = make_options(opt);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage_error(e.what(), desc);
-  }
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (const int status = mcsc_bench::parse_command_line("bench_conv", argc, argv, desc, vm); status >= 0) return status;
   if (opt.quick) {
     if (vm["repeats"].defaulted()) opt.repeats = 1;
     if (vm["batch"].defaulted()) opt.batch = 2;
