@@ -32,7 +32,7 @@ fi
 # ---------------------------------------------------------------- Debian packages
 PACKAGES=(build-essential cmake pkg-config dpkg-dev xz-utils
           libfftw3-dev libeigen3-dev libboost-program-options-dev catch2
-          libstb-dev libpng-dev)
+          libstb-dev libpng-dev python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -106,21 +106,30 @@ if [ ! -f "$KOKKOS_PREFIX/.mcsc-complete" ]; then
 fi
 
 # ---------------------------------------------------------------- demo photographs (never committed)
+# python3-skimage: photographs and Middlebury Motorcycle (left view + float disparity, .npz ->
+# .npy with Python's zipfile); opencv-doc: Middlebury Aloe (left view + ground-truth disparity).
+# The packages are downloaded, not installed, and deleted after the files are copied out.
 if [ "$WANT_DEMO" = 1 ]; then
   DATA="$CACHE/data"
-  if [ ! -f "$DATA/.ready" ]; then
+  if [ ! -f "$DATA/.ready-2" ]; then
     prepare_private_apt
+    rm -rf "$DATA/root" "$DATA/debs"
     mkdir -p "$DATA/debs" "$DATA/root"
-    log "fetching python3-skimage's bundled photographs into $DATA (package is downloaded, not installed)"
-    (cd "$DATA/debs" && apt_private download python3-skimage >&2)
+    log "fetching python3-skimage's and opencv-doc's bundled images into $DATA (packages are downloaded, not installed)"
+    (cd "$DATA/debs" && apt_private download python3-skimage opencv-doc >&2)
     dpkg-deb -x "$DATA"/debs/python3-skimage_*.deb "$DATA/root"
     skd=$(dirname "$(find "$DATA/root" -name camera.png -path '*skimage/data/*' | head -n 1)")
     for f in camera.png astronaut.png coffee.png motorcycle_left.png motorcycle_right.png \
              motorcycle_disp.npz brick.png grass.png; do
       [ -f "$skd/$f" ] && cp "$skd/$f" "$DATA/$f"
     done
+    python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2], "wb").write(z.read("arr_0.npy"))' \
+      "$DATA/motorcycle_disp.npz" "$DATA/motorcycle_disp.npy"
+    dpkg-deb --fsys-tarfile "$DATA"/debs/opencv-doc_*.deb |
+      tar -x -C "$DATA/root" ./usr/share/doc/opencv-doc/examples/data/aloeL.jpg ./usr/share/doc/opencv-doc/examples/data/aloeGT.png
+    cp "$DATA"/root/usr/share/doc/opencv-doc/examples/data/aloe{L.jpg,GT.png} "$DATA/"
     rm -rf "$DATA/root" "$DATA/debs"
-    touch "$DATA/.ready"
+    touch "$DATA/.ready" "$DATA/.ready-2"
   fi
 fi
 

@@ -1,0 +1,108 @@
+/// \file nir_sr.cpp
+/// mcsc-task-nir-sr: NIR super-resolution guided by RGB, x2 and x4 (LMCSC paper, Table 1).
+///
+/// Training pairs: <train-dir>/<stem>_nir.png + <stem>_rgb.png (EPFL RGB-NIR, ../shared/data/
+/// rgb_nir/epfl_train), test pairs from <test-dir> (epfl_test: the paper's 0026 and 0030). The
+/// NIR image is the target; x = imresize(imresize(NIR, 1/s), s) (MATLAB bicubic); the guide y is
+/// the luma of the RGB image. Methods per scale: bicubic, guided filter (colour guide), joint
+/// bilateral upsampling, the classical multimodal solver, LMCSC and CU-Net trained here.
+/// Table in LMCSC Table 1's layout: a row per image, PSNR/SSIM per method and scale.
+#include <iostream>
+#include <sstream>
+
+#include "task_harness.hpp"
+
+namespace {
+using namespace mcsc_tasks;
+
+struct Settings {
+  CommonSettings common;
+  std::string data_dir, train_dir, test_dir;
+  std::vector<int> scales;
+  int train_crop = 256;
+  bool no_lmcsc = false, no_cunet = false;
+};
+
+std::vector<Sample> load(const std::string& dir, int scale, int max_side) {
+  std::vector<Sample> samples;
+  for (const auto& p : mcsc_examples::find_pairs(dir, "nir", "rgb")) {
+    const Tensor nir_full = load_image(p.target, 1), rgb = load_image(p.guide, 3);
+    MCSC_REQUIRE(mcsc::shape_of(rgb).h == mcsc::shape_of(nir_full).h && mcsc::shape_of(rgb).w == mcsc::shape_of(nir_full).w,
+                 "mcsc-task-nir-sr", "'" << p.target << "' and '" << p.guide << "' differ in size: they must be aligned");
+    const Tensor nir = centre_crop(nir_full, max_side, scale), color = centre_crop(rgb, max_side, scale);
+    Tensor luma = mcsc::make_tensor<T, ExecSpace>("luma", {1, 1, std::int64_t(color.extent(2)), std::int64_t(color.extent(3))});
+    mcsc::luma_bt601(color, luma);
+    Sample s = make_sr_sample(p.stem, nir, luma, scale);
+    s.guide_color = crop(color, 0, 0, int(s.target.extent(2)), int(s.target.extent(3)));
+    s.y_caption = "guide: Y of the RGB image";
+    samples.push_back(s);
+  }
+  return samples;
+}
+
+int run(Settings& s) {
+  TaskRun run("NIR super-resolution guided by RGB (PSNR dB, SSIM)", s.common.output_dir, {psnr_metric(), ssim_metric()},
+              Layout::images_as_rows);
+  std::ostringstream about;
+  about << "Targets: NIR images of " << s.test_dir << "; x = imresize(imresize(NIR, 1/s), s) (MATLAB bicubic), "
+        << "y = Y of the RGB image. Trained methods learned from " << s.train_dir << " (centre crops of at most "
+        << s.train_crop << " pixels).";
+  run.set_description(about.str());
+  for (int scale : s.scales) {
+    const std::string group = "x" + std::to_string(scale);
+    const auto test = load(s.test_dir, scale, s.common.max_side);
+    const int train_side = s.common.max_side > 0 ? std::min(s.common.max_side, s.train_crop) : s.train_crop;
+    std::vector<mcsc::ImageTriplet> train;
+    if (!(s.common.no_train && s.common.no_classical)) train = triplets(load(s.train_dir, scale, train_side));
+    std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(4, 1e-3), joint_bilateral_method(1.0, 0.1)};
+    if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train, s.common.classical, s.common.train.quiet));
+    TrainOptions options = s.common.train;
+    options.output_dir = s.common.output_dir + "/" + group;
+    if (!s.common.no_train && !s.no_lmcsc) methods.push_back(train_lmcsc_method("LMCSC", train, {}, 1, options));
+    if (!s.common.no_train && !s.no_cunet) methods.push_back(train_cunet_method("CU-Net", train, {}, 1, false, options));
+    run.evaluate(test, methods, group);
+  }
+  run.print(std::cout);
+  std::cout << "report: " << run.write() << "\n";
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  Settings s;
+  s.common.output_dir = "mcsc-nir-sr";
+  auto& t = s.common.train.trainer;
+  t.epochs = 6;
+  t.steps_per_epoch = 25;
+  t.batch_size = 8;
+  t.patch_size = 48;
+  t.adam.learning_rate = 2e-3;
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
+    ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "training pairs <stem>_nir.png + <stem>_rgb.png (default: <data>/rgb_nir/epfl_train)")
+    ("test-dir", po::value(&s.test_dir)->value_name("DIR"), "test pairs (default: <data>/rgb_nir/epfl_test)")
+    ("scale", po::value(&s.scales)->composing()->value_name("S"), "upsampling factor (repeatable; default: 2 and 4)")
+    ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training images to at most this side")
+    ("no-lmcsc", po::bool_switch(&s.no_lmcsc), "skip LMCSC")
+    ("no-cunet", po::bool_switch(&s.no_cunet), "skip CU-Net");
+  // clang-format on
+  add_common_options(desc, s.common);
+  return mcsc_cli::run(
+      argc, argv, desc,
+      "NIR super-resolution guided by RGB, x2 and x4 (LMCSC paper Table 1): bicubic, guided filter, joint\n"
+      "bilateral upsampling, the classical multimodal solver, and LMCSC and CU-Net trained here; PSNR/SSIM\n"
+      "per image in the paper's layout, and an HTML report.\n",
+      [&] {
+        validate_common(s.common);
+        if (s.scales.empty()) s.scales = {2, 4};
+        if (s.data_dir.empty()) s.data_dir = default_data_dir();
+        if (s.train_dir.empty()) s.train_dir = s.data_dir + "/rgb_nir/epfl_train";
+        if (s.test_dir.empty()) s.test_dir = s.data_dir + "/rgb_nir/epfl_test";
+        for (int scale : s.scales) mcsc_cli::require(scale >= 2 && scale <= 8, "--scale must be between 2 and 8");
+        mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
+      },
+      [&] { return run(s); });
+}
