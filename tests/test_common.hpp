@@ -48,8 +48,8 @@ using CudaDouble = std::tuple<>;
 #endif
 
 #if defined(MCSC_TEST_DEFAULT_SPACE_ONLY)
-// The sanitizer build: the default execution space only, to keep its build time down (the
-// release build covers every space).
+// The default execution space only (MCSC_TEST_SPACES in tests/CMakeLists.txt: the sanitizer
+// build, and in the release build the tests other than the kernel tests), to keep build time down.
 using AllConfigs = std::tuple<Config<float, Kokkos::DefaultExecutionSpace>, Config<double, Kokkos::DefaultExecutionSpace>>;
 using DoubleConfigs = std::tuple<Config<double, Kokkos::DefaultExecutionSpace>>;
 #else

@@ -82,7 +82,7 @@ class CuNet {
                  "target " << sx << " should have " << m_config.channels << " channels");
     MCSC_REQUIRE(shape_of(y) == sx, fn, "guide " << shape_of(y) << " and target " << sx << " differ in shape");
     MCSC_REQUIRE(shape_of(output) == sx, fn, "output " << shape_of(output) << " should be " << sx);
-    prepare(sx);
+    prepare(sx, training);
     m_x = x;
     m_y = y;
     m_u = m_net_u.forward(x, {}, training);
@@ -155,21 +155,27 @@ class CuNet {
   const tensor_type& weight(int i) const { return m_params.value(i); }
   const tensor_type& grad(int i) const { return m_params.grad(i); }
 
-  void prepare(const Shape4& sx) {
-    if (m_px.data() && shape_of(m_px) == sx) return;
+  /// Image-sized buffers; the code-sized gradient buffers only for training (inference memory:
+  /// the three encoders' buffers and a few image-sized ones).
+  void prepare(const Shape4& sx, bool training) {
     const Shape4 sc{sx.n, m_config.filters, sx.h, sx.w}, s2{sx.n, 2 * sx.c, sx.h, sx.w};
-    m_px = make_tensor<T, ExecSpace>("mcsc::CuNet::p_x", sx);
-    m_py = make_tensor<T, ExecSpace>("mcsc::CuNet::p_y", sx);
-    m_pz = make_tensor<T, ExecSpace>("mcsc::CuNet::p_z", s2);
-    m_dec_u = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_u", sx);
-    m_dec_z = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_z", sx);
-    m_dec_v = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_v", sx);
-    m_gu = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_u", sc);
-    m_gv = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_v", sc);
-    m_gz = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_z", sc);
-    m_gpz = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_z", s2);
-    m_gpx = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_x", sx);
-    m_gpy = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_y", sx);
+    if (!m_px.data() || shape_of(m_px) != sx) {
+      m_px = make_tensor<T, ExecSpace>("mcsc::CuNet::p_x", sx);
+      m_py = make_tensor<T, ExecSpace>("mcsc::CuNet::p_y", sx);
+      m_pz = make_tensor<T, ExecSpace>("mcsc::CuNet::p_z", s2);
+      m_dec_u = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_u", sx);
+      m_dec_z = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_z", sx);
+      m_dec_v = make_tensor<T, ExecSpace>("mcsc::CuNet::dec_v", sx);
+      m_gu = m_gv = m_gz = tensor_type();
+    }
+    if (training && !m_gu.data()) {
+      m_gu = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_u", sc);
+      m_gv = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_v", sc);
+      m_gz = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_z", sc);
+      m_gpz = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_z", s2);
+      m_gpx = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_x", sx);
+      m_gpy = make_tensor<T, ExecSpace>("mcsc::CuNet::grad_p_y", sx);
+    }
   }
 
   /// p = input - conv(codes, w)

@@ -210,7 +210,8 @@ class LcscEncoder {
     const std::size_t want_pre = training ? std::size_t(std::max(S, 1)) : 1;
     const std::size_t want_res = training ? std::size_t(std::max(S, 1)) : 1;
     const bool same_shape = m_p1.data() && shape_of(m_p1) == sc;
-    if (same_shape && m_codes.size() >= want_codes && m_pre.size() >= want_pre && m_res.size() >= want_res) {
+    if (same_shape && m_codes.size() >= want_codes && m_pre.size() >= want_pre && m_res.size() >= want_res &&
+        (!training || m_g.data())) {
       m_training = training;
       return;
     }
@@ -219,6 +220,12 @@ class LcscEncoder {
       m_pre.clear();
       m_res.clear();
       m_p1 = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::p1", sc);
+      m_g = m_gv = m_gp1 = m_neg = m_gs = tensor_type();
+      m_gr = tensor_type();
+    }
+    // The gradient buffers only for training: inference keeps p1, two code buffers, one
+    // pre-activation and one residual, whatever the number of stages.
+    if (training && !m_g.data()) {
       m_g = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::grad", sc);
       m_gv = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::grad_pre", sc);
       m_gp1 = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::grad_p1", sc);

@@ -181,7 +181,10 @@ class Trainer {
       rec.validation_psnr = validation.empty() ? 0.0 : validation_psnr(validation);
       rec.seconds = bar.elapsed_seconds();
       char note[96];
-      std::snprintf(note, sizeof note, "loss %.4g  validation PSNR %.2f dB", rec.train_loss, rec.validation_psnr);
+      if (validation.empty())
+        std::snprintf(note, sizeof note, "loss %.4g  (no validation images)", rec.train_loss);
+      else
+        std::snprintf(note, sizeof note, "loss %.4g  validation PSNR %.2f dB", rec.train_loss, rec.validation_psnr);
       bar.finish(note);
       ++m_epoch;
       if (!m_options.checkpoint_path.empty()) save(m_options.checkpoint_path);
