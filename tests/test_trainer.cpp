@@ -277,4 +277,10 @@ TEST_CASE("inference memory does not grow with the number of stages", "[nn][memo
   const auto one = inference_bytes(1);
   REQUIRE(one > 0);
   REQUIRE(inference_bytes(6) == one);
+  // No gradient buffers: per encoder p1, two code buffers and one pre-activation (12 code-sized
+  // buffers for the three encoders), plus image-sized ones (residuals, p_x, p_y, decoders).
+  const std::uint64_t code = std::uint64_t(small_cunet().filters) * 48 * 48 * sizeof(float);
+  const std::uint64_t image = 2 * 48 * 48 * sizeof(float);
+  CAPTURE(one, code, image);
+  REQUIRE(one <= 12 * code + 16 * image);
 }
