@@ -3,8 +3,10 @@
 ///
 /// For every conv shape the networks use (N = 16 images of 64x64; K->1, 1->K and 2->K with
 /// K = 64 for s = 8 and 9, K = 85 for s = 5), times the forward (conv2d), adjoint
-/// (conv2d_adjoint) and weight gradient (conv2d_weight_grad), direct and through the FFT
-/// (FftConv2d, plans built once outside the timing), in float32 on
+/// (conv2d_adjoint) and weight gradient (conv2d_weight_grad): "direct" (the dispatched kernel:
+/// on host spaces the register-blocked kernels of conv2d_blocked.hpp), "fft" (FftConv2d, plans
+/// built once outside the timing) and "reference" (the generic gather kernels conv2d_reference,
+/// ..., against which the blocked ones are tested; --no-reference leaves them out), in float32 on
 /// Kokkos::DefaultExecutionSpace. The same run measures this machine's dense matrix-multiply rate
 /// (a large single-precision Eigen GEMM with as many OpenMP threads as Kokkos has), and every
 /// kernel's rate is reported as a ratio to it.
@@ -82,9 +84,10 @@ constexpr ConvShape kShapes[] = {
 constexpr int kImageSide = 64;
 
 enum class Op { forward, adjoint, weight_grad };
-enum class Method { direct, fft };
+enum class Method { direct, fft, reference };
 constexpr Op kOps[] = {Op::forward, Op::adjoint, Op::weight_grad};
-constexpr Method kMethods[] = {Method::direct, Method::fft};
+constexpr Method kMethods[] = {Method::direct, Method::fft, Method::reference};
+constexpr int kNumMethods = int(std::size(kMethods));
 
 const char* name_of(Op op) {
   switch (op) {
@@ -94,7 +97,14 @@ const char* name_of(Op op) {
   }
   return "?";
 }
-const char* name_of(Method m) { return m == Method::direct ? "direct" : "fft"; }
+const char* name_of(Method m) {
+  switch (m) {
+    case Method::direct: return "direct";
+    case Method::fft: return "fft";
+    case Method::reference: return "reference";
+  }
+  return "?";
+}
 
 std::string shape_label(const ConvShape& s) {
   return std::to_string(s.in_ch) + "->" + std::to_string(s.out_ch);
@@ -109,6 +119,7 @@ struct Options {
   double min_time = 0.0;
   int gemm_size = 2048;
   bool quick = false;
+  bool reference = true;
   std::string json_path = "bench_conv.json";
 
   mcsc_bench::TimingOptions timing() const { return {repeats, warmup, min_time}; }
@@ -124,7 +135,7 @@ struct ConvResult {
   Timing timing;
   double gflops = 0;
   double ratio_to_gemm = 0;
-  /// ||fft - direct|| / ||direct|| of this operator's output (FFT rows only; -1 for direct).
+  /// ||out - direct|| / ||direct|| of this operator's output (FFT and reference rows; -1 for direct).
   double rel_diff = -1;
 };
 
@@ -134,7 +145,7 @@ struct ConvResult {
 struct ConvProblem {
   ConvShape shape;
   Tensor x, w, y;    // input (N, C, H, W), weight (O, C, s, s), output-side (N, O, H, W)
-  Tensor out[3][2];  // [op][method]: y', x' or gw'
+  Tensor out[3][kNumMethods];  // [op][method]: y', x' or gw'
   mcsc::FftConv2d<Real, ExecSpace> fft;
 
   ConvProblem(const ConvShape& s, int batch, std::uint64_t seed)
@@ -162,37 +173,42 @@ struct ConvProblem {
 
   std::function<void()> kernel(Op op, Method m) {
     const Tensor& o = out[int(op)][int(m)];
-    const bool direct = m == Method::direct;
     switch (op) {
       case Op::forward:
-        if (direct) return [this, o] { mcsc::conv2d(x, w, o); };
+        if (m == Method::direct) return [this, o] { mcsc::conv2d(x, w, o); };
+        if (m == Method::reference) return [this, o] { mcsc::conv2d_reference(x, w, o); };
         return [this, o] { fft.forward(x, o); };
       case Op::adjoint:
-        if (direct) return [this, o] { mcsc::conv2d_adjoint(y, w, o); };
+        if (m == Method::direct) return [this, o] { mcsc::conv2d_adjoint(y, w, o); };
+        if (m == Method::reference) return [this, o] { mcsc::conv2d_adjoint_reference(y, w, o); };
         return [this, o] { fft.adjoint(y, o); };
       case Op::weight_grad:
-        if (direct) return [this, o] { mcsc::conv2d_weight_grad(x, y, o); };
+        if (m == Method::direct) return [this, o] { mcsc::conv2d_weight_grad(x, y, o); };
+        if (m == Method::reference) return [this, o] { mcsc::conv2d_weight_grad_reference(x, y, o); };
         return [this, o] { fft.weight_grad(x, y, o); };
     }
     return {};
   }
 
-  double relative_difference(Op op) const {
+  /// ||out(m) - out(direct)|| / ||out(direct)|| of operator op.
+  double relative_difference(Op op, Method m) const {
     const Tensor& d = out[int(op)][int(Method::direct)];
     const double ref = mcsc::sum_squares(d);
-    return ref > 0 ? std::sqrt(mcsc::distance_squared(out[int(op)][int(Method::fft)], d) / ref) : -1.0;
+    return ref > 0 ? std::sqrt(mcsc::distance_squared(out[int(op)][int(m)], d) / ref) : -1.0;
   }
 };
 
 std::vector<ConvResult> measure_convs(const Options& opt, double gemm_gflops) {
   std::vector<ConvResult> results;
-  const int total = int(std::size(kShapes) * std::size(kOps) * std::size(kMethods));
+  const int methods = opt.reference ? kNumMethods : kNumMethods - 1;
+  const int total = int(std::size(kShapes) * std::size(kOps)) * methods;
   std::uint64_t seed = 1234;
   for (const ConvShape& s : kShapes) {
     ConvProblem problem(s, opt.batch, seed);
     seed += 10;
     for (Op op : kOps) {
       for (Method m : kMethods) {
+        if (m == Method::reference && !opt.reference) continue;
         ConvResult r;
         r.shape = s;
         r.op = op;
@@ -203,7 +219,7 @@ std::vector<ConvResult> measure_convs(const Options& opt, double gemm_gflops) {
         r.timing = mcsc_bench::time_kernel(problem.kernel(op, m), opt.timing());
         r.gflops = r.flop / r.timing.median * 1e-9;
         r.ratio_to_gemm = r.gflops / gemm_gflops;
-        if (m == Method::fft) r.rel_diff = problem.relative_difference(op);
+        if (m != Method::direct) r.rel_diff = problem.relative_difference(op, m);
         report_progress(r.timing, r.gflops);
         results.push_back(r);
       }
@@ -230,12 +246,12 @@ void print_table(std::ostream& os, const Options& opt, const RunInfo& info, cons
      << "/proc/loadavg before: " << info.load_before << "; after: " << info.load_after << "\n"
      << mcsc_bench::gemm_summary(gemm) << "\n\n" << std::fixed;
   os << std::left << std::setw(7) << "shape" << std::right << std::setw(3) << "s" << "  " << std::left
-     << std::setw(12) << "op" << std::setw(7) << "method" << std::right << std::setw(8) << "GFLOP" << std::setw(11)
+     << std::setw(12) << "op" << std::setw(10) << "method" << std::right << std::setw(8) << "GFLOP" << std::setw(11)
      << "median ms" << std::setw(10) << "min ms" << std::setw(10) << "max ms" << std::setw(9) << "GFLOP/s"
      << std::setw(9) << "/GEMM" << std::setw(10) << "rel.diff" << "\n";
   for (const ConvResult& r : results) {
     os << std::left << std::setw(7) << shape_label(r.shape) << std::right << std::setw(3) << r.shape.kernel << "  "
-       << std::left << std::setw(12) << name_of(r.op) << std::setw(7) << name_of(r.method) << std::right
+       << std::left << std::setw(12) << name_of(r.op) << std::setw(10) << name_of(r.method) << std::right
        << std::setprecision(3) << std::setw(8) << r.flop * 1e-9 << std::setw(11) << r.timing.median * 1e3
        << std::setw(10) << r.timing.min * 1e3 << std::setw(10) << r.timing.max * 1e3 << std::setprecision(2)
        << std::setw(9) << r.gflops << std::setprecision(4) << std::setw(9) << r.ratio_to_gemm;
@@ -259,7 +275,8 @@ void write_json(std::ostream& f, const Options& opt, const RunInfo& info, const 
     << ",\n  \"eigen_version\": " << json_string(eigen_version()) << ",\n"
     << "  \"options\": {\"batch\": " << opt.batch << ", \"height\": " << kImageSide << ", \"width\": " << kImageSide
     << ", \"repeats\": " << opt.repeats << ", \"warmup\": " << opt.warmup << ", \"min_time_s\": " << opt.min_time
-    << ", \"quick\": " << (opt.quick ? "true" : "false") << "},\n"
+    << ", \"quick\": " << (opt.quick ? "true" : "false") << ", \"reference\": " << (opt.reference ? "true" : "false")
+    << "},\n"
     << "  \"flop_convention\": \"2 * N * O * C * H * W * s * s per pass (multiply-add = 2 FLOP); FFT charged the "
        "same nominal count\",\n"
     << "  \"gemm\": " << mcsc_bench::json_gemm(gemm) << ",\n  \"conv\": [\n";
@@ -285,8 +302,9 @@ void write_json(std::ostream& f, const Options& opt, const RunInfo& info, const 
 po::options_description make_options(Options& opt) {
   po::options_description desc(
       "Usage: bench_conv [options] [--kokkos-... options]\n"
-      "Times conv2d / conv2d_adjoint / conv2d_weight_grad, direct and FFT, for the networks' conv shapes,\n"
-      "against this machine's Eigen SGEMM rate. Run with OMP_NUM_THREADS and OMP_PROC_BIND=false set.\n\n"
+      "Times conv2d / conv2d_adjoint / conv2d_weight_grad for the networks' conv shapes: direct (the\n"
+      "dispatched kernels), FFT and the generic reference kernels, against this machine's Eigen SGEMM rate.\n"
+      "Run with OMP_NUM_THREADS and OMP_PROC_BIND=false set.\n\n"
       "Options");
   desc.add_options()("help,h", "print this help and exit")(
       "repeats,r", po::value<int>(&opt.repeats)->default_value(opt.repeats),
@@ -298,7 +316,8 @@ po::options_description make_options(Options& opt) {
       "gemm-size", po::value<int>(&opt.gemm_size)->default_value(opt.gemm_size),
       "side of the square GEMM reference (--quick: 512)")(
       "json", po::value<std::string>(&opt.json_path)->default_value(opt.json_path), "where to write the JSON results")(
-      "quick", po::bool_switch(&opt.quick), "smoke run: N = 2, 1 timed run, small GEMM");
+      "quick", po::bool_switch(&opt.quick), "smoke run: N = 2, 1 timed run, small GEMM")(
+      "no-reference", "leave out the (slow) generic reference kernels' rows");
   return desc;
 }
 
@@ -317,6 +336,7 @@ int run(int argc, char** argv, const std::string& command) {
     if (vm["batch"].defaulted()) opt.batch = 2;
     if (vm["gemm-size"].defaulted()) opt.gemm_size = 512;
   }
+  opt.reference = vm.count("no-reference") == 0;
   if (opt.repeats < 1) return usage_error("--repeats must be at least 1", desc);
   if (opt.warmup < 0) return usage_error("--warmup must not be negative", desc);
   if (!(opt.min_time >= 0)) return usage_error("--min-time must not be negative", desc);

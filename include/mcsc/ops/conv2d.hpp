@@ -15,7 +15,20 @@
 /// In the sparse-coding notation of the papers, a dictionary D with K filters of size s x s for
 /// an m-channel signal is the weight w of shape (m, K, s, s): `D*U = conv2d(U, w)` maps codes
 /// (N, K, H, W) to signals (N, m, H, W) and `D'*R = conv2d_adjoint(R, w)` maps back.
+///
+/// Kernels: `conv2d`, `conv2d_adjoint` and `conv2d_weight_grad` dispatch. On execution spaces that
+/// run on the host (Serial, OpenMP, ...) with Boundary::zero they use the register-blocked
+/// kernels of conv2d_blocked.hpp (the input rows a tile needs are staged zero-padded in team
+/// scratch, and each inner step updates a block of output channels x rows x vector columns held
+/// in registers). Everywhere else (device spaces, Boundary::circular, mixed scalar types, or a
+/// shape whose tiles would need more than 16 MiB of scratch) they use the generic gather kernels
+/// `conv2d_reference`, `conv2d_adjoint_reference` and `conv2d_weight_grad_reference`: one output
+/// element (or weight) per iteration, simple enough to be obviously right, and the reference the
+/// blocked kernels are tested against (tests/test_conv2d.cpp).
+#include <type_traits>
+
 #include "mcsc/core/tensor.hpp"
+#include "mcsc/ops/conv2d_blocked.hpp"
 
 namespace mcsc {
 
@@ -57,16 +70,26 @@ KOKKOS_INLINE_FUNCTION int wrap_index(int v, int n) {
   return r < 0 ? r + n : r;
 }
 
+/// Can the blocked host kernels of conv2d_blocked.hpp take these operands? (A host execution
+/// space, one floating-point scalar type for all three, writable output.)
+template <class Out, class A, class B>
+inline constexpr bool blocked_conv_types_v =
+    blocked::use_blocked_kernels_v<typename Out::execution_space> &&
+    std::is_floating_point<typename Out::non_const_value_type>::value &&
+    std::is_same<typename Out::value_type, typename Out::non_const_value_type>::value &&
+    std::is_same<typename A::non_const_value_type, typename Out::non_const_value_type>::value &&
+    std::is_same<typename B::non_const_value_type, typename Out::non_const_value_type>::value;
+
 }  // namespace Impl
 
-/// y = conv2d(x, w): x (N, C, H, W), w (O, C, kh, kw), y (N, O, H, W).
-/// Generic gather kernel, one output element per iteration: the reference every faster kernel
-/// is tested against.
+/// y = conv2d(x, w) by the generic gather kernel (one output element per iteration, any
+/// execution space and boundary): the reference the blocked kernels are tested against.
+/// Same arguments and semantics as conv2d.
 template <class X, class Wt, class Y>
-void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
+void conv2d_reference(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
   static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
-                "mcsc::conv2d: x, w, y must be rank-4 LayoutRight views (N, C, H, W)");
-  Impl::check_conv_shapes("mcsc::conv2d", x, w, y);
+                "mcsc::conv2d_reference: x, w, y must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_reference", x, w, y);
   using T = typename Y::value_type;
   const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
   const int O = int(w.extent(0)), KH = int(w.extent(2)), KW = int(w.extent(3));
@@ -74,7 +97,7 @@ void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
   const bool circular = options.boundary == Boundary::circular;
   const bool accumulate = options.accumulate;
   Kokkos::parallel_for(
-      "mcsc::conv2d", Kokkos::RangePolicy<typename Y::execution_space>(0, std::int64_t(N) * O * H * W),
+      "mcsc::conv2d_reference", Kokkos::RangePolicy<typename Y::execution_space>(0, std::int64_t(N) * O * H * W),
       KOKKOS_LAMBDA(const std::int64_t idx) {
         const int j = int(idx % W);
         std::int64_t t = idx / W;
@@ -100,15 +123,13 @@ void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
       });
 }
 
-/// x = conv2d_adjoint(y, w): the transpose of conv2d, i.e. the gradient of <conv2d(x, w), y>
-/// with respect to x. y (N, O, H, W), w (O, C, kh, kw), x (N, C, H, W).
-///
-///     x[n,c,t,u] = sum_{o,p,q} w[o,c,p,q] * y[n, o, t - p + pt, u - q + pl]
+/// x = conv2d_adjoint(y, w) by the generic gather kernel: the reference (see conv2d_reference).
+/// Same arguments and semantics as conv2d_adjoint.
 template <class Y, class Wt, class X>
-void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options = {}) {
+void conv2d_adjoint_reference(const Y& y, const Wt& w, const X& x, Conv2dOptions options = {}) {
   static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
-                "mcsc::conv2d_adjoint: y, w, x must be rank-4 LayoutRight views (N, C, H, W)");
-  Impl::check_conv_shapes("mcsc::conv2d_adjoint", x, w, y);
+                "mcsc::conv2d_adjoint_reference: y, w, x must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_adjoint_reference", x, w, y);
   using T = typename X::value_type;
   const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
   const int O = int(w.extent(0)), KH = int(w.extent(2)), KW = int(w.extent(3));
@@ -116,7 +137,8 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
   const bool circular = options.boundary == Boundary::circular;
   const bool accumulate = options.accumulate;
   Kokkos::parallel_for(
-      "mcsc::conv2d_adjoint", Kokkos::RangePolicy<typename X::execution_space>(0, std::int64_t(N) * C * H * W),
+      "mcsc::conv2d_adjoint_reference",
+      Kokkos::RangePolicy<typename X::execution_space>(0, std::int64_t(N) * C * H * W),
       KOKKOS_LAMBDA(const std::int64_t idx) {
         const int u = int(idx % W);
         std::int64_t t = idx / W;
@@ -142,17 +164,14 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
       });
 }
 
-/// gw = conv2d_weight_grad(x, gy): the gradient of <conv2d(x, w), gy> with respect to w.
-/// x (N, C, H, W), gy (N, O, H, W), gw (O, C, kh, kw).
-///
-///     gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x[n, c, i + p - pt, j + q - pl]
-///
-/// One weight per iteration, each reducing over N x H x W.
+/// gw = conv2d_weight_grad(x, gy) by the generic kernel, one weight per iteration, each
+/// reducing over N x H x W: the reference (see conv2d_reference). Same arguments and semantics
+/// as conv2d_weight_grad.
 template <class X, class GY, class GW>
-void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {}) {
+void conv2d_weight_grad_reference(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {}) {
   static_assert(is_tensor4_v<X> && is_tensor4_v<GY> && is_tensor4_v<GW>,
-                "mcsc::conv2d_weight_grad: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
-  Impl::check_conv_shapes("mcsc::conv2d_weight_grad", x, gw, gy);
+                "mcsc::conv2d_weight_grad_reference: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_weight_grad_reference", x, gw, gy);
   using T = typename GW::value_type;
   const int N = int(x.extent(0)), C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
   const int O = int(gw.extent(0)), KH = int(gw.extent(2)), KW = int(gw.extent(3));
@@ -160,7 +179,7 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
   const bool circular = options.boundary == Boundary::circular;
   const bool accumulate = options.accumulate;
   Kokkos::parallel_for(
-      "mcsc::conv2d_weight_grad",
+      "mcsc::conv2d_weight_grad_reference",
       Kokkos::RangePolicy<typename GW::execution_space>(0, std::int64_t(O) * C * KH * KW),
       KOKKOS_LAMBDA(const std::int64_t idx) {
         const int q = int(idx % KW);
@@ -185,6 +204,100 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
         }
         gw(o, c, p, q) = accumulate ? gw(o, c, p, q) + acc : acc;
       });
+}
+
+/// y = conv2d(x, w): x (N, C, H, W), w (O, C, kh, kw), y (N, O, H, W) (see the file comment for
+/// the convention and which kernel runs).
+template <class X, class Wt, class Y>
+void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
+                "mcsc::conv2d: x, w, y must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d", x, w, y);
+  if constexpr (Impl::blocked_conv_types_v<Y, X, Wt>) {
+    if (options.boundary == Boundary::zero) {
+      using T = typename Y::non_const_value_type;
+      Impl::blocked::CorrelationArgs<T> a;
+      a.in = x.data();
+      a.in_sn = x.stride(0), a.in_sc = x.stride(1), a.in_sh = x.stride(2);
+      a.out = y.data();
+      a.out_sn = y.stride(0), a.out_sc = y.stride(1), a.out_sh = y.stride(2);
+      a.w = w.data();
+      a.w0 = 0, a.wso = w.stride(0), a.wsc = w.stride(1), a.wsp = w.stride(2), a.wsq = w.stride(3);
+      a.N = int(x.extent(0)), a.Cin = int(x.extent(1)), a.H = int(x.extent(2)), a.W = int(x.extent(3));
+      a.Cout = int(w.extent(0)), a.KH = int(w.extent(2)), a.KW = int(w.extent(3));
+      a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
+      a.accumulate = options.accumulate;
+      if (Impl::blocked::correlation<typename Y::execution_space>("mcsc::conv2d", a)) return;
+    }
+  }
+  conv2d_reference(x, w, y, options);
+}
+
+/// x = conv2d_adjoint(y, w): the transpose of conv2d, i.e. the gradient of <conv2d(x, w), y>
+/// with respect to x. y (N, O, H, W), w (O, C, kh, kw), x (N, C, H, W).
+///
+///     x[n,c,t,u] = sum_{o,p,q} w[o,c,p,q] * y[n, o, t - p + pt, u - q + pl]
+///
+/// The blocked kernel computes it as a correlation of y with the transposed, flipped weight
+/// w[o, c, kh-1-p, kw-1-q] (read through strides) and kh-1-pt rows (kw-1-pl columns) of padding
+/// before.
+template <class Y, class Wt, class X>
+void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
+                "mcsc::conv2d_adjoint: y, w, x must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_adjoint", x, w, y);
+  if constexpr (Impl::blocked_conv_types_v<X, Y, Wt>) {
+    if (options.boundary == Boundary::zero) {
+      using T = typename X::non_const_value_type;
+      Impl::blocked::CorrelationArgs<T> a;
+      a.in = y.data();
+      a.in_sn = y.stride(0), a.in_sc = y.stride(1), a.in_sh = y.stride(2);
+      a.out = x.data();
+      a.out_sn = x.stride(0), a.out_sc = x.stride(1), a.out_sh = x.stride(2);
+      a.N = int(x.extent(0)), a.Cout = int(x.extent(1)), a.H = int(x.extent(2)), a.W = int(x.extent(3));
+      a.Cin = int(w.extent(0)), a.KH = int(w.extent(2)), a.KW = int(w.extent(3));
+      // wt(c, o, p, q) = w[o, c, kh-1-p, kw-1-q]
+      a.w = w.data();
+      a.wso = w.stride(1), a.wsc = w.stride(0), a.wsp = -std::int64_t(w.stride(2)), a.wsq = -std::int64_t(w.stride(3));
+      a.w0 = std::int64_t(a.KH - 1) * w.stride(2) + std::int64_t(a.KW - 1) * w.stride(3);
+      a.pt = a.KH - 1 - same_pad_before(a.KH), a.pl = a.KW - 1 - same_pad_before(a.KW);
+      a.accumulate = options.accumulate;
+      if (Impl::blocked::correlation<typename X::execution_space>("mcsc::conv2d_adjoint", a)) return;
+    }
+  }
+  conv2d_adjoint_reference(y, w, x, options);
+}
+
+/// gw = conv2d_weight_grad(x, gy): the gradient of <conv2d(x, w), gy> with respect to w.
+/// x (N, C, H, W), gy (N, O, H, W), gw (O, C, kh, kw).
+///
+///     gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x[n, c, i + p - pt, j + q - pl]
+///
+/// Deterministic: every weight is reduced in an order that depends on the shapes only (not on
+/// the thread count).
+template <class X, class GY, class GW>
+void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {}) {
+  static_assert(is_tensor4_v<X> && is_tensor4_v<GY> && is_tensor4_v<GW>,
+                "mcsc::conv2d_weight_grad: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
+  Impl::check_conv_shapes("mcsc::conv2d_weight_grad", x, gw, gy);
+  if constexpr (Impl::blocked_conv_types_v<GW, X, GY>) {
+    if (options.boundary == Boundary::zero) {
+      using T = typename GW::non_const_value_type;
+      Impl::blocked::WeightGradArgs<T> a;
+      a.x = x.data();
+      a.x_sn = x.stride(0), a.x_sc = x.stride(1), a.x_sh = x.stride(2);
+      a.gy = gy.data();
+      a.gy_sn = gy.stride(0), a.gy_sc = gy.stride(1), a.gy_sh = gy.stride(2);
+      a.gw = gw.data();
+      a.gw_so = gw.stride(0), a.gw_sc = gw.stride(1), a.gw_sp = gw.stride(2);
+      a.N = int(x.extent(0)), a.C = int(x.extent(1)), a.H = int(x.extent(2)), a.W = int(x.extent(3));
+      a.O = int(gw.extent(0)), a.KH = int(gw.extent(2)), a.KW = int(gw.extent(3));
+      a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
+      a.accumulate = options.accumulate;
+      if (Impl::blocked::weight_grad<typename GW::execution_space>("mcsc::conv2d_weight_grad", a)) return;
+    }
+  }
+  conv2d_weight_grad_reference(x, gy, gw, options);
 }
 
 /// A convolutional dictionary applied with the direct kernels: D*U and D'*R for a fixed weight

@@ -1,0 +1,833 @@
+#pragma once
+/// \file conv2d_blocked.hpp
+/// Register-blocked direct convolution kernels for host execution spaces (Serial, OpenMP, ...),
+/// used by conv2d, conv2d_adjoint and conv2d_weight_grad (conv2d.hpp) when the execution space
+/// runs on the host and the boundary is zero. Other spaces and Boundary::circular use the
+/// generic gather kernels of conv2d.hpp (conv2d_reference, ...), which are also the reference
+/// these kernels are tested against (tests/test_conv2d.cpp).
+///
+/// Design (plain C++ loops that GCC -O3 vectorises over the image width; no intrinsics, no
+/// allocation: each Kokkos team, of one thread, works in its team scratch):
+///
+/// * Forward and adjoint share one "correlation" kernel (CorrelationKernel)
+///       out[n,o,i,j] (+)= sum_{c,p,q} wt(o,c,p,q) * in[n, c, i + p - pt, j + q - pl]
+///   The forward pass is that with wt = w; the adjoint is that with the transposed, flipped
+///   weight wt(c,o,p,q) = w[o, c, kh-1-p, kw-1-q] and pt' = kh-1-pt (read through strides).
+///   A team computes, for one image, a strip of up to kStripColumns columns, a range of row
+///   tiles of R rows, and blocks of OB output channels (all of them when every input channel
+///   fits the stage at once). For a group of input channels it copies the input rows it needs
+///   into scratch, zero-padded: this is where the zero boundary is handled (rows and columns
+///   outside the image become zeros, and columns are rounded up to whole vectors of V), so the
+///   inner loops have no bounds checks; it also packs the block's weights. The register block
+///   is OB output channels x R rows x V columns, in two variants:
+///     - any kernel height (FKH = 0): per tap (c, p, q), OB broadcast weights times R input
+///       vectors; efficient with OB >= 5 (GCC then loads each input vector once for OB FMAs),
+///       used for 4 or more output channels;
+///     - fixed kernel height FKH (5, 8, 9) for 1-3 output channels: per tap column q, the
+///       OB x FKH weights stay in registers and each of the R + FKH - 1 staged input rows is
+///       loaded once and used for every output row it feeds (row r feeds output row ii with
+///       tap p = r - ii).
+///   The accumulators live in a separate (not inlined) function, indexed by constants only, so
+///   that GCC keeps them in registers. Partial sums of earlier channel groups wait in scratch;
+///   rows, columns and channels of a block beyond the tensor are computed and not stored.
+///   Every output is summed over c, then the taps, in an order that depends only on the shape,
+///   so the result does not depend on the thread count.
+///
+/// * The weight gradient gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x[n,c,i+p-pt,j+q-pl]: every gw
+///   entry is reduced by exactly one team in a fixed order, so the result does not depend on the
+///   thread count or the schedule. For kernel heights 5, 8 and 9 (WeightGradRowKernel) a team
+///   takes one (o, c) pair: it walks the images and strips of rows, stages the zero-padded
+///   input rows and the gradient rows, and for each tap column q keeps the FKH partial sums of
+///   gw[o,c,:,q] and R gradient rows in registers while each staged input row is loaded once
+///   and used with all the gradient rows it pairs with. Other heights use WeightGradKernel:
+///   a block of OB output channels of one input channel per team, and per step OB gradient
+///   vectors times a PB x QB block of taps (tap columns padded to whole blocks).
+///
+/// The block sizes are chosen per shape at run time among a few instantiations (see
+/// correlation() and weight_grad() at the end); the widths follow the target's vector registers
+/// (AVX-512: 32 registers of 64 bytes, else 16 registers of 32 or 16 bytes), known from the
+/// compiler's predefined macros, and were tuned on the 2-core AVX-512 machine of
+/// docs/benchmarks.md.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "mcsc/core/compat.hpp"
+
+// Full unrolling of the small register-block loops, and no unrolling of the vector loop (GCC
+// otherwise unrolls a 16-iteration loop before vectorising it and then keeps the accumulators
+// on the stack); register-block functions kept out of line; prefetches (GCC's portable builtin,
+// not an ISA intrinsic). Only GCC needs these; elsewhere they are no-ops.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && !defined(__NVCOMPILER) && \
+    !defined(__INTEL_COMPILER) && !defined(__INTEL_LLVM_COMPILER)
+#define MCSC_CONV_PRAGMA(x) _Pragma(#x)
+#define MCSC_CONV_UNROLL MCSC_CONV_PRAGMA(GCC unroll 32)
+#define MCSC_CONV_NO_UNROLL MCSC_CONV_PRAGMA(GCC unroll 1)
+#define MCSC_CONV_NOINLINE __attribute__((noinline))
+#define MCSC_CONV_PREFETCH(address) __builtin_prefetch(address)
+#define MCSC_CONV_PREFETCH_WRITE(address) __builtin_prefetch(address, 1)
+#else
+#define MCSC_CONV_NOINLINE
+#define MCSC_CONV_PREFETCH(address) ((void)(address))
+#define MCSC_CONV_PREFETCH_WRITE(address) ((void)(address))
+#define MCSC_CONV_UNROLL
+#define MCSC_CONV_NO_UNROLL
+#endif
+
+namespace mcsc {
+namespace Impl {
+namespace blocked {
+
+/// Whether conv2d & co. use the blocked kernels on ExecSpace: true for execution spaces that run
+/// on the host and use host memory (Serial, OpenMP, Threads, ...), false elsewhere (Cuda, ...),
+/// which keep the generic kernels; the blocked kernels are only instantiated where it is true.
+/// (Specialise it to false to force the generic kernels on a host space.)
+template <class ExecSpace, class = void>
+struct use_blocked_kernels
+    : std::integral_constant<bool, Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible &&
+                                       Kokkos::SpaceAccessibility<Kokkos::HostSpace,
+                                                                  typename ExecSpace::memory_space>::accessible> {};
+template <class ExecSpace>
+inline constexpr bool use_blocked_kernels_v = use_blocked_kernels<ExecSpace>::value;
+
+/// Bytes of one SIMD register of the target and how many there are.
+#if defined(__AVX512F__)
+inline constexpr int kVectorBytes = 64;
+inline constexpr int kVectorRegisters = 32;
+#elif defined(__AVX__)
+inline constexpr int kVectorBytes = 32;
+inline constexpr int kVectorRegisters = 16;
+#else
+inline constexpr int kVectorBytes = 16;
+inline constexpr int kVectorRegisters = 16;
+#endif
+inline constexpr bool kWide = kVectorRegisters >= 32;
+
+/// Elements of T in one vector register.
+template <class T>
+inline constexpr int vector_width = kVectorBytes / int(sizeof(T)) > 0 ? kVectorBytes / int(sizeof(T)) : 1;
+
+/// Widest tile strip of one team (columns), and the scratch budgets.
+inline constexpr int kStripColumns = 256;
+inline constexpr std::size_t kStageBytes = 192 * 1024;        // staged input rows of a channel group
+inline constexpr std::size_t kMaxScratchBytes = 16u << 20;    // beyond this: generic kernel
+
+inline constexpr int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+/// Asks for rows [r0, r1) of an image (row stride ld elements, columns [0, width)) to be brought
+/// into cache ahead of their staging (GCC's portable prefetch builtin; nothing elsewhere), so that
+/// the loads of the next stage overlap the current computation.
+template <class T>
+inline void prefetch_rows(const T* image, int r0, int r1, std::int64_t ld, int width) {
+  constexpr int line = 64 / int(sizeof(T));
+  for (int r = r0; r < r1; ++r)
+    for (int u = 0; u < width; u += line) MCSC_CONV_PREFETCH(image + std::int64_t(r) * ld + u);
+}
+/// The same for rows about to be written.
+template <class T>
+inline void prefetch_rows_for_write(T* image, int r0, int r1, std::int64_t ld, int width) {
+  constexpr int line = 64 / int(sizeof(T));
+  for (int r = r0; r < r1; ++r)
+    for (int u = 0; u < width; u += line) MCSC_CONV_PREFETCH_WRITE(image + std::int64_t(r) * ld + u);
+}
+inline constexpr int ceil_div(int v, int m) { return (v + m - 1) / m; }
+
+/// Aligned pointer into a team's scratch block (the block is over-allocated by kAlign).
+inline constexpr std::size_t kAlign = 64;
+inline constexpr std::size_t align_bytes(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+
+// ================================================================== correlation (forward/adjoint)
+
+/// The operands of out[n,o,i,j] (+)= sum_{c,p,q} wt(o,c,p,q) * in[n,c,i+p-pt,j+q-pl], zero
+/// outside the image, with wt(o,c,p,q) = w[w0 + o*wso + c*wsc + p*wsp + q*wsq].
+template <class T>
+struct CorrelationArgs {
+  const T* in = nullptr;
+  std::int64_t in_sn = 0, in_sc = 0, in_sh = 0;
+  T* out = nullptr;
+  std::int64_t out_sn = 0, out_sc = 0, out_sh = 0;
+  const T* w = nullptr;
+  std::int64_t w0 = 0, wso = 0, wsc = 0, wsp = 0, wsq = 0;
+  int N = 0, Cin = 0, Cout = 0, H = 0, W = 0, KH = 0, KW = 0, pt = 0, pl = 0;
+  bool accumulate = false;
+};
+
+/// Tile geometry of a correlation with OB output channels x R rows x V columns per register block.
+struct CorrelationPlan {
+  int V = 0;           // columns per register block
+  int strip = 0;       // columns per team (multiple of V)
+  int ldb = 0;         // row stride of the staged input
+  int tiles = 0;       // row tiles of R rows per team
+  int rows = 0;        // staged rows per channel: tiles * R + KH - 1
+  int group = 0;       // input channels staged at once
+  int row_ranges = 0, col_tiles = 0, out_blocks = 0;
+  int blocks_per_team = 0;  // output-channel blocks per team (all of them when one group holds every channel)
+  int out_groups = 0;       // ceil(out_blocks / blocks_per_team)
+  std::size_t stage_elems = 0, weight_elems = 0, tile_elems = 0;
+  std::size_t scratch_bytes = 0;
+  std::int64_t league = 0;
+};
+
+/// OB output channels x R rows x NV vectors of columns per register block; FKH = 0: any kernel
+/// height (KH read at run time), else the kernel height, fixed (the inner loop then reuses
+/// every loaded input row for all output rows of the block).
+template <class T, int OB, int R, int NV, int FKH>
+struct CorrelationKernel {
+  static constexpr int V = NV * vector_width<T>;
+
+  CorrelationArgs<T> a;
+  CorrelationPlan plan;
+
+  static CorrelationPlan make_plan(const CorrelationArgs<T>& a, int concurrency) {
+    CorrelationPlan p;
+    p.V = V;
+    p.strip = std::min(round_up(a.W, V), std::max(V, kStripColumns / V * V));
+    p.ldb = round_up(p.strip + a.KW - 1, 16);
+    p.col_tiles = ceil_div(a.W, p.strip);
+    p.out_blocks = ceil_div(a.Cout, OB);
+    // Row tiles per team: as many as leave a few teams per thread (fewer, larger teams stage
+    // each channel's rows in one contiguous sweep and, when every channel fits one group, stage
+    // the weights once for all their tiles), while one channel's rows still fit the stage.
+    const std::size_t row_bytes = std::size_t(p.ldb) * sizeof(T);
+    const int all_tiles = ceil_div(a.H, R);
+    const std::int64_t teams_per_range = std::int64_t(a.N) * p.col_tiles;
+    const std::int64_t ranges_wanted = std::min<std::int64_t>(
+        all_tiles, std::max<std::int64_t>(1, (4 * std::int64_t(concurrency) + teams_per_range - 1) / teams_per_range));
+    const int by_stage = std::max(1, (int(kStageBytes / row_bytes) - (a.KH - 1)) / R);
+    p.tiles = std::max(1, std::min(ceil_div(all_tiles, int(ranges_wanted)), by_stage));
+    const std::size_t plane_bytes = std::size_t(p.tiles * R + a.KH - 1) * row_bytes;
+    p.group = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(a.Cin), kStageBytes / plane_bytes)));
+    p.rows = p.tiles * R + a.KH - 1;
+    p.row_ranges = ceil_div(a.H, p.tiles * R);
+    const std::size_t plane = std::size_t(p.rows) * std::size_t(p.ldb);
+    p.stage_elems = plane * std::size_t(p.group);
+    p.weight_elems = std::size_t(p.group) * std::size_t(a.KH) * std::size_t(a.KW) * OB;
+    p.tile_elems = std::size_t(p.tiles) * OB * R * std::size_t(p.strip);
+    p.scratch_bytes = align_bytes(p.stage_elems * sizeof(T)) + align_bytes(p.weight_elems * sizeof(T)) +
+                      align_bytes(p.tile_elems * sizeof(T)) + kAlign;
+    p.blocks_per_team = p.group >= a.Cin ? p.out_blocks : 1;
+    p.out_groups = ceil_div(p.out_blocks, p.blocks_per_team);
+    p.league = std::int64_t(a.N) * p.out_groups * p.row_ranges * p.col_tiles;
+    return p;
+  }
+
+  /// For each of nchunks blocks of V columns (block k from column k*V of xs on):
+  /// acc_out[k][o][ii][v] = acc_in[k][o][ii][v] (0 if kFirst) + the block's sums over the cg
+  /// staged channels. The accumulators live in this function only, always indexed by constants,
+  /// so that GCC keeps them in registers.
+  template <bool kFirst>
+  MCSC_CONV_NOINLINE static void block(const T* xs, int ldb, std::size_t plane, const T* wl, int cg, int KH, int KW,
+                                       int nchunks, const T* acc_in, T* acc_out) {
+    for (int k = 0; k < nchunks; ++k) {
+      T acc[OB][R][V];
+      MCSC_CONV_UNROLL
+      for (int o = 0; o < OB; ++o)
+        MCSC_CONV_UNROLL
+        for (int ii = 0; ii < R; ++ii)
+          for (int v = 0; v < V; ++v)
+            acc[o][ii][v] = kFirst ? T(0) : acc_in[((std::size_t(k) * OB + o) * R + ii) * V + v];
+      const int taps = KH * KW;
+      for (int c = 0; c < cg; ++c) {
+        const T* xc = xs + std::size_t(c) * plane + std::size_t(k) * V;
+        const T* wc = wl + std::size_t(c) * taps * OB;
+        if constexpr (FKH == 0) {
+          // any kernel height: per tap, OB broadcast weights times R input rows
+          for (int p = 0; p < KH; ++p) {
+            const T* xp = xc + std::size_t(p) * ldb;
+            const T* wp = wc + std::size_t(p) * KW * OB;
+            for (int q = 0; q < KW; ++q) {
+              const T* xq = xp + q;
+              const T* wq = wp + q * OB;
+              MCSC_CONV_UNROLL
+              for (int ii = 0; ii < R; ++ii)
+                MCSC_CONV_UNROLL
+                for (int o = 0; o < OB; ++o)
+                  MCSC_CONV_NO_UNROLL
+                  for (int v = 0; v < V; ++v) acc[o][ii][v] += wq[o] * xq[ii * ldb + v];
+            }
+          }
+        } else {
+          // kernel height FKH known: per tap column q, the OB x FKH weights stay in registers
+          // and every staged input row is loaded once and used by all output rows it feeds
+          // (output row ii takes input row r with tap p = r - ii)
+          for (int q = 0; q < KW; ++q) {
+            T wv[OB][FKH][V];
+            MCSC_CONV_UNROLL
+            for (int o = 0; o < OB; ++o)
+              MCSC_CONV_UNROLL
+              for (int p = 0; p < FKH; ++p)
+                MCSC_CONV_NO_UNROLL
+                for (int v = 0; v < V; ++v) wv[o][p][v] = wc[(std::size_t(p) * KW + q) * OB + o];
+            const T* xq = xc + q;
+            MCSC_CONV_UNROLL
+            for (int r = 0; r < R + FKH - 1; ++r) {
+              T xv[V];
+              MCSC_CONV_NO_UNROLL
+              for (int v = 0; v < V; ++v) xv[v] = xq[std::size_t(r) * ldb + v];
+              MCSC_CONV_UNROLL
+              for (int ii = 0; ii < R; ++ii) {
+                if (r - ii >= 0 && r - ii < FKH) {
+                  MCSC_CONV_UNROLL
+                  for (int o = 0; o < OB; ++o)
+                    MCSC_CONV_NO_UNROLL
+                    for (int v = 0; v < V; ++v) acc[o][ii][v] += wv[o][r - ii][v] * xv[v];
+                }
+              }
+            }
+          }
+        }
+      }
+      MCSC_CONV_UNROLL
+      for (int o = 0; o < OB; ++o)
+        MCSC_CONV_UNROLL
+        for (int ii = 0; ii < R; ++ii)
+          for (int v = 0; v < V; ++v) acc_out[((std::size_t(k) * OB + o) * R + ii) * V + v] = acc[o][ii][v];
+    }
+  }
+
+  template <class Member>
+  void operator()(const Member& team) const {
+    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
+    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
+    T* const stage = reinterpret_cast<T*>(base);
+    T* const wl = reinterpret_cast<T*>(base + align_bytes(plan.stage_elems * sizeof(T)));
+    T* const tile = reinterpret_cast<T*>(base + align_bytes(plan.stage_elems * sizeof(T)) +
+                                         align_bytes(plan.weight_elems * sizeof(T)));
+
+    std::int64_t t = team.league_rank();
+    const int ct = int(t % plan.col_tiles);
+    t /= plan.col_tiles;
+    const int rr = int(t % plan.row_ranges);
+    t /= plan.row_ranges;
+    const int og = int(t % plan.out_groups);
+    const int n = int(t / plan.out_groups);
+    const int ob_begin = og * plan.blocks_per_team, ob_end = std::min(plan.out_blocks, ob_begin + plan.blocks_per_team);
+
+    const int i0 = rr * plan.tiles * R, j0 = ct * plan.strip;
+    const int ntiles = std::min(plan.tiles, ceil_div(a.H - i0, R));
+    const int ncols = std::min(plan.strip, a.W - j0);
+    const int nchunks = ceil_div(ncols, V);
+    const int width = nchunks * V + a.KW - 1;  // staged columns used
+    const int ldb = plan.ldb, KH = a.KH, KW = a.KW;
+    const int rows = ntiles * R + KH - 1;  // staged rows used
+    const std::size_t plane = std::size_t(plan.rows) * std::size_t(ldb);
+    const int groups = ceil_div(a.Cin, plan.group);
+    const std::int64_t taps = std::int64_t(KH) * KW;
+
+    for (int ob = ob_begin; ob < ob_end; ++ob) {
+      const int o0 = ob * OB, nout = std::min(OB, a.Cout - o0);
+      for (int g = 0; g < groups; ++g) {
+        const int c0 = g * plan.group, cg = std::min(plan.group, a.Cin - c0);
+        // ---- stage the zero-padded input rows (once, if one group holds every channel): staged
+        // row r, column u is image row i0 + r - pt, column j0 + u - pl
+        if (groups > 1 || ob == ob_begin) {
+          for (int c = 0; c < cg; ++c) {
+            const T* src_c = a.in + std::int64_t(n) * a.in_sn + std::int64_t(c0 + c) * a.in_sc;
+            for (int r = 0; r < rows; ++r) {
+              T* dst = stage + std::size_t(c) * plane + std::size_t(r) * ldb;
+              const int sr = i0 + r - a.pt;
+              if (sr < 0 || sr >= a.H) {
+                for (int u = 0; u < width; ++u) dst[u] = T(0);
+                continue;
+              }
+              const T* src = src_c + std::int64_t(sr) * a.in_sh;
+              const int u0 = std::max(0, a.pl - j0), u1 = std::min(width, a.W + a.pl - j0);
+              const int shift = j0 - a.pl;
+              for (int u = 0; u < u0; ++u) dst[u] = T(0);
+              for (int u = u0; u < u1; ++u) dst[u] = src[u + shift];
+              for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+            }
+          }
+        }
+        // ---- the next group's rows load while this group is computed
+        if (g + 1 < groups) {
+          const int r0 = std::max(0, i0 - a.pt), r1 = std::min(a.H, i0 + rows - a.pt);
+          const int col0 = std::max(0, j0 - a.pl), col1 = std::min(a.W, j0 + width - a.pl);
+          for (int c = c0 + cg; c < std::min(a.Cin, c0 + 2 * plan.group); ++c)
+            prefetch_rows(a.in + std::int64_t(n) * a.in_sn + std::int64_t(c) * a.in_sc + col0, r0, r1, a.in_sh,
+                          col1 - col0);
+        }
+        // ---- stage the weights of this block and group: wl[c][p][q][o]
+        for (int c = 0; c < cg; ++c)
+          for (int p = 0; p < KH; ++p)
+            for (int q = 0; q < KW; ++q) {
+              T* dst = wl + (std::size_t(c) * taps + std::size_t(p) * KW + q) * OB;
+              const T* src =
+                  a.w + (a.w0 + std::int64_t(o0) * a.wso + std::int64_t(c0 + c) * a.wsc + p * a.wsp + q * a.wsq);
+              for (int o = 0; o < nout; ++o) dst[o] = src[o * a.wso];
+              for (int o = nout; o < OB; ++o) dst[o] = T(0);
+            }
+        // ---- every row tile: partial sums of earlier channel groups wait in the tile buffer;
+        // the last group's go to the output
+        for (int rt = 0; rt < ntiles; ++rt) {
+          const T* xs = stage + std::size_t(rt) * R * ldb;
+          T* const part = tile + std::size_t(rt) * OB * R * plan.strip;
+          const int ti0 = i0 + rt * R, nrows = std::min(R, a.H - ti0);
+          if (g == groups - 1)  // the output lines load while the block is computed
+            for (int o = 0; o < nout; ++o)
+              prefetch_rows_for_write(a.out + std::int64_t(n) * a.out_sn + std::int64_t(o0 + o) * a.out_sc + j0, ti0,
+                                      ti0 + nrows, a.out_sh, ncols);
+          if (g == 0)
+            block<true>(xs, ldb, plane, wl, cg, KH, KW, nchunks, part, part);
+          else
+            block<false>(xs, ldb, plane, wl, cg, KH, KW, nchunks, part, part);
+          if (g < groups - 1) continue;
+          for (int k = 0; k < nchunks; ++k) {
+            const T* const acc = part + std::size_t(k) * OB * R * V;  // [o][ii][v]
+            T* const out0 = a.out + std::int64_t(n) * a.out_sn + std::int64_t(o0) * a.out_sc +
+                            std::int64_t(ti0) * a.out_sh + (j0 + k * V);
+            const int nv = std::min(V, ncols - k * V);
+            for (int o = 0; o < nout; ++o)
+              for (int ii = 0; ii < nrows; ++ii) {
+                T* dst = out0 + o * a.out_sc + ii * a.out_sh;
+                // through a local copy: GCC cannot tell the output from the scratch apart and
+                // would copy element by element
+                T v_acc[V];
+                MCSC_CONV_NO_UNROLL
+                for (int v = 0; v < V; ++v) v_acc[v] = acc[(o * R + ii) * V + v];
+                if (nv == V) {
+                  if (a.accumulate) {
+                    MCSC_CONV_NO_UNROLL
+                    for (int v = 0; v < V; ++v) dst[v] += v_acc[v];
+                  } else {
+                    MCSC_CONV_NO_UNROLL
+                    for (int v = 0; v < V; ++v) dst[v] = v_acc[v];
+                  }
+                } else if (a.accumulate) {
+                  for (int v = 0; v < nv; ++v) dst[v] += v_acc[v];
+                } else {
+                  for (int v = 0; v < nv; ++v) dst[v] = v_acc[v];
+                }
+              }
+          }
+        }
+      }
+    }
+  }
+};
+
+template <class ExecSpace, class T, int OB, int R, int NV, int FKH = 0>
+bool run_correlation(const char* label, const CorrelationArgs<T>& a) {
+  using Kernel = CorrelationKernel<T, OB, R, NV, FKH>;
+  const CorrelationPlan plan = Kernel::make_plan(a, int(ExecSpace().concurrency()));
+  if (plan.scratch_bytes > kMaxScratchBytes) return false;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  Policy policy(plan.league, 1);
+  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
+  return true;
+}
+
+/// Picks the register block for the number of output channels and the kernel height; false if
+/// the shape needs more scratch than kMaxScratchBytes (the caller then uses the generic kernel).
+/// (Measured on the 2-core AVX-512 machine of docs/benchmarks.md: with one output channel per
+/// broadcast weight GCC folds each input load into its FMA, so blocks of 1-4 output channels
+/// with a run-time kernel height are load-bound at about half the FMA rate; 5 or more output
+/// channels, or the fixed-height row-reuse loop, reach close to two FMAs per cycle.)
+template <class ExecSpace, class T>
+bool correlation(const char* label, const CorrelationArgs<T>& a) {
+  constexpr int w = kWide ? 2 : 1;  // twice the rows with 32 registers
+  constexpr int ob_any = kWide ? 5 : 4;  // output channels per block of the any-height kernel
+  const int kh = a.KH;
+  // The fixed-height variants (the networks' s = 9, 8, 5) for float only, the networks' type: every
+  // variant is a separate instantiation and they dominated the compile time of every translation
+  // unit using the convolutions; double takes the any-height kernels (the 1-channel cases at
+  // about half the rate).
+  const bool fixed = std::is_same<T, float>::value && (kh == 9 || kh == 8 || kh == 5);
+  if constexpr (std::is_same<T, float>::value) {
+  if (fixed && a.Cout <= 2) {
+    if (a.Cout == 1) {
+      if (kh == 9) return run_correlation<ExecSpace, T, 1, 8 * w, 1, 9>(label, a);
+      if (kh == 8) return run_correlation<ExecSpace, T, 1, 8 * w, 1, 8>(label, a);
+      return run_correlation<ExecSpace, T, 1, 8 * w, 1, 5>(label, a);
+    }
+    if (kh == 9) return run_correlation<ExecSpace, T, 2, 3 * w, 1, 9>(label, a);
+    if (kh == 8) return run_correlation<ExecSpace, T, 2, 3 * w, 1, 8>(label, a);
+    return run_correlation<ExecSpace, T, 2, 4 * w, 1, 5>(label, a);
+  }
+  // blocks of 3 output channels of the fixed-height kernel when they waste less than blocks of
+  // ob_any of the other (e.g. 3 or 6 output channels; it runs at about 90 % of the other's rate)
+  const double use_any = double(a.Cout) / (ob_any * ceil_div(a.Cout, ob_any));
+  const double use_three = 0.9 * double(a.Cout) / (3 * ceil_div(a.Cout, 3));
+  if (fixed && use_three > use_any) {
+    if (kh == 9) return run_correlation<ExecSpace, T, 3, 2 * w, 1, 9>(label, a);
+    if (kh == 8) return run_correlation<ExecSpace, T, 3, 2 * w, 1, 8>(label, a);
+    return run_correlation<ExecSpace, T, 3, 3 * w, 1, 5>(label, a);
+  }
+  }
+  if (a.Cout == 1) return run_correlation<ExecSpace, T, 1, 8 * w, 1>(label, a);
+  if constexpr (kWide) return run_correlation<ExecSpace, T, 5, 5, 1>(label, a);
+  return run_correlation<ExecSpace, T, 4, 2, 1>(label, a);
+}
+
+// ================================================================== weight gradient
+
+/// gw[o,c,p,q] (+)= sum_{n,i,j} gy[n,o,i,j] * x[n,c,i+p-pt,j+q-pl], zero outside the image.
+template <class T>
+struct WeightGradArgs {
+  const T* x = nullptr;
+  std::int64_t x_sn = 0, x_sc = 0, x_sh = 0;
+  const T* gy = nullptr;
+  std::int64_t gy_sn = 0, gy_sc = 0, gy_sh = 0;
+  T* gw = nullptr;
+  std::int64_t gw_so = 0, gw_sc = 0, gw_sp = 0;
+  int N = 0, C = 0, O = 0, H = 0, W = 0, KH = 0, KW = 0, pt = 0, pl = 0;
+  bool accumulate = false;
+};
+
+struct WeightGradPlan {
+  int V = 0;
+  int wr = 0;       // image columns rounded up to whole vectors
+  int kwr = 0;      // KW rounded up to whole tap blocks
+  int ldx = 0;      // row stride of the staged input
+  int strip = 0;    // image rows per strip
+  int out_blocks = 0;
+  std::size_t x_elems = 0, g_elems = 0, sum_elems = 0;
+  std::size_t scratch_bytes = 0;
+  std::int64_t league = 0;
+};
+
+/// OB output channels x PB tap rows x QB tap columns of vector partial sums per register block.
+template <class T, int OB, int PB, int QB>
+struct WeightGradKernel {
+  static constexpr int V = vector_width<T>;
+
+  WeightGradArgs<T> a;
+  WeightGradPlan plan;
+
+  static WeightGradPlan make_plan(const WeightGradArgs<T>& a) {
+    WeightGradPlan p;
+    p.V = V;
+    p.wr = round_up(a.W, V);
+    p.kwr = round_up(a.KW, QB);
+    p.ldx = round_up(p.wr + p.kwr - 1, 16);
+    const std::size_t row_bytes = (std::size_t(p.ldx) + std::size_t(OB) * p.wr) * sizeof(T);
+    const int fit = int(kStageBytes / row_bytes) - (a.KH - 1);
+    p.strip = std::max(1, std::min(a.H, fit));
+    p.out_blocks = ceil_div(a.O, OB);
+    p.x_elems = std::size_t(p.strip + a.KH - 1) * p.ldx;
+    p.g_elems = std::size_t(OB) * p.strip * p.wr;
+    p.sum_elems = std::size_t(OB) * a.KH * p.kwr;
+    p.scratch_bytes = align_bytes(p.x_elems * sizeof(T)) + align_bytes(p.g_elems * sizeof(T)) +
+                      align_bytes(p.sum_elems * sizeof(T)) + kAlign;
+    p.league = std::int64_t(p.out_blocks) * a.C;
+    return p;
+  }
+
+  template <class Member>
+  void operator()(const Member& team) const {
+    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
+    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
+    T* const xs = reinterpret_cast<T*>(base);
+    T* const gs = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)));
+    T* const sums = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)) +
+                                         align_bytes(plan.g_elems * sizeof(T)));
+
+    const int c = int(team.league_rank() % a.C);
+    const int ob = int(team.league_rank() / a.C);
+    const int o0 = ob * OB, nout = std::min(OB, a.O - o0);
+    const int KH = a.KH, KW = a.KW, kwr = plan.kwr, ldx = plan.ldx, wr = plan.wr;
+    const int nchunks = wr / V;
+    const int width = wr + kwr - 1;  // staged columns used
+
+    for (std::size_t e = 0; e < plan.sum_elems; ++e) sums[e] = T(0);
+
+    for (int n = 0; n < a.N; ++n) {
+      const T* xn = a.x + std::int64_t(n) * a.x_sn + std::int64_t(c) * a.x_sc;
+      for (int i0 = 0; i0 < a.H; i0 += plan.strip) {
+        const int nrows = std::min(plan.strip, a.H - i0);
+        // ---- stage x rows i0 - pt .. i0 + nrows - 1 + KH - 1 - pt (zero-padded) and gy rows
+        for (int r = 0; r < nrows + KH - 1; ++r) {
+          T* dst = xs + std::size_t(r) * ldx;
+          const int sr = i0 + r - a.pt;
+          if (sr < 0 || sr >= a.H) {
+            for (int u = 0; u < width; ++u) dst[u] = T(0);
+            continue;
+          }
+          const T* src = xn + std::int64_t(sr) * a.x_sh;
+          const int u0 = std::min(a.pl, width), u1 = std::min(width, a.W + a.pl);
+          for (int u = 0; u < u0; ++u) dst[u] = T(0);
+          for (int u = u0; u < u1; ++u) dst[u] = src[u - a.pl];
+          for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+        }
+        for (int o = 0; o < OB; ++o)
+          for (int r = 0; r < nrows; ++r) {
+            T* dst = gs + (std::size_t(o) * plan.strip + r) * wr;
+            if (o >= nout) {
+              for (int u = 0; u < wr; ++u) dst[u] = T(0);
+              continue;
+            }
+            const T* src = a.gy + std::int64_t(n) * a.gy_sn + std::int64_t(o0 + o) * a.gy_sc +
+                           std::int64_t(i0 + r) * a.gy_sh;
+            for (int u = 0; u < a.W; ++u) dst[u] = src[u];
+            for (int u = a.W; u < wr; ++u) dst[u] = T(0);
+          }
+        // ---- taps in blocks of PB x QB
+        for (int p0 = 0; p0 < KH; p0 += PB) {
+          const int np = std::min(PB, KH - p0);
+          for (int q0 = 0; q0 < kwr; q0 += QB) {
+            T acc[OB][PB][QB][V];
+            MCSC_CONV_UNROLL
+            for (int o = 0; o < OB; ++o)
+              MCSC_CONV_UNROLL
+              for (int pp = 0; pp < PB; ++pp)
+                MCSC_CONV_UNROLL
+                for (int qq = 0; qq < QB; ++qq)
+                  for (int v = 0; v < V; ++v) acc[o][pp][qq][v] = T(0);
+            for (int r = 0; r < nrows; ++r) {
+              const T* xr = xs + std::size_t(r + p0) * ldx + q0;
+              const T* gr = gs + std::size_t(r) * wr;
+              for (int k = 0; k < nchunks; ++k) {
+                const T* xk = xr + k * V;
+                const T* gk = gr + k * V;
+                MCSC_CONV_UNROLL
+                for (int pp = 0; pp < PB; ++pp) {
+                  if (pp < np) {
+                    MCSC_CONV_UNROLL
+                    for (int qq = 0; qq < QB; ++qq)
+                      MCSC_CONV_UNROLL
+                      for (int o = 0; o < OB; ++o)
+                        MCSC_CONV_NO_UNROLL
+                        for (int v = 0; v < V; ++v)
+                          acc[o][pp][qq][v] +=
+                              gk[std::size_t(o) * plan.strip * wr + v] * xk[std::size_t(pp) * ldx + qq + v];
+                  }
+                }
+              }
+            }
+            for (int o = 0; o < OB; ++o)
+              for (int pp = 0; pp < np; ++pp)
+                for (int qq = 0; qq < QB; ++qq) {
+                  T s = T(0);
+                  for (int v = 0; v < V; ++v) s += acc[o][pp][qq][v];
+                  sums[(std::size_t(o) * KH + p0 + pp) * kwr + q0 + qq] += s;
+                }
+          }
+        }
+      }
+    }
+    for (int o = 0; o < nout; ++o)
+      for (int p = 0; p < KH; ++p) {
+        T* dst = a.gw + std::int64_t(o0 + o) * a.gw_so + std::int64_t(c) * a.gw_sc + std::int64_t(p) * a.gw_sp;
+        const T* s = sums + (std::size_t(o) * KH + p) * kwr;
+        if (a.accumulate)
+          for (int q = 0; q < KW; ++q) dst[q] += s[q];
+        else
+          for (int q = 0; q < KW; ++q) dst[q] = s[q];
+      }
+  }
+};
+
+/// The weight gradient for a fixed kernel height FKH, one (o, c) pair per team: for each tap
+/// column q the FKH partial sums of gw[o, c, :, q] stay in registers while R gradient rows are
+/// held in registers too, and every staged input row, loaded once, meets all the gradient rows it
+/// pairs with (input row t with gradient row ii is tap p = t - ii). One output channel per team,
+/// so the input is staged once per (o, c); the input loads are shared by up to min(R, FKH) FMAs.
+template <class T, int FKH, int R>
+struct WeightGradRowKernel {
+  static constexpr int V = vector_width<T>;
+
+  WeightGradArgs<T> a;
+  WeightGradPlan plan;
+
+  static WeightGradPlan make_plan(const WeightGradArgs<T>& a) {
+    WeightGradPlan p;
+    p.V = V;
+    p.wr = round_up(a.W, V);
+    p.kwr = a.KW;
+    p.ldx = round_up(p.wr + a.KW - 1, 16);
+    const std::size_t row_bytes = (std::size_t(p.ldx) + p.wr) * sizeof(T);
+    const int fit = int(kStageBytes / row_bytes) - (FKH - 1);
+    p.strip = std::max(R, std::min(round_up(a.H, R), fit / R * R));  // whole register blocks of rows
+    p.out_blocks = a.O;
+    p.x_elems = std::size_t(p.strip + FKH - 1) * p.ldx;
+    p.g_elems = std::size_t(p.strip) * p.wr;
+    p.sum_elems = std::size_t(FKH) * a.KW;
+    p.scratch_bytes = align_bytes(p.x_elems * sizeof(T)) + align_bytes(p.g_elems * sizeof(T)) +
+                      align_bytes(p.sum_elems * sizeof(T)) + kAlign;
+    p.league = std::int64_t(a.O) * a.C;
+    return p;
+  }
+
+  /// sums[p] += sum over the nblocks blocks of R gradient rows (row stride ld_g) and the chunks
+  /// of gs[row] * xs[row + p] shifted by q columns, for p < FKH.
+  MCSC_CONV_NOINLINE static void taps(const T* xs, int ldx, const T* gs, int ld_g, int nblocks, int nchunks, int q,
+                                      T* sums) {
+    T acc[FKH][V];
+    MCSC_CONV_UNROLL
+    for (int p = 0; p < FKH; ++p)
+      for (int v = 0; v < V; ++v) acc[p][v] = T(0);
+    for (int b = 0; b < nblocks; ++b)
+      for (int k = 0; k < nchunks; ++k) {
+        const T* gb = gs + std::size_t(b) * R * ld_g + std::size_t(k) * V;
+        const T* xb = xs + std::size_t(b) * R * ldx + std::size_t(k) * V + q;
+        T g[R][V];
+        MCSC_CONV_UNROLL
+        for (int ii = 0; ii < R; ++ii)
+          MCSC_CONV_NO_UNROLL
+          for (int v = 0; v < V; ++v) g[ii][v] = gb[std::size_t(ii) * ld_g + v];
+        MCSC_CONV_UNROLL
+        for (int t = 0; t < R + FKH - 1; ++t) {
+          T xv[V];
+          MCSC_CONV_NO_UNROLL
+          for (int v = 0; v < V; ++v) xv[v] = xb[std::size_t(t) * ldx + v];
+          MCSC_CONV_UNROLL
+          for (int ii = 0; ii < R; ++ii)
+            if (t - ii >= 0 && t - ii < FKH) {
+              MCSC_CONV_NO_UNROLL
+              for (int v = 0; v < V; ++v) acc[t - ii][v] += g[ii][v] * xv[v];
+            }
+        }
+      }
+    MCSC_CONV_UNROLL
+    for (int p = 0; p < FKH; ++p) {
+      T s = T(0);
+      for (int v = 0; v < V; ++v) s += acc[p][v];
+      sums[p] += s;
+    }
+  }
+
+  template <class Member>
+  void operator()(const Member& team) const {
+    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
+    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
+    T* const xs = reinterpret_cast<T*>(base);
+    T* const gs = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)));
+    T* const sums = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)) +
+                                         align_bytes(plan.g_elems * sizeof(T)));  // [q][p]
+
+    const int c = int(team.league_rank() % a.C);
+    const int o = int(team.league_rank() / a.C);
+    const int KW = a.KW, ldx = plan.ldx, wr = plan.wr;
+    const int nchunks = wr / V;
+    const int width = wr + KW - 1;  // staged columns used
+
+    for (std::size_t e = 0; e < plan.sum_elems; ++e) sums[e] = T(0);
+
+    for (int n = 0; n < a.N; ++n) {
+      const T* xn = a.x + std::int64_t(n) * a.x_sn + std::int64_t(c) * a.x_sc;
+      const T* gn = a.gy + std::int64_t(n) * a.gy_sn + std::int64_t(o) * a.gy_sc;
+      for (int i0 = 0; i0 < a.H; i0 += plan.strip) {
+        const int nrows = std::min(plan.strip, a.H - i0);
+        const int nblocks = ceil_div(nrows, R);
+        // ---- stage x rows i0 - pt .. (zero outside the image) and gy rows (zero past the image)
+        for (int r = 0; r < nblocks * R + FKH - 1; ++r) {
+          T* dst = xs + std::size_t(r) * ldx;
+          const int sr = i0 + r - a.pt;
+          if (sr < 0 || sr >= a.H) {
+            for (int u = 0; u < width; ++u) dst[u] = T(0);
+            continue;
+          }
+          const T* src = xn + std::int64_t(sr) * a.x_sh;
+          const int u0 = std::min(a.pl, width), u1 = std::min(width, a.W + a.pl);
+          for (int u = 0; u < u0; ++u) dst[u] = T(0);
+          for (int u = u0; u < u1; ++u) dst[u] = src[u - a.pl];
+          for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+        }
+        // gy rows: read in place when the strip is whole blocks of rows and vectors (the usual
+        // case), else staged with zeros past the image
+        const bool in_place = a.W % V == 0 && nrows % R == 0 && a.gy_sh <= std::int64_t(1) << 30;
+        const T* const g_rows = in_place ? gn + std::int64_t(i0) * a.gy_sh : gs;
+        const int g_ld = in_place ? int(a.gy_sh) : wr;
+        for (int r = 0; r < nblocks * R && !in_place; ++r) {
+          T* dst = gs + std::size_t(r) * wr;
+          if (r >= nrows) {
+            for (int u = 0; u < wr; ++u) dst[u] = T(0);
+            continue;
+          }
+          const T* src = gn + std::int64_t(i0 + r) * a.gy_sh;
+          for (int u = 0; u < a.W; ++u) dst[u] = src[u];
+          for (int u = a.W; u < wr; ++u) dst[u] = T(0);
+        }
+        // the next strip's (or image's) rows load while this one is computed
+        if (i0 + plan.strip < a.H) {
+          prefetch_rows(xn, std::max(0, i0 + plan.strip - a.pt), std::min(a.H, i0 + 2 * plan.strip + FKH - 1 - a.pt),
+                        a.x_sh, a.W);
+          prefetch_rows(gn, i0 + plan.strip, std::min(a.H, i0 + 2 * plan.strip), a.gy_sh, a.W);
+        } else if (n + 1 < a.N) {
+          prefetch_rows(xn + a.x_sn, 0, std::min(a.H, plan.strip + FKH - 1), a.x_sh, a.W);
+          prefetch_rows(gn + a.gy_sn, 0, std::min(a.H, plan.strip), a.gy_sh, a.W);
+        }
+        for (int q = 0; q < KW; ++q) taps(xs, ldx, g_rows, g_ld, nblocks, nchunks, q, sums + std::size_t(q) * FKH);
+      }
+    }
+    for (int p = 0; p < FKH; ++p) {
+      T* dst = a.gw + std::int64_t(o) * a.gw_so + std::int64_t(c) * a.gw_sc + std::int64_t(p) * a.gw_sp;
+      if (a.accumulate)
+        for (int q = 0; q < KW; ++q) dst[q] += sums[std::size_t(q) * FKH + p];
+      else
+        for (int q = 0; q < KW; ++q) dst[q] = sums[std::size_t(q) * FKH + p];
+    }
+  }
+};
+
+template <class ExecSpace, class T, int FKH, int R>
+bool run_weight_grad_rows(const char* label, const WeightGradArgs<T>& a) {
+  using Kernel = WeightGradRowKernel<T, FKH, R>;
+  const WeightGradPlan plan = Kernel::make_plan(a);
+  if (plan.scratch_bytes > kMaxScratchBytes) return false;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  Policy policy(plan.league, 1);
+  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
+  return true;
+}
+
+template <class ExecSpace, class T, int OB, int PB, int QB>
+bool run_weight_grad(const char* label, const WeightGradArgs<T>& a) {
+  using Kernel = WeightGradKernel<T, OB, PB, QB>;
+  const WeightGradPlan plan = Kernel::make_plan(a);
+  if (plan.scratch_bytes > kMaxScratchBytes) return false;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  Policy policy(plan.league, 1);
+  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
+  return true;
+}
+
+/// Picks the kernel: the row-reuse kernel for the networks' kernel heights 5, 8 and 9, else the
+/// generic tap-block kernel (blocks of 4 tap columns, padded).
+template <class ExecSpace, class T>
+bool weight_grad(const char* label, const WeightGradArgs<T>& a) {
+  constexpr int w = kWide ? 2 : 1;  // twice the rows with 32 registers
+  if constexpr (std::is_same<T, float>::value) {  // float only: see correlation()
+    switch (a.KH) {
+      case 9: return run_weight_grad_rows<ExecSpace, T, 9, 8 * w>(label, a);
+      case 8: return run_weight_grad_rows<ExecSpace, T, 8, 8 * w>(label, a);
+      case 5: return run_weight_grad_rows<ExecSpace, T, 5, 8 * w>(label, a);
+      default: break;
+    }
+  }
+  if (a.O == 1) return run_weight_grad<ExecSpace, T, 1, 2 * w, 4>(label, a);
+  return run_weight_grad<ExecSpace, T, 2 * w, 1, 4>(label, a);
+}
+
+/// Compile time: the blocked kernels are many instantiations (register blocks x kernel heights x
+/// scalar types x execution spaces), compiled again in every translation unit that uses the
+/// convolutions. A project with many such units can compile them once: define
+/// MCSC_EXTERN_CONV_KERNELS in every unit (the declarations below stop the implicit
+/// instantiation) and build one unit that includes <mcsc/ops/conv2d_instantiate.hpp>, with the
+/// same compiler flags. mcsc's tests and examples do so; the library stays header-only.
+#define MCSC_CONV_KERNELS_FOR(prefix, Space, T)                                               \
+  prefix template bool correlation<Space, T>(const char*, const CorrelationArgs<T>&); \
+  prefix template bool weight_grad<Space, T>(const char*, const WeightGradArgs<T>&);
+#define MCSC_CONV_KERNELS_FOR_SPACE(prefix, Space) \
+  MCSC_CONV_KERNELS_FOR(prefix, Space, float)      \
+  MCSC_CONV_KERNELS_FOR(prefix, Space, double)
+#if defined(MCSC_EXTERN_CONV_KERNELS)
+#if defined(KOKKOS_ENABLE_SERIAL)
+MCSC_CONV_KERNELS_FOR_SPACE(extern, Kokkos::Serial)
+#endif
+#if defined(KOKKOS_ENABLE_OPENMP)
+MCSC_CONV_KERNELS_FOR_SPACE(extern, Kokkos::OpenMP)
+#endif
+#endif
+
+}  // namespace blocked
+}  // namespace Impl
+}  // namespace mcsc
+
+#undef MCSC_CONV_PRAGMA
+#undef MCSC_CONV_UNROLL
+#undef MCSC_CONV_NO_UNROLL
+#undef MCSC_CONV_NOINLINE
+#undef MCSC_CONV_PREFETCH
+#undef MCSC_CONV_PREFETCH_WRITE
