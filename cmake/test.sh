@@ -3,11 +3,13 @@
 #   1. cmake/setup.sh: Debian packages + Kokkos (OpenMP + Serial) into ~/.cache/mcsc
 #   2. Release build with -Wall -Wextra -Werror, every test through ctest (OpenMP with 2 threads;
 #      the kernel tests also on Serial, MCSC_TEST_SPACES=core)
-#   3. the library tests again under AddressSanitizer + UndefinedBehaviorSanitizer (typed tests on
-#      the default execution space only, and without the example programs and benchmarks, whose
-#      tests run in step 2, to keep the build short; the two official-weight parity tests,
-#      label 'parity', only in step 2: they are large float computations whose code paths the
-#      sanitized pass covers with smaller tests)
+#   3. the library tests again under AddressSanitizer + UndefinedBehaviorSanitizer, kept short
+#      to keep CI within its budget: typed tests in float on the default execution space (double
+#      where a test needs it), without the example programs and benchmarks, whose tests run in
+#      step 2, and without the classical solvers' algorithm tests (MCSC_SANITIZE_SKIPS in
+#      tests/CMakeLists.txt); the official-weight parity tests, label 'parity', only in step 2:
+#      they are large float computations whose code paths the sanitized pass covers with smaller
+#      tests)
 # Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
 # MCSC_KOKKOS_ROOT to use another installed Kokkos instead of building one.
 set -euo pipefail
@@ -40,6 +42,6 @@ run_suite() {  # name, ctest arguments (space-separated, may be empty), extra cm
 run_suite release "" -DCMAKE_BUILD_TYPE=Release
 if [ "${MCSC_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite sanitize "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2 -g1" -DMCSC_SANITIZE=ON \
+    run_suite sanitize "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2" -DMCSC_SANITIZE=ON \
     -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_BUILD_EXAMPLES=OFF -DMCSC_TEST_SPACES=default
 fi

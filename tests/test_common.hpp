@@ -47,7 +47,12 @@ using CudaConfigs = std::tuple<>;
 using CudaDouble = std::tuple<>;
 #endif
 
-#if defined(MCSC_TEST_DEFAULT_SPACE_ONLY)
+#if defined(MCSC_TEST_SANITIZE_CONFIGS)
+// The sanitizer pass: float on the default space for the tests of every type, double where a
+// test needs it (finite differences, dense references); memory errors do not depend on the type.
+using AllConfigs = std::tuple<Config<float, Kokkos::DefaultExecutionSpace>>;
+using DoubleConfigs = std::tuple<Config<double, Kokkos::DefaultExecutionSpace>>;
+#elif defined(MCSC_TEST_DEFAULT_SPACE_ONLY)
 // The default execution space only (MCSC_TEST_SPACES in tests/CMakeLists.txt: the sanitizer
 // build, and in the release build the tests other than the kernel tests), to keep build time down.
 using AllConfigs = std::tuple<Config<float, Kokkos::DefaultExecutionSpace>, Config<double, Kokkos::DefaultExecutionSpace>>;
