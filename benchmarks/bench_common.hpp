@@ -212,4 +212,22 @@ inline int parse_command_line(const char* program, int argc, char** argv,
   return -1;
 }
 
+/// The benchmarks' main(): records the command line, initialises Kokkos (which takes its own
+/// --kokkos-... arguments), calls run(argc, argv, command) and turns an exception into a message
+/// naming the program and exit status 1.
+template <class Run>
+int benchmark_main(const char* program, int argc, char** argv, Run&& run) {
+  const std::string command = command_line(argc, argv);
+  Kokkos::initialize(argc, argv);
+  int status = 0;
+  try {
+    status = run(argc, argv, command);
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    status = 1;
+  }
+  Kokkos::finalize();
+  return status;
+}
+
 }  // namespace mcsc_bench

@@ -790,16 +790,4 @@ int run(int argc, char** argv, const std::string& command) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const std::string command = mcsc_bench::command_line(argc, argv);
-  Kokkos::initialize(argc, argv);  // removes the --kokkos-... arguments it understands
-  int status = 0;
-  try {
-    status = run(argc, argv, command);
-  } catch (const std::exception& e) {
-    std::cerr << "bench_networks: error: " << e.what() << "\n";
-    status = 1;
-  }
-  Kokkos::finalize();
-  return status;
-}
+int main(int argc, char** argv) { return mcsc_bench::benchmark_main("bench_networks", argc, argv, run); }

@@ -26,27 +26,7 @@ struct Settings {
   bool fill_holes = false;
 };
 
-struct Pair {
-  std::string name, depth, color;
-};
-
-/// "NAME=DEPTH.png:COLOR.png" or "DEPTH.png:COLOR.png" (name: the depth file's stem).
-Pair parse_pair(const std::string& text) {
-  Pair p;
-  std::string rest = text;
-  const auto eq = rest.find('=');
-  if (eq != std::string::npos) {
-    p.name = rest.substr(0, eq);
-    rest = rest.substr(eq + 1);
-  }
-  const auto colon = rest.find(':');
-  mcsc_cli::require(colon != std::string::npos && colon > 0 && colon + 1 < rest.size(),
-                    "a pair is [NAME=]DEPTH:COLOR, got '" + text + "'");
-  p.depth = rest.substr(0, colon);
-  p.color = rest.substr(colon + 1);
-  if (p.name.empty()) p.name = std::filesystem::path(p.depth).stem().string();
-  return p;
-}
+using Pair = NamedPair;  // first: depth, second: colour
 
 std::vector<Pair> middlebury_pairs(const std::string& data_dir, const std::vector<std::string>& names) {
   std::vector<Pair> pairs;
@@ -116,11 +96,11 @@ Tensor load_depth(const std::string& path, bool fill_holes) {
 }
 
 Sample load(const Pair& p, const Settings& s) {
-  const Tensor depth_full = load_depth(p.depth, s.fill_holes), color_full = load_image(p.color, 3);
+  const Tensor depth_full = load_depth(p.first, s.fill_holes), color_full = load_image(p.second, 3);
   MCSC_REQUIRE(mcsc::shape_of(color_full).h == mcsc::shape_of(depth_full).h &&
                    mcsc::shape_of(color_full).w == mcsc::shape_of(depth_full).w,
                "mcsc-task-depth-sr",
-               "'" << p.depth << "' (" << depth_full.extent(3) << "x" << depth_full.extent(2) << ") and '" << p.color
+               "'" << p.first << "' (" << depth_full.extent(3) << "x" << depth_full.extent(2) << ") and '" << p.second
                    << "' (" << color_full.extent(3) << "x" << color_full.extent(2)
                    << ") are not aligned: they must have the same size");
   const Tensor depth = centre_crop(depth_full, s.common.max_side, s.scale);
@@ -136,8 +116,8 @@ Sample load(const Pair& p, const Settings& s) {
 
 int run(Settings& s) {
   std::vector<Pair> test, train;
-  for (const auto& t : s.test_pairs) test.push_back(parse_pair(t));
-  for (const auto& t : s.train_pairs) train.push_back(parse_pair(t));
+  for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
+  for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
   if (test.empty()) test = middlebury_pairs(s.data_dir, {"middlebury2005_art", "middlebury2005_books"});
   if (train.empty()) train = middlebury_pairs(s.data_dir, {"nyuv2_1025"});
 
@@ -173,9 +153,6 @@ int main(int argc, char* argv[]) {
   // About 1.5 minutes of training on 2 cores; on the demo (train Motorcycle, test Aloe) this beat
   // bicubic (RMSE 2.94 against 3.12), while 8 epochs at 2e-3 did not (4.07).
   s.common.train.trainer.epochs = 40;
-  s.common.train.trainer.steps_per_epoch = 25;
-  s.common.train.trainer.batch_size = 8;
-  s.common.train.trainer.patch_size = 48;
   s.common.train.trainer.adam.learning_rate = 5e-4;
   s.common.classical.sweeps = 4;
   po::options_description desc("Options");

@@ -21,33 +21,14 @@ struct Settings {
   std::vector<double> sigmas;
 };
 
-struct Pair {
-  std::string name, noflash, flash;
-};
-
-/// "[NAME=]NOFLASH:FLASH".
-Pair parse_pair(const std::string& text) {
-  Pair p;
-  std::string rest = text;
-  if (const auto eq = rest.find('='); eq != std::string::npos) {
-    p.name = rest.substr(0, eq);
-    rest = rest.substr(eq + 1);
-  }
-  const auto colon = rest.find(':');
-  mcsc_cli::require(colon != std::string::npos && colon > 0 && colon + 1 < rest.size(),
-                    "a pair is [NAME=]NOFLASH:FLASH, got '" + text + "'");
-  p.noflash = rest.substr(0, colon);
-  p.flash = rest.substr(colon + 1);
-  if (p.name.empty()) p.name = std::filesystem::path(p.noflash).stem().string();
-  return p;
-}
+using Pair = NamedPair;  // first: no-flash, second: flash
 
 std::vector<Sample> load(const std::vector<Pair>& pairs, double sigma, const Settings& s) {
   std::vector<Sample> samples;
   for (const auto& p : pairs) {
-    const Tensor clean = load_image(p.noflash, 3), flash = load_image(p.flash, 3);
+    const Tensor clean = load_image(p.first, 3), flash = load_image(p.second, 3);
     MCSC_REQUIRE(mcsc::shape_of(clean) == mcsc::shape_of(flash), "mcsc-task-flash-denoise",
-                 "'" << p.noflash << "' and '" << p.flash << "' differ in size: the pair must be aligned");
+                 "'" << p.first << "' and '" << p.second << "' differ in size: the pair must be aligned");
     samples.push_back(make_noise_sample(p.name, centre_crop(clean, s.common.max_side),
                                         centre_crop(flash, s.common.max_side), sigma, s.common.seed));
     samples.back().y_caption = "flash guide";
@@ -58,8 +39,8 @@ std::vector<Sample> load(const std::vector<Pair>& pairs, double sigma, const Set
 int run(Settings& s) {
   const std::string ff = s.data_dir + "/flash_noflash/";
   std::vector<Pair> test, train;
-  for (const auto& t : s.test_pairs) test.push_back(parse_pair(t));
-  for (const auto& t : s.train_pairs) train.push_back(parse_pair(t));
+  for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]NOFLASH:FLASH"));
+  for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]NOFLASH:FLASH"));
   if (test.empty())
     test = {{"Cave", ff + "petschnigg_cave01_noflash.png", ff + "petschnigg_cave01_flash.png"},
             {"Cave (He et al.)", ff + "guidedfilter_cave_noflash.bmp", ff + "guidedfilter_cave_flash.bmp"}};
@@ -101,12 +82,6 @@ int run(Settings& s) {
 int main(int argc, char* argv[]) {
   Settings s;
   s.common.output_dir = "mcsc-flash-denoise";
-  auto& t = s.common.train.trainer;
-  t.epochs = 6;
-  t.steps_per_epoch = 25;
-  t.batch_size = 8;
-  t.patch_size = 48;
-  t.adam.learning_rate = 2e-3;
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()

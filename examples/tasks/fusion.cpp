@@ -33,25 +33,7 @@ struct Settings {
   int train_crop = 256;
 };
 
-struct Pair {
-  std::string name, a, b;
-};
-
-Pair parse_pair(const std::string& text) {
-  Pair p;
-  std::string rest = text;
-  if (const auto eq = rest.find('='); eq != std::string::npos) {
-    p.name = rest.substr(0, eq);
-    rest = rest.substr(eq + 1);
-  }
-  const auto colon = rest.find(':');
-  mcsc_cli::require(colon != std::string::npos && colon > 0 && colon + 1 < rest.size(),
-                    "a pair is [NAME=]A:B, got '" + text + "'");
-  p.a = rest.substr(0, colon);
-  p.b = rest.substr(colon + 1);
-  if (p.name.empty()) p.name = std::filesystem::path(p.a).stem().string();
-  return p;
-}
+using Pair = NamedPair;  // first: source A, second: source B
 
 std::vector<Pair> default_pairs(const std::string& d) {
   if (task == Task::exposure)  // x = over-exposed, y = under-exposed (the official CUtest_npy.py order)
@@ -127,13 +109,13 @@ Method on_grey(Method rgb) {
 
 int run(Settings& s) {
   std::vector<Pair> pairs;
-  for (const auto& t : s.pairs) pairs.push_back(parse_pair(t));
+  for (const auto& t : s.pairs) pairs.push_back(parse_pair(t, "[NAME=]A:B"));
   if (pairs.empty()) pairs = default_pairs(s.data_dir);
   std::vector<Sample> samples;
   for (const auto& p : pairs) {
-    const Tensor a = load_image(p.a, channels), b = load_image(p.b, channels);
+    const Tensor a = load_image(p.first, channels), b = load_image(p.second, channels);
     MCSC_REQUIRE(mcsc::shape_of(a) == mcsc::shape_of(b), "fusion",
-                 "'" << p.a << "' and '" << p.b << "' differ in size: the sources must be registered");
+                 "'" << p.first << "' and '" << p.second << "' differ in size: the sources must be registered");
     samples.push_back(make_fusion_sample(p.name, centre_crop(a, s.common.max_side), centre_crop(b, s.common.max_side)));
     samples.back().x_caption = task == Task::exposure ? "over-exposed (x)" : (task == Task::focus ? "source A (x)" : "modality A (x)");
     samples.back().y_caption = task == Task::exposure ? "under-exposed (y)" : (task == Task::focus ? "source B (y)" : "modality B (y)");
@@ -171,12 +153,6 @@ int run(Settings& s) {
 int main(int argc, char* argv[]) {
   Settings s;
   s.common.output_dir = task == Task::exposure ? "mcsc-multi-exposure" : (task == Task::focus ? "mcsc-multi-focus" : "mcsc-medical-fusion");
-  auto& t = s.common.train.trainer;
-  t.epochs = 6;
-  t.steps_per_epoch = 25;
-  t.batch_size = 8;
-  t.patch_size = 48;
-  t.adam.learning_rate = 2e-3;
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()

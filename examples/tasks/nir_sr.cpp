@@ -71,12 +71,6 @@ int run(Settings& s) {
 int main(int argc, char* argv[]) {
   Settings s;
   s.common.output_dir = "mcsc-nir-sr";
-  auto& t = s.common.train.trainer;
-  t.epochs = 6;
-  t.steps_per_epoch = 25;
-  t.batch_size = 8;
-  t.patch_size = 48;
-  t.adam.learning_rate = 2e-3;
   po::options_description desc("Options");
   // clang-format off
   desc.add_options()

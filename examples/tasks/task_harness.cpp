@@ -137,6 +137,22 @@ Sample make_fusion_sample(const std::string& name, const Tensor& a, const Tensor
   return s;
 }
 
+NamedPair parse_pair(const std::string& text, const std::string& form) {
+  NamedPair p;
+  std::string rest = text;
+  if (const auto eq = rest.find('='); eq != std::string::npos) {
+    p.name = rest.substr(0, eq);
+    rest = rest.substr(eq + 1);
+  }
+  const auto colon = rest.find(':');
+  mcsc_cli::require(colon != std::string::npos && colon > 0 && colon + 1 < rest.size(),
+                    "a pair is " + form + ", got '" + text + "'");
+  p.first = rest.substr(0, colon);
+  p.second = rest.substr(colon + 1);
+  if (p.name.empty()) p.name = fs::path(p.first).stem().string();
+  return p;
+}
+
 std::vector<mcsc::ImageTriplet> triplets(const std::vector<Sample>& samples) {
   std::vector<mcsc::ImageTriplet> out;
   for (const auto& s : samples) {
