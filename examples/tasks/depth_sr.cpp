@@ -17,7 +17,6 @@ using namespace mcsc_tasks;
 
 struct Settings {
   CommonSettings common;
-  std::string data_dir;
   std::vector<std::string> test_pairs, train_pairs;
   int scale = 4;
   int gf_radius = 2;    // chosen on Art/Books x4: (2, 1e-3) beats bicubic there, (8, 1e-4) does not
@@ -118,8 +117,8 @@ int run(Settings& s) {
   std::vector<Pair> test, train;
   for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
   for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
-  if (test.empty()) test = middlebury_pairs(s.data_dir, {"middlebury2005_art", "middlebury2005_books"});
-  if (train.empty()) train = middlebury_pairs(s.data_dir, {"nyuv2_1025"});
+  if (test.empty()) test = middlebury_pairs(s.common.data_dir, {"middlebury2005_art", "middlebury2005_books"});
+  if (train.empty()) train = middlebury_pairs(s.common.data_dir, {"nyuv2_1025"});
 
   std::vector<Sample> test_samples, train_samples;
   for (const auto& p : test) test_samples.push_back(load(p, s));
@@ -159,7 +158,6 @@ int main(int argc, char* argv[]) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("test", po::value(&s.test_pairs)->composing()->value_name("[NAME=]DEPTH:COLOR"), "a test pair: depth PNG (8/16-bit) or float .npy, and its aligned colour image (repeatable; default: Middlebury Art and Books of the data folder)")
     ("train", po::value(&s.train_pairs)->composing()->value_name("[NAME=]DEPTH:COLOR"), "a training pair for the trained methods (repeatable; default: NYU v2 1025 of the data folder)")
     ("scale", mcsc_cli::with_default(s.scale), "upsampling factor")
@@ -178,7 +176,6 @@ int main(int argc, char* argv[]) {
         validate_common(s.common);
         mcsc_cli::require(s.scale >= 2, "--scale must be >= 2");
         mcsc_cli::require(s.gf_radius >= 1 && s.gf_eps > 0, "--gf-radius >= 1 and --gf-eps > 0");
-        if (s.data_dir.empty()) s.data_dir = default_data_dir();
       },
       [&] { return run(s); });
 }

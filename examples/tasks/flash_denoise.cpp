@@ -16,7 +16,6 @@ using namespace mcsc_tasks;
 
 struct Settings {
   CommonSettings common;
-  std::string data_dir;
   std::vector<std::string> test_pairs, train_pairs;
   std::vector<double> sigmas;
 };
@@ -37,7 +36,7 @@ std::vector<Sample> load(const std::vector<Pair>& pairs, double sigma, const Set
 }
 
 int run(Settings& s) {
-  const std::string ff = s.data_dir + "/flash_noflash/";
+  const std::string ff = s.common.data_dir + "/flash_noflash/";
   std::vector<Pair> test, train;
   for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]NOFLASH:FLASH"));
   for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]NOFLASH:FLASH"));
@@ -86,7 +85,6 @@ int main(int argc, char* argv[]) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("test", po::value(&s.test_pairs)->composing()->value_name("[NAME=]NOFLASH:FLASH"), "a test pair (repeatable; default: the two cave pairs of the data folder)")
     ("train", po::value(&s.train_pairs)->composing()->value_name("[NAME=]NOFLASH:FLASH"), "a training pair (repeatable; default: the carpet pair)")
     ("sigma", po::value(&s.sigmas)->composing()->value_name("S"), "noise level of 255 (repeatable; default: 25, 50 and 75)");
@@ -101,7 +99,6 @@ int main(int argc, char* argv[]) {
         validate_common(s.common);
         if (s.sigmas.empty()) s.sigmas = {25, 50, 75};
         for (double v : s.sigmas) mcsc_cli::require(v > 0 && v <= 255, "--sigma must be in (0, 255]");
-        if (s.data_dir.empty()) s.data_dir = default_data_dir();
         mcsc_cli::require(s.common.weights.empty() || std::filesystem::is_directory(s.common.weights) || s.sigmas.size() == 1,
                           "--weights FILE fits one noise level: give one --sigma, or a folder holding denoise25/50/75.mcsc");
       },

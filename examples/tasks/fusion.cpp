@@ -28,7 +28,7 @@ constexpr int channels = task == Task::medical ? 1 : 3;
 
 struct Settings {
   CommonSettings common;
-  std::string data_dir, train_dir;
+  std::string train_dir;
   std::vector<std::string> pairs;
   int train_crop = 256;
 };
@@ -110,7 +110,7 @@ Method on_grey(Method rgb) {
 int run(Settings& s) {
   std::vector<Pair> pairs;
   for (const auto& t : s.pairs) pairs.push_back(parse_pair(t, "[NAME=]A:B"));
-  if (pairs.empty()) pairs = default_pairs(s.data_dir);
+  if (pairs.empty()) pairs = default_pairs(s.common.data_dir);
   std::vector<Sample> samples;
   for (const auto& p : pairs) {
     const Tensor a = load_image(p.first, channels), b = load_image(p.second, channels);
@@ -157,7 +157,6 @@ int main(int argc, char* argv[]) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("pair", po::value(&s.pairs)->composing()->value_name("[NAME=]A:B"), "a test pair of registered sources (repeatable; default: the task's pairs in the data folder)")
     ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "sharp, well-exposed photographs to make the synthetic training pairs from (default: <data>/rgb_nir/epfl_train, RGB files only)")
     ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training photographs to at most this side");
@@ -178,8 +177,7 @@ int main(int argc, char* argv[]) {
   return mcsc_cli::run(argc, argv, desc, about,
                        [&] {
                          validate_common(s.common);
-                         if (s.data_dir.empty()) s.data_dir = default_data_dir();
-                         if (s.train_dir.empty()) s.train_dir = s.data_dir + "/rgb_nir/epfl_train";
+                                          if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
                          mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
                        },
                        [&] { return run(s); });

@@ -17,7 +17,7 @@ using namespace mcsc_tasks;
 
 struct Settings {
   CommonSettings common;
-  std::string data_dir, train_dir, test_dir;
+  std::string train_dir, test_dir;
   std::vector<int> scales;
   int train_crop = 256;
   bool no_lmcsc = false, no_cunet = false;
@@ -75,7 +75,6 @@ int main(int argc, char* argv[]) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "training pairs <stem>_nir.png + <stem>_rgb.png (default: <data>/rgb_nir/epfl_train)")
     ("test-dir", po::value(&s.test_dir)->value_name("DIR"), "test pairs (default: <data>/rgb_nir/epfl_test)")
     ("scale", po::value(&s.scales)->composing()->value_name("S"), "upsampling factor (repeatable; default: 2 and 4)")
@@ -92,9 +91,8 @@ int main(int argc, char* argv[]) {
       [&] {
         validate_common(s.common);
         if (s.scales.empty()) s.scales = {2, 4};
-        if (s.data_dir.empty()) s.data_dir = default_data_dir();
-        if (s.train_dir.empty()) s.train_dir = s.data_dir + "/rgb_nir/epfl_train";
-        if (s.test_dir.empty()) s.test_dir = s.data_dir + "/rgb_nir/epfl_test";
+        if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
+        if (s.test_dir.empty()) s.test_dir = s.common.data_dir + "/rgb_nir/epfl_test";
         for (int scale : s.scales) mcsc_cli::require(scale >= 2 && scale <= 8, "--scale must be between 2 and 8");
         mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
       },

@@ -845,6 +845,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
   // clang-format off
   desc.add_options()
     ("output-dir", with_default(s.output_dir), "where report.html, results.csv, table.txt, images and checkpoints go")
+    ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("max-side", with_default(s.max_side), "centre-crop every image to at most this side (0: whole images)")
     ("weights", po::value(&s.weights)->value_name("FILE"), "official CU-Net weights converted to an mcsc checkpoint (tools/convert_cunet_pth.py): adds the official model's row")
     ("no-train", po::bool_switch(&s.no_train), "skip the networks trained here")
@@ -881,6 +882,7 @@ void validate_common(CommonSettings& s) {
               s.classical.patches > 0 && s.classical.sweeps >= 0,
           "--classical-filters/-kernel/-patches > 0, --classical-lambda/-learn/-sweeps >= 0");
   require(s.output_dir.size() > 0, "--output-dir must not be empty");
+  if (s.data_dir.empty()) s.data_dir = default_data_dir();
   t.seed = s.seed ? s.seed : 1;
   s.classical.seed = t.seed;
   s.train.output_dir = s.output_dir;

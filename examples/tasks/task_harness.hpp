@@ -200,6 +200,7 @@ struct CommonSettings {
     train.trainer.adam.learning_rate = 2e-3;
   }
   std::string output_dir;
+  std::string data_dir;        ///< --data-dir; default_data_dir() when not given
   int max_side = 0;            ///< centre-crop every image to at most this side (0: whole images)
   TrainOptions train;
   ClassicalOptions classical;
@@ -207,11 +208,11 @@ struct CommonSettings {
   std::string weights;         ///< official CU-Net checkpoint(s), mcsc format
   std::uint64_t seed = 1;
 };
-/// Adds --output-dir, --max-side, the training budget (--epochs, --steps-per-epoch, --batch,
+/// Adds --output-dir, --data-dir, --max-side, the training budget (--epochs, --steps-per-epoch, --batch,
 /// --patch, --lr, --filters, --kernel, --stages), --classical-* and --no-train/--no-classical,
 /// --seed and --quiet to desc; defaults are the current values of s.
 void add_common_options(po::options_description& desc, CommonSettings& s);
-/// Checks them (UsageError) and fills dependent fields.
+/// Checks them (UsageError) and fills dependent fields (data_dir: default_data_dir()).
 void validate_common(CommonSettings& s);
 /// The data folder: --data-dir if given, else $MCSC_SHARED_DIR/data, else ../shared/data beside
 /// the source tree (the build's default), else ../shared/data from the working directory.
