@@ -18,11 +18,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,6 +45,7 @@ struct TimingOptions {
 struct Timing {
   double median = 0, min = 0, max = 0;
   int samples = 0;
+  std::vector<double> values;  ///< the samples, sorted
 };
 
 /// Median / min / max of samples (seconds); an empty list gives zeros.
@@ -55,7 +58,15 @@ inline Timing summarize(std::vector<double> samples) {
   r.min = samples.front();
   r.max = samples.back();
   r.samples = int(n);
+  r.values = std::move(samples);
   return r;
+}
+
+/// The timing of the samples of a and b together.
+inline Timing merge(const Timing& a, const Timing& b) {
+  std::vector<double> all = a.values;
+  all.insert(all.end(), b.values.begin(), b.values.end());
+  return summarize(std::move(all));
 }
 
 /// The one timing helper: `warmup` untimed calls, then timed calls (each fenced before and after)
@@ -191,6 +202,94 @@ inline std::string json_gemm(const GemmResult& gemm) {
      << ", \"flop\": " << gemm.flop << ", " << json_timing(gemm.timing) << ", \"gflops\": " << gemm.gflops << "}";
   return os.str();
 }
+
+/// Time per Kokkos kernel label, through Kokkos::Tools' parallel_for/reduce/scan callbacks (each
+/// kernel between two fences, so that on a device the time is the kernel's own). On while
+/// installed; what() lists the labels by total time.
+namespace kernel_profile {
+
+struct Entry {
+  double seconds = 0;
+  std::int64_t calls = 0;
+};
+
+struct State {
+  std::map<std::string, Entry> entries;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> open;  // by kernel id
+};
+
+inline State& state() {
+  static State s;
+  return s;
+}
+
+inline void begin(const char* name, const std::uint32_t, std::uint64_t* id) {
+  Kokkos::fence();
+  State& s = state();
+  *id = s.open.size();
+  s.open.emplace_back(name ? name : "", std::chrono::steady_clock::now());
+}
+
+inline void end(const std::uint64_t id) {
+  Kokkos::fence();
+  State& s = state();
+  if (id >= s.open.size()) return;
+  Entry& e = s.entries[s.open[id].first];
+  e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s.open[id].second).count();
+  ++e.calls;
+  if (id + 1 == s.open.size()) s.open.pop_back();
+}
+
+/// Starts recording (and forgets what was recorded before).
+inline void install() {
+  state() = State();
+  namespace kt = Kokkos::Tools::Experimental;
+  kt::set_begin_parallel_for_callback(begin);
+  kt::set_begin_parallel_reduce_callback(begin);
+  kt::set_begin_parallel_scan_callback(begin);
+  kt::set_end_parallel_for_callback(end);
+  kt::set_end_parallel_reduce_callback(end);
+  kt::set_end_parallel_scan_callback(end);
+}
+
+inline void uninstall() {
+  namespace kt = Kokkos::Tools::Experimental;
+  kt::set_begin_parallel_for_callback(nullptr);
+  kt::set_begin_parallel_reduce_callback(nullptr);
+  kt::set_begin_parallel_scan_callback(nullptr);
+  kt::set_end_parallel_for_callback(nullptr);
+  kt::set_end_parallel_reduce_callback(nullptr);
+  kt::set_end_parallel_scan_callback(nullptr);
+}
+
+/// The recorded labels, largest total first, as a table: per call of the workload (`calls`
+/// workload calls were recorded) the milliseconds and kernel launches of each label, and its share
+/// of `total_seconds` (the workload's own time for those calls); the rest is time outside kernels.
+inline void print(std::ostream& os, const std::string& title, int calls, double total_seconds, int rows = 25) {
+  std::vector<std::pair<std::string, Entry>> v(state().entries.begin(), state().entries.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  double kernels = 0;
+  for (const auto& e : v) kernels += e.second.seconds;
+  const double per = calls > 0 ? 1.0 / calls : 1.0;
+  os << "profile " << title << " (per call, " << calls << " call(s)):\n"
+     << std::setw(12) << "ms" << std::setw(8) << "share" << std::setw(10) << "launches" << "  kernel\n";
+  int shown = 0;
+  for (const auto& e : v) {
+    if (shown++ == rows) {
+      os << "  ... " << (v.size() - std::size_t(rows)) << " more labels\n";
+      break;
+    }
+    os << std::fixed << std::setprecision(3) << std::setw(12) << e.second.seconds * per * 1e3 << std::setprecision(1)
+       << std::setw(7) << 100 * e.second.seconds / total_seconds << "%" << std::setw(10)
+       << double(e.second.calls) * per << "  " << e.first << "\n";
+  }
+  os << std::fixed << std::setprecision(3) << std::setw(12) << (total_seconds - kernels) * per * 1e3
+     << std::setprecision(1) << std::setw(7) << 100 * (total_seconds - kernels) / total_seconds << "%"
+     << std::setw(10) << "" << "  (outside kernels)\n"
+     << std::defaultfloat;
+}
+
+}  // namespace kernel_profile
 
 /// Parses a benchmark's command line into vm. Returns -1 to go on, or the exit status: 0 after
 /// --help (usage printed), 2 for a bad command line (message and usage on stderr).

@@ -297,10 +297,11 @@ struct Options {
   int batch = kBatch, patch = kPatch, image = kImage;
   int check_images = kBatch;
   double check_tolerance = 1e-4;
-  bool quick = false, scaling = false, check_only = false, no_check = false;
+  bool quick = false, scaling = false, check_only = false, no_check = false, profile = false;
   std::vector<int> sides = {128, 256, 512, 1024, 2048};
   std::vector<int> stage_counts = {2, 4, 8};
   int stages_side = 512;
+  int rounds = 1;
   std::string json_path = "bench_networks.json";
 };
 
@@ -326,6 +327,18 @@ void time_workload(Result& r, const std::function<void()>& call, const Options& 
   t.min_time = opt.min_time;
   r.timing = mcsc_bench::time_kernel(call, t);
   r.timed_allocations = memory::g_allocations - before;
+  if (opt.profile) {
+    // as many calls again, each kernel between fences: time per kernel label (to stdout)
+    namespace kp = mcsc_bench::kernel_profile;
+    kp::install();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < opt.repeats; ++i) call();
+    Kokkos::fence();
+    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    kp::uninstall();
+    std::cerr << "\n";
+    kp::print(std::cout, r.workload, opt.repeats, total);
+  }
 }
 
 /// Runs one workload of a constructed network `net` (params already initialised).
@@ -494,7 +507,8 @@ void print_results(std::ostream& os, const Options& opt, const RunInfo& info, co
   if (!results.empty() && opt.scaling)
     os << "scaling: CU-Net official inference of one image pair per side (centre crop or mirrored tiling of the "
           "512x512 pair), stages at side "
-       << opt.stages_side << "; repeats >= " << opt.repeats << ", warm-up " << opt.warmup << "\n";
+       << opt.stages_side << "; repeats >= " << opt.repeats << ", warm-up " << opt.warmup << ", rounds " << opt.rounds
+       << " (timings over all rounds' samples)\n";
   else if (!results.empty())
     os << "train: batch " << opt.batch << "x1x" << opt.patch << "x" << opt.patch << ", forward + MSE + backward + Adam; "
      << "infer: one " << opt.image << "x" << opt.image << " pair; repeats >= " << opt.repeats << ", warm-up "
@@ -549,6 +563,7 @@ void write_json(std::ostream& f, const Options& opt, const RunInfo& info, const 
   for (std::size_t i = 0; i < info.skipped.size(); ++i) f << (i ? ", " : "") << json_string(info.skipped[i]);
   f << "],\n  \"options\": {\"inputs\": " << json_string(opt.inputs)
     << ", \"reference_weights\": " << json_string(opt.reference_weights) << ", \"repeats\": " << opt.repeats
+    << ", \"rounds\": " << opt.rounds
     << ", \"warmup\": " << opt.warmup << ", \"min_time\": " << opt.min_time << ", \"batch\": " << opt.batch
     << ", \"patch\": " << opt.patch << ", \"image\": " << opt.image << ", \"quick\": " << (opt.quick ? "true" : "false")
     << ", \"scaling\": " << (opt.scaling ? "true" : "false") << "},\n"
@@ -622,9 +637,15 @@ po::options_description make_options(Options& opt) {
       "stage counts of the scaling series (--quick: 1 2)")(
       "stages-side", po::value<int>(&opt.stages_side)->default_value(opt.stages_side),
       "image side of the stage series (--quick: 64)")(
+      "rounds", po::value<int>(&opt.rounds)->default_value(opt.rounds),
+      "run the scaling series this many times, each round every workload in turn; a workload's timing is "
+      "that of its samples of all rounds")(
       "gemm-size", po::value<int>(&opt.gemm_size)->default_value(opt.gemm_size),
       "side of the square GEMM reference (--quick: 512)")(
       "json", po::value<std::string>(&opt.json_path)->default_value(opt.json_path), "where to write the JSON results")(
+      "profile", po::bool_switch(&opt.profile),
+      "after each workload's timed calls, as many again with every kernel fenced: the time per Kokkos kernel "
+      "label (stdout)")(
       "quick", po::bool_switch(&opt.quick),
       "smoke run (seconds): batch 2 of 32x32, 64x64 inference, 1 timed call, small GEMM");
   return desc;
@@ -676,6 +697,7 @@ int run(int argc, char** argv, const std::string& command) {
   if (opt.check_images < 1 || opt.check_images > kBatch) return usage_error("--check-images must be 1 to 16", desc);
   if (!(opt.check_tolerance >= 0)) return usage_error("--check-tolerance must not be negative", desc);
   if (opt.stages_side < 1) return usage_error("--stages-side must be at least 1", desc);
+  if (opt.rounds < 1) return usage_error("--rounds must be at least 1", desc);
   for (int s : opt.sides)
     if (s < 1) return usage_error("--sides must be at least 1", desc);
   for (int s : opt.stage_counts)
@@ -708,43 +730,64 @@ int run(int argc, char** argv, const std::string& command) {
     gemm = mcsc_bench::measure_gemm(opt.gemm_size, info.threads, gemm_timing, "bench_networks");
     const NetSpec& official = kNets[0];
     if (opt.scaling) {
-      // Memory grows with the pixels: a side whose peak, extrapolated from the previous side's,
-      // would take more than 80 % of MemAvailable is skipped (never risk the OOM killer on a
-      // shared machine).
-      double bytes_per_pixel = 0;
-      for (int side : opt.sides) {
-        const double predicted = bytes_per_pixel * double(side) * side;
-        const std::int64_t free_bytes = memory::available();
-        if (free_bytes > 0 && predicted > 0.8 * double(free_bytes)) {
-          std::cerr << "[scaling/side" << side << "] skipped: needs about " << mib(std::int64_t(predicted))
-                    << " MiB (extrapolated), " << mib(free_bytes) << " MiB available\n";
-          info.skipped.push_back("scaling/side" + std::to_string(side) + ": needs about " +
-                                 mib(std::int64_t(predicted)) + " MiB, " + mib(free_bytes) + " MiB available");
-          continue;
+      // --rounds: the whole series again, each round every workload in turn, so that a spell of
+      // foreign load falls on all of them; a workload's timing is that of its samples of all rounds.
+      std::map<std::string, std::size_t> index;
+      auto record = [&](const Result& r) {
+        const auto it = index.find(r.workload);
+        if (it == index.end()) {
+          index[r.workload] = results.size();
+          results.push_back(r);
+          return;
         }
-        const Tensor x = read_image(opt.inputs + "/skimage_camera_512_512x512.f32", side);
-        const Tensor y = read_image(opt.inputs + "/skimage_moon_512_512x512.f32", side);
-        Result r;
-        r.network = official.name;
-        r.kind = "infer";
-        r.workload = std::string("scaling/side") + std::to_string(side);
-        r.n = 1, r.h = side, r.w = side;
-        r.flop = workload_flop(official, official.stages, false, 1, side, side);
-        measure(official, official.stages, r, x, y, Tensor(), opt, gemm.gflops);
-        bytes_per_pixel = std::max(bytes_per_pixel, double(r.peak_bytes) / (double(side) * side));
-        results.push_back(r);
-      }
-      const Tensor x = read_image(opt.inputs + "/skimage_camera_512_512x512.f32", opt.stages_side);
-      const Tensor y = read_image(opt.inputs + "/skimage_moon_512_512x512.f32", opt.stages_side);
-      for (int stages : opt.stage_counts) {
-        Result r;
-        r.network = official.name;
-        r.kind = "infer";
-        r.workload = std::string("scaling/stages") + std::to_string(stages);
-        r.n = 1, r.h = opt.stages_side, r.w = opt.stages_side;
-        r.flop = workload_flop(official, stages, false, 1, opt.stages_side, opt.stages_side);
-        measure(official, stages, r, x, y, Tensor(), opt, gemm.gflops);
-        results.push_back(r);
+        Result& m = results[it->second];
+        m.timing = mcsc_bench::merge(m.timing, r.timing);
+        m.peak_bytes = std::max(m.peak_bytes, r.peak_bytes);
+        m.timed_allocations += r.timed_allocations;
+        m.gflops = m.flop / m.timing.median * 1e-9;
+        m.ratio_to_gemm = m.gflops / gemm.gflops;
+      };
+      for (int round = 0; round < opt.rounds; ++round) {
+        if (opt.rounds > 1) std::cerr << "round " << round + 1 << " of " << opt.rounds << "\n";
+        // Memory grows with the pixels: a side whose peak, extrapolated from the previous side's,
+        // would take more than 80 % of MemAvailable is skipped (never risk the OOM killer on a
+        // shared machine).
+        double bytes_per_pixel = 0;
+        for (int side : opt.sides) {
+          const double predicted = bytes_per_pixel * double(side) * side;
+          const std::int64_t free_bytes = memory::available();
+          if (free_bytes > 0 && predicted > 0.8 * double(free_bytes)) {
+            std::cerr << "[scaling/side" << side << "] skipped: needs about " << mib(std::int64_t(predicted))
+                      << " MiB (extrapolated), " << mib(free_bytes) << " MiB available\n";
+            if (round == 0)
+              info.skipped.push_back("scaling/side" + std::to_string(side) + ": needs about " +
+                                     mib(std::int64_t(predicted)) + " MiB, " + mib(free_bytes) + " MiB available");
+            continue;
+          }
+          const Tensor x = read_image(opt.inputs + "/skimage_camera_512_512x512.f32", side);
+          const Tensor y = read_image(opt.inputs + "/skimage_moon_512_512x512.f32", side);
+          Result r;
+          r.network = official.name;
+          r.kind = "infer";
+          r.workload = std::string("scaling/side") + std::to_string(side);
+          r.n = 1, r.h = side, r.w = side;
+          r.flop = workload_flop(official, official.stages, false, 1, side, side);
+          measure(official, official.stages, r, x, y, Tensor(), opt, gemm.gflops);
+          bytes_per_pixel = std::max(bytes_per_pixel, double(r.peak_bytes) / (double(side) * side));
+          record(r);
+        }
+        const Tensor x = read_image(opt.inputs + "/skimage_camera_512_512x512.f32", opt.stages_side);
+        const Tensor y = read_image(opt.inputs + "/skimage_moon_512_512x512.f32", opt.stages_side);
+        for (int stages : opt.stage_counts) {
+          Result r;
+          r.network = official.name;
+          r.kind = "infer";
+          r.workload = std::string("scaling/stages") + std::to_string(stages);
+          r.n = 1, r.h = opt.stages_side, r.w = opt.stages_side;
+          r.flop = workload_flop(official, stages, false, 1, opt.stages_side, opt.stages_side);
+          measure(official, stages, r, x, y, Tensor(), opt, gemm.gflops);
+          record(r);
+        }
       }
     } else {
       const Tensor bx = read_batch(opt.inputs + "/torch_batch_x_16x1x64x64.f32", opt.batch, opt.patch);

@@ -256,3 +256,109 @@ TEMPLATE_TEST_CASE("conv2d kernels give bit-identical results on Serial and on O
   }
 }
 #endif
+
+// ------------------------------------------------------------------ conv2d_prox (fused stage update)
+
+namespace {
+/// out = prox(sign * conv + a + b) on the host, element by element, from the generic convolution
+/// (conv2d_reference) and the scalar prox functions: the independent reference of conv2d_prox.
+template <class Y, class Th>
+void conv_prox_on_host(const Y& conv, double sign, const Y& a, const Y& b, const Th& theta, const Y& side,
+                       Eigen::VectorXd& pre, Eigen::VectorXd& out) {
+  const Eigen::VectorXd hc = mcsc_test::to_eigen(conv);
+  const Eigen::VectorXd ha = a.data() ? mcsc_test::to_eigen(a) : Eigen::VectorXd::Zero(hc.size());
+  const Eigen::VectorXd hb = b.data() ? mcsc_test::to_eigen(b) : Eigen::VectorXd::Zero(hc.size());
+  const Eigen::VectorXd hs = side.data() ? mcsc_test::to_eigen(side) : Eigen::VectorXd::Zero(hc.size());
+  auto ht = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), theta);
+  const std::int64_t C = conv.extent(1), HW = std::int64_t(conv.extent(2)) * conv.extent(3);
+  pre.resize(hc.size());
+  out.resize(hc.size());
+  for (Eigen::Index i = 0; i < hc.size(); ++i) {
+    const double v = sign * hc(i) + ha(i) + hb(i);
+    const double t = ht(ht.extent(0) == 1 ? 0 : (i / HW) % C);
+    pre(i) = v;
+    out(i) = side.data() ? l1l1_prox_value(v, hs(i), t) : soft_threshold_value(v, t);
+  }
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("conv2d_prox (fused convolution, combination and prox) equals the separate steps",
+                        "[conv2d][prox][fused]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  using Tensor = Tensor4<T, Space>;
+  const double tol = std::is_same<T, float>::value ? 2e-5 : 1e-12;
+  std::uint64_t seed = 300;
+  int variant = 0;
+  for (const auto& k : blocked_cases) {
+    ++variant;
+    // every case a different combination of the options (all of them over the list)
+    const bool l1l1 = variant % 2 == 0, per_channel = variant % 3 != 0, keep_pre = variant % 4 != 1;
+    const bool with_a = variant % 5 != 2, with_b = variant % 7 != 3, out_is_b = with_b && variant % 3 == 1;
+    const double sign = variant % 2 == 1 ? -1.0 : 1.0;
+    CAPTURE(k.n, k.c, k.o, k.h, k.w, k.kh, k.kw, l1l1, per_channel, keep_pre, with_a, with_b, out_is_b, sign);
+    auto x = make_tensor<T, Space>("x", {k.n, k.c, k.h, k.w});
+    auto w = make_tensor<T, Space>("w", {k.o, k.c, k.kh, k.kw});
+    fill_normal(x, ++seed);
+    fill_normal(w, ++seed);
+    const Shape4 so{k.n, k.o, k.h, k.w};
+    Tensor a, b, side;
+    if (with_a) a = make_tensor<T, Space>("a", so), fill_normal(a, ++seed);
+    if (with_b) b = make_tensor<T, Space>("b", so), fill_normal(b, ++seed);
+    if (l1l1) side = make_tensor<T, Space>("side", so), fill_normal(side, ++seed);
+    Kokkos::View<T*, Space> theta("theta", per_channel ? k.o : 1);
+    fill_uniform(theta, ++seed, T(0.0), T(0.8));
+    if (!l1l1 && per_channel) Kokkos::deep_copy(Kokkos::subview(theta, std::make_pair(0, 1)), T(-0.3));  // learned, < 0
+
+    auto conv = make_tensor<T, Space>("conv", so);
+    conv2d_reference(x, w, conv);
+    Eigen::VectorXd want_pre, want_out;
+    conv_prox_on_host(conv, sign, a, b, theta, side, want_pre, want_out);
+
+    for (bool fused : {true, false}) {
+      CAPTURE(fused);
+      Tensor b_in = b;
+      if (out_is_b) b_in = make_tensor<T, Space>("b copy", so), Kokkos::deep_copy(b_in, b);
+      auto pre = make_tensor<T, Space>("pre", so);
+      auto out = out_is_b ? b_in : make_tensor<T, Space>("out", so);
+      ConvProxOptions opt;
+      opt.sign = sign;
+      opt.keep_pre = keep_pre;
+      opt.fused = fused;
+      conv2d_prox(x, w, a, b_in, theta, side, pre, out, opt);
+      const Eigen::VectorXd got = mcsc_test::to_eigen(out);
+      const double scale = std::max(1.0, max_abs(want_pre));
+      REQUIRE(max_abs(got - want_out) <= tol * scale);
+      if (keep_pre || !fused) REQUIRE(max_abs(mcsc_test::to_eigen(pre) - want_pre) <= tol * scale);
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("conv2d_prox rejects bad operands with a message", "[conv2d][prox][errors]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  using Tensor = Tensor4<T, Space>;
+  auto x = make_tensor<T, Space>("x", {1, 2, 6, 6});
+  auto w = make_tensor<T, Space>("w", {3, 2, 3, 3});
+  auto pre = make_tensor<T, Space>("pre", {1, 3, 6, 6});
+  auto out = make_tensor<T, Space>("out", {1, 3, 6, 6});
+  auto small = make_tensor<T, Space>("small", {1, 3, 5, 6});
+  Kokkos::View<T*, Space> theta("theta", 3), theta2("theta2", 2);
+  const Tensor none;
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(conv2d_prox(x, w, small, none, theta, none, pre, out), Contains("mcsc::conv2d_prox"));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, small, pre, out), Contains("mcsc::conv2d_prox"));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, small, out), Contains("mcsc::conv2d_prox"));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta2, none, pre, out), Contains("threshold has 2 entries"));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, pre, none, theta, none, pre, out), Contains("pre must be distinct"));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, out, out), Contains("pre must be distinct"));
+  ConvProxOptions two;
+  two.sign = 2;
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, pre, out, two), Contains("not 1 or -1"));
+  ConvProxOptions nonneg;
+  nonneg.require_nonnegative = true;
+  Kokkos::deep_copy(theta, T(-1));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, pre, out, nonneg), Contains("must be >= 0"));
+  Kokkos::deep_copy(theta, std::numeric_limits<T>::quiet_NaN());
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, pre, out), Contains("NaN"));
+}

@@ -24,6 +24,7 @@
 #include "mcsc/nn/state_dict.hpp"
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/conv2d_fft.hpp"
+#include "mcsc/ops/conv2d_prox.hpp"
 #include "mcsc/ops/fft_backend.hpp"
 #include "mcsc/ops/lipschitz.hpp"
 #include "mcsc/ops/prox.hpp"

@@ -21,6 +21,7 @@
 
 #include "mcsc/nn/parameters.hpp"
 #include "mcsc/ops/conv2d.hpp"
+#include "mcsc/ops/conv2d_prox.hpp"
 #include "mcsc/ops/prox.hpp"
 
 namespace mcsc {
@@ -126,23 +127,26 @@ class LcscEncoder {
     m_x = x;
     m_side = side;
     const int S = m_config.stages;
-    conv2d(x, weight(m_encoder0), m_p1);
-    apply_prox(m_p1, m_threshold0, codes(0));
+    const tensor_type none;
+    const tensor_type& z = m_config.prox == ProxKind::l1l1 ? m_side : none;
+    conv2d_prox(x, weight(m_encoder0), none, none, threshold_values(m_threshold0), z, m_p1, codes(0));  // p1 = E0 x
     for (int j = 0; j < S; ++j) {
       const auto& u = codes(j);
       const auto& r = residual(j);
       const auto& v = preactivation(j + 1);
       conv2d(u, weight(dictionary(j)), r);  // r = D_j U_j
       if (m_config.form == LcscForm::paper) {
-        conv2d(r, weight(encoder(j)), v);  // v = E_j D_j U_j
-        lincomb(T(1), u, T(-1), v, v);     // v = U_j - E_j D_j U_j
-        axpby(T(1), m_p1, T(1), v);        // v += p1
+        // v = p1 + U_j - E_j D_j U_j, U_{j+1} = prox(v), fused; v kept only for training
+        ConvProxOptions fused;
+        fused.sign = -1;
+        fused.keep_pre = training;
+        conv2d_prox(r, weight(encoder(j)), m_p1, u, threshold_values(threshold(j)), z, v, codes(j + 1), fused);
       } else {
         lincomb(T(1), x, T(-1), r, r);              // r = x - D_j U_j (kept for backward)
         Kokkos::deep_copy(v, u);                    // v = U_j
         conv2d(r, weight(encoder(j)), v, {Boundary::zero, true});  // v += E_j r
+        apply_prox(v, threshold(j), codes(j + 1));
       }
-      apply_prox(v, threshold(j), codes(j + 1));
     }
     m_forward_for_training = training;
     return codes(S);
@@ -239,8 +243,10 @@ class LcscEncoder {
     m_training = training;
   }
 
+  auto threshold_values(int threshold_index) const { return m_params->value_vector(threshold_index); }
+
   void apply_prox(const tensor_type& v, int threshold_index, const tensor_type& out) const {
-    const auto theta = m_params->value_vector(threshold_index);
+    const auto theta = threshold_values(threshold_index);
     if (m_config.prox == ProxKind::soft_threshold)
       soft_threshold(v, theta, out, /*require_nonnegative=*/false);
     else

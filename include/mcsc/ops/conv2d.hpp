@@ -80,6 +80,23 @@ inline constexpr bool blocked_conv_types_v =
     std::is_same<typename A::non_const_value_type, typename Out::non_const_value_type>::value &&
     std::is_same<typename B::non_const_value_type, typename Out::non_const_value_type>::value;
 
+/// The blocked kernels' operands of y = conv2d(x, w) (zero boundary, no accumulation).
+template <class X, class Wt, class Y>
+blocked::CorrelationArgs<typename Y::non_const_value_type> forward_correlation_args(const X& x, const Wt& w,
+                                                                                   const Y& y) {
+  blocked::CorrelationArgs<typename Y::non_const_value_type> a;
+  a.in = x.data();
+  a.in_sn = x.stride(0), a.in_sc = x.stride(1), a.in_sh = x.stride(2);
+  a.out = y.data();
+  a.out_sn = y.stride(0), a.out_sc = y.stride(1), a.out_sh = y.stride(2);
+  a.w = w.data();
+  a.w0 = 0, a.wso = w.stride(0), a.wsc = w.stride(1), a.wsp = w.stride(2), a.wsq = w.stride(3);
+  a.N = int(x.extent(0)), a.Cin = int(x.extent(1)), a.H = int(x.extent(2)), a.W = int(x.extent(3));
+  a.Cout = int(w.extent(0)), a.KH = int(w.extent(2)), a.KW = int(w.extent(3));
+  a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
+  return a;
+}
+
 }  // namespace Impl
 
 /// y = conv2d(x, w) by the generic gather kernel (one output element per iteration, any
@@ -215,17 +232,7 @@ void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
   Impl::check_conv_shapes("mcsc::conv2d", x, w, y);
   if constexpr (Impl::blocked_conv_types_v<Y, X, Wt>) {
     if (options.boundary == Boundary::zero) {
-      using T = typename Y::non_const_value_type;
-      Impl::blocked::CorrelationArgs<T> a;
-      a.in = x.data();
-      a.in_sn = x.stride(0), a.in_sc = x.stride(1), a.in_sh = x.stride(2);
-      a.out = y.data();
-      a.out_sn = y.stride(0), a.out_sc = y.stride(1), a.out_sh = y.stride(2);
-      a.w = w.data();
-      a.w0 = 0, a.wso = w.stride(0), a.wsc = w.stride(1), a.wsp = w.stride(2), a.wsq = w.stride(3);
-      a.N = int(x.extent(0)), a.Cin = int(x.extent(1)), a.H = int(x.extent(2)), a.W = int(x.extent(3));
-      a.Cout = int(w.extent(0)), a.KH = int(w.extent(2)), a.KW = int(w.extent(3));
-      a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
+      auto a = Impl::forward_correlation_args(x, w, y);
       a.accumulate = options.accumulate;
       if (Impl::blocked::correlation<typename Y::execution_space>("mcsc::conv2d", a)) return;
     }
