@@ -11,8 +11,14 @@
 /// (a large single-precision Eigen GEMM with as many OpenMP threads as Kokkos has), and every
 /// kernel's rate is reported as a ratio to it.
 ///
-/// FLOP of one pass: 2 * N * O * C * H * W * s * s for all three operators (a multiply-add is 2
-/// FLOP); the FFT path is charged the same nominal count ("effective GFLOP/s").
+/// For the encoder shapes (1->K, 2->K) it also times the stage update of the unrolled encoders,
+/// out = S_theta(p1 + U - conv2d(x, w)) ("stage_update"): "direct" is the fused conv2d_prox (the
+/// combination and the soft threshold in the convolution's store), "unfused" the same as four
+/// kernels (conv2d, lincomb, axpby, soft_threshold), as the networks ran it before.
+///
+/// FLOP of one pass: 2 * N * O * C * H * W * s * s for all operators (a multiply-add is 2
+/// FLOP; the stage update's elementwise work is not counted); the FFT path is charged the same
+/// nominal count ("effective GFLOP/s").
 #include "bench_common.hpp"  // first: it includes Eigen
 
 #include <boost/program_options.hpp>
@@ -34,6 +40,8 @@
 #include "mcsc/core/tensor.hpp"
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/conv2d_fft.hpp"
+#include "mcsc/ops/conv2d_prox.hpp"
+#include "mcsc/ops/prox.hpp"
 
 namespace po = boost::program_options;
 
@@ -83,10 +91,11 @@ constexpr ConvShape kShapes[] = {
 
 constexpr int kImageSide = 64;
 
-enum class Op { forward, adjoint, weight_grad };
-enum class Method { direct, fft, reference };
-constexpr Op kOps[] = {Op::forward, Op::adjoint, Op::weight_grad};
-constexpr Method kMethods[] = {Method::direct, Method::fft, Method::reference};
+enum class Op { forward, adjoint, weight_grad, stage_update };
+enum class Method { direct, fft, reference, unfused };
+constexpr Op kOps[] = {Op::forward, Op::adjoint, Op::weight_grad, Op::stage_update};
+constexpr Method kMethods[] = {Method::direct, Method::fft, Method::reference, Method::unfused};
+constexpr int kNumOps = int(std::size(kOps));
 constexpr int kNumMethods = int(std::size(kMethods));
 
 const char* name_of(Op op) {
@@ -94,6 +103,7 @@ const char* name_of(Op op) {
     case Op::forward: return "forward";
     case Op::adjoint: return "adjoint";
     case Op::weight_grad: return "weight_grad";
+    case Op::stage_update: return "stage_update";
   }
   return "?";
 }
@@ -102,6 +112,7 @@ const char* name_of(Method m) {
     case Method::direct: return "direct";
     case Method::fft: return "fft";
     case Method::reference: return "reference";
+    case Method::unfused: return "unfused";
   }
   return "?";
 }
@@ -145,7 +156,9 @@ struct ConvResult {
 struct ConvProblem {
   ConvShape shape;
   Tensor x, w, y;    // input (N, C, H, W), weight (O, C, s, s), output-side (N, O, H, W)
-  Tensor out[3][kNumMethods];  // [op][method]: y', x' or gw'
+  Tensor p1, u, pre;  // the stage update's operands (N, O, H, W)
+  Kokkos::View<Real*, ExecSpace> theta;
+  Tensor out[kNumOps][kNumMethods];  // [op][method]: y', x', gw' or U'
   mcsc::FftConv2d<Real, ExecSpace> fft;
 
   ConvProblem(const ConvShape& s, int batch, std::uint64_t seed)
@@ -157,10 +170,18 @@ struct ConvProblem {
     mcsc::fill_normal(x, seed);
     mcsc::fill_normal(w, seed + 1, 0.0, 1.0 / (s.kernel * std::sqrt(double(s.in_ch))));
     mcsc::fill_normal(y, seed + 2);
+    p1 = mcsc::make_tensor_like("p1", y);
+    u = mcsc::make_tensor_like("u", y);
+    pre = mcsc::make_tensor_like("pre", y);
+    mcsc::fill_normal(p1, seed + 3);
+    mcsc::fill_normal(u, seed + 4);
+    theta = Kokkos::View<Real*, ExecSpace>("theta", s.out_ch);
+    Kokkos::deep_copy(theta, Real(0.5));
     for (Op op : kOps)
       for (Method m : kMethods) {
         const std::string label = std::string(name_of(op)) + "_" + name_of(m);
-        out[int(op)][int(m)] = mcsc::make_tensor_like(label, op == Op::forward ? y : op == Op::adjoint ? x : w);
+        out[int(op)][int(m)] =
+            mcsc::make_tensor_like(label, op == Op::forward || op == Op::stage_update ? y : op == Op::adjoint ? x : w);
       }
     fft.set_weights(w);  // weight spectra: part of the plan, outside the timing
     Kokkos::fence();
@@ -186,8 +207,29 @@ struct ConvProblem {
         if (m == Method::direct) return [this, o] { mcsc::conv2d_weight_grad(x, y, o); };
         if (m == Method::reference) return [this, o] { mcsc::conv2d_weight_grad_reference(x, y, o); };
         return [this, o] { fft.weight_grad(x, y, o); };
+      case Op::stage_update:
+        if (m == Method::direct)
+          return [this, o] {
+            mcsc::ConvProxOptions fused;
+            fused.sign = -1;
+            fused.keep_pre = false;
+            mcsc::conv2d_prox(x, w, p1, u, theta, Tensor(), pre, o, fused);
+          };
+        return [this, o] {
+          mcsc::conv2d(x, w, pre);
+          mcsc::lincomb(Real(1), u, Real(-1), pre, pre);
+          mcsc::axpby(Real(1), p1, Real(1), pre);
+          mcsc::soft_threshold(pre, theta, o, false);
+        };
     }
     return {};
+  }
+
+  /// Whether the run measures op with method m on this shape.
+  static bool applies(const ConvShape& s, Op op, Method m, bool reference) {
+    if (op == Op::stage_update) return s.in_ch <= 2 && (m == Method::direct || m == Method::unfused);
+    if (m == Method::unfused) return false;
+    return m != Method::reference || reference;
   }
 
   /// ||out(m) - out(direct)|| / ||out(direct)|| of operator op.
@@ -200,15 +242,17 @@ struct ConvProblem {
 
 std::vector<ConvResult> measure_convs(const Options& opt, double gemm_gflops) {
   std::vector<ConvResult> results;
-  const int methods = opt.reference ? kNumMethods : kNumMethods - 1;
-  const int total = int(std::size(kShapes) * std::size(kOps)) * methods;
+  int total = 0;
+  for (const ConvShape& s : kShapes)
+    for (Op op : kOps)
+      for (Method m : kMethods) total += ConvProblem::applies(s, op, m, opt.reference) ? 1 : 0;
   std::uint64_t seed = 1234;
   for (const ConvShape& s : kShapes) {
     ConvProblem problem(s, opt.batch, seed);
     seed += 10;
     for (Op op : kOps) {
       for (Method m : kMethods) {
-        if (m == Method::reference && !opt.reference) continue;
+        if (!ConvProblem::applies(s, op, m, opt.reference)) continue;
         ConvResult r;
         r.shape = s;
         r.op = op;
@@ -246,12 +290,12 @@ void print_table(std::ostream& os, const Options& opt, const RunInfo& info, cons
      << "/proc/loadavg before: " << info.load_before << "; after: " << info.load_after << "\n"
      << mcsc_bench::gemm_summary(gemm) << "\n\n" << std::fixed;
   os << std::left << std::setw(7) << "shape" << std::right << std::setw(3) << "s" << "  " << std::left
-     << std::setw(12) << "op" << std::setw(10) << "method" << std::right << std::setw(8) << "GFLOP" << std::setw(11)
+     << std::setw(13) << "op" << std::setw(10) << "method" << std::right << std::setw(8) << "GFLOP" << std::setw(11)
      << "median ms" << std::setw(10) << "min ms" << std::setw(10) << "max ms" << std::setw(9) << "GFLOP/s"
      << std::setw(9) << "/GEMM" << std::setw(10) << "rel.diff" << "\n";
   for (const ConvResult& r : results) {
     os << std::left << std::setw(7) << shape_label(r.shape) << std::right << std::setw(3) << r.shape.kernel << "  "
-       << std::left << std::setw(12) << name_of(r.op) << std::setw(10) << name_of(r.method) << std::right
+       << std::left << std::setw(13) << name_of(r.op) << std::setw(10) << name_of(r.method) << std::right
        << std::setprecision(3) << std::setw(8) << r.flop * 1e-9 << std::setw(11) << r.timing.median * 1e3
        << std::setw(10) << r.timing.min * 1e3 << std::setw(10) << r.timing.max * 1e3 << std::setprecision(2)
        << std::setw(9) << r.gflops << std::setprecision(4) << std::setw(9) << r.ratio_to_gemm;
@@ -303,7 +347,8 @@ po::options_description make_options(Options& opt) {
   po::options_description desc(
       "Usage: bench_conv [options] [--kokkos-... options]\n"
       "Times conv2d / conv2d_adjoint / conv2d_weight_grad for the networks' conv shapes: direct (the\n"
-      "dispatched kernels), FFT and the generic reference kernels, against this machine's Eigen SGEMM rate.\n"
+      "dispatched kernels), FFT and the generic reference kernels, and the encoders' stage update (fused\n"
+      "conv2d_prox against the unfused kernels), against this machine's Eigen SGEMM rate.\n"
       "Run with OMP_NUM_THREADS and OMP_PROC_BIND=false set.\n\n"
       "Options");
   desc.add_options()("help,h", "print this help and exit")(

@@ -76,14 +76,15 @@ void conv2d_prox(const X& x, const Wt& w, const Y& a, const Y& b, const Theta& t
   auto fb = has_b ? Impl::flat(b) : decltype(Impl::flat(b))();
   auto fs = has_side ? Impl::flat(side) : decltype(Impl::flat(side))();
   const Impl::ChannelParameter<Theta> th(theta);
-  Kokkos::parallel_for(
-      "mcsc::conv2d_prox::update", Kokkos::RangePolicy<ExecSpace>(0, fo.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) {
+  Impl::for_each_in_planes<ExecSpace>(
+      "mcsc::conv2d_prox::update", std::int64_t(out.extent(0)) * C, int(HW),
+      KOKKOS_LAMBDA(const std::int64_t p, const int k) {
+        const std::int64_t i = p * HW + k;
         T v = sign * fp(i);
         if (has_a) v += fa(i);
         if (has_b) v += fb(i);
         fp(i) = v;
-        const T t = T(th((i / HW) % C));
+        const T t = T(th(p % C));
         fo(i) = has_side ? l1l1_prox_value(v, T(fs(i)), t) : soft_threshold_value(v, t);
       });
 }

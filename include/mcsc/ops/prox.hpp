@@ -100,34 +100,82 @@ struct ChannelParameter {
   KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t c) const { return broadcast ? 0 : c; }
 };
 
-/// Sum over (n, h, w) of f(n, c, h, w) for every channel c, added into out(c); or, when out has
-/// one entry, the sum over everything added into out(0). Deterministic for a given thread count
-/// (no atomics), so training runs repeat bit for bit.
+/// Elements per team of for_each_in_planes / per_channel_sum: a plane (one image and channel) is
+/// split into pieces of at most this many, so that one large plane still feeds every thread.
+inline constexpr int kPlanePiece = 16384;
+
+/// f(p, k) for every plane p < planes (p = n * C + c of an (N, C, H, W) tensor) and every element
+/// k < hw of it: teams over pieces of planes, their threads over the piece's contiguous elements
+/// (no division per element: on the host the inner loop is a plain, vectorisable loop).
+template <class ExecSpace, class F>
+void for_each_in_planes(const char* label, std::int64_t planes, int hw, const F& f) {
+  using policy = Kokkos::TeamPolicy<ExecSpace>;
+  using member = typename policy::member_type;
+  const int pieces = (hw + kPlanePiece - 1) / kPlanePiece, piece = (hw + pieces - 1) / pieces;
+  Kokkos::parallel_for(
+      label, policy(planes * pieces, Kokkos::AUTO), KOKKOS_LAMBDA(const member& team) {
+        const std::int64_t p = team.league_rank() / pieces;
+        const int k0 = int(team.league_rank() % pieces) * piece, k1 = k0 + piece < hw ? k0 + piece : hw;
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, k0, k1), [&](const int k) { f(p, k); });
+      });
+}
+
+/// Sum over k in [k0, k1) of double(g(k)) by the threads of a team, in blocks of 16 consecutive
+/// elements: each block's 16 terms are independent (the host compiler vectorises them) and added
+/// pairwise, so only one addition per block waits for the previous one. The order is fixed by
+/// k0, k1 and the team size.
+template <class Member, class G>
+KOKKOS_INLINE_FUNCTION double team_sum(const Member& team, int k0, int k1, const G& g) {
+  constexpr int L = 16;
+  double total = 0;
+  Kokkos::parallel_reduce(
+      Kokkos::TeamThreadRange(team, 0, (k1 - k0 + L - 1) / L),
+      [&](const int b, double& acc) {
+        const int kb = k0 + b * L;
+        double t[L];
+        if (kb + L <= k1) {
+          for (int j = 0; j < L; ++j) t[j] = double(g(kb + j));
+        } else {
+          for (int j = 0; j < L; ++j) t[j] = kb + j < k1 ? double(g(kb + j)) : 0.0;
+        }
+        for (int w = L / 2; w > 0; w /= 2)
+          for (int j = 0; j < w; ++j) t[j] += t[j + w];
+        acc += t[0];
+      },
+      total);
+  return total;
+}
+
+/// Sum over (n, h, w) of f(n, c, k) (k = h * W + w) for every channel c, added into out(c); or,
+/// when out has one entry, the sum over everything added into out(0). Sums in double, in an order
+/// fixed by the shape and the thread count (no atomics), so training runs repeat bit for bit.
 template <class ExecSpace, class Out, class F>
 void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f) {
   using T = typename Out::value_type;
+  using policy = Kokkos::TeamPolicy<ExecSpace>;
+  using member = typename policy::member_type;
   if (out.extent(0) == 1) {
+    const int pieces = (HW + kPlanePiece - 1) / kPlanePiece, piece = (HW + pieces - 1) / pieces;
     double total = 0;
     Kokkos::parallel_reduce(
-        label, Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(N) * C * HW),
-        KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
-          const int k = int(i % HW);
-          const std::int64_t nc = i / HW;
-          acc += double(f(int(nc / C), int(nc % C), k));
+        label, policy(std::int64_t(N) * C * pieces, Kokkos::AUTO),
+        KOKKOS_LAMBDA(const member& team, double& acc) {
+          const std::int64_t p = team.league_rank() / pieces;
+          const int n = int(p / C), c = int(p % C);
+          const int k0 = int(team.league_rank() % pieces) * piece, k1 = k0 + piece < HW ? k0 + piece : HW;
+          const double part = team_sum(team, k0, k1, [&](const int k) { return f(n, c, k); });
+          Kokkos::single(Kokkos::PerTeam(team), [&]() { acc += part; });
         },
         total);
     Kokkos::parallel_for(
         label, Kokkos::RangePolicy<ExecSpace>(0, 1), KOKKOS_LAMBDA(const int) { out(0) += T(total); });
     return;
   }
-  using policy = Kokkos::TeamPolicy<ExecSpace>;
   Kokkos::parallel_for(
-      label, policy(C, Kokkos::AUTO), KOKKOS_LAMBDA(const typename policy::member_type& team) {
+      label, policy(C, Kokkos::AUTO), KOKKOS_LAMBDA(const member& team) {
         const int c = team.league_rank();
         double total = 0;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, N * HW),
-            [&](const int k, double& acc) { acc += double(f(k / HW, c, k % HW)); }, total);
+        for (int n = 0; n < N; ++n) total += team_sum(team, 0, HW, [&](const int k) { return f(n, c, k); });
         Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) += T(total); });
       });
 }
@@ -144,9 +192,11 @@ void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require
   auto fv = Impl::flat(v);
   auto fo = Impl::flat(out);
   const Impl::ChannelParameter<Theta> th(theta);
-  Kokkos::parallel_for(
-      "mcsc::soft_threshold", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = soft_threshold_value(fv(i), th((i / HW) % C)); });
+  Impl::for_each_in_planes<typename V::execution_space>(
+      "mcsc::soft_threshold", std::int64_t(v.extent(0)) * C, int(HW), KOKKOS_LAMBDA(const std::int64_t p, const int k) {
+        const std::int64_t i = p * HW + k;
+        fo(i) = soft_threshold_value(fv(i), th(p % C));
+      });
 }
 
 /// Backward of out = S_theta(v): grad_v = grad_out * [|v| > theta] (overwritten, may alias
@@ -165,16 +215,22 @@ void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, 
   auto fg = Impl::flat(grad_out);
   auto fgv = Impl::flat(grad_v);
   const Impl::ChannelParameter<Theta> th(theta);
+  // Both loops load every operand and then select (no load behind a data-dependent branch), and
+  // the theta derivative is written as two plain selects: S is active for x > t or x < -t with
+  // t = max(theta, 0) (all non-zero x for a negative theta), where it is -sign(x) g. GCC
+  // vectorises these forms; with soft_threshold_active and sign it made branches, mispredicted
+  // for half the elements (12x slower).
   Impl::per_channel_sum<ExecSpace>("mcsc::soft_threshold_backward::theta", N, C, HW, grad_theta,
                                    KOKKOS_LAMBDA(int n, int c, int k) {
                                      const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
-                                     return soft_threshold_active(fv(i), T(th(c))) ? -math::sign(fv(i)) * fg(i)
-                                                                                      : T(0);
+                                     const T x = fv(i), g = fg(i), t = math::max(T(th(c)), T(0));
+                                     return (x > t ? -g : T(0)) + (x < -t ? g : T(0));
                                    });
-  Kokkos::parallel_for(
-      "mcsc::soft_threshold_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) {
-        fgv(i) = soft_threshold_active(fv(i), T(th((i / HW) % C))) ? fg(i) : T(0);
+  Impl::for_each_in_planes<ExecSpace>(
+      "mcsc::soft_threshold_backward", std::int64_t(N) * C, HW, KOKKOS_LAMBDA(const std::int64_t p, const int k) {
+        const std::int64_t i = p * HW + k;
+        const T x = fv(i), g = fg(i);
+        fgv(i) = soft_threshold_active(x, T(th(p % C))) ? g : T(0);
       });
 }
 
@@ -190,9 +246,11 @@ void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool requir
   auto fs = Impl::flat(s);
   auto fo = Impl::flat(out);
   const Impl::ChannelParameter<Mu> m(mu);
-  Kokkos::parallel_for(
-      "mcsc::l1l1_prox", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fo(i) = l1l1_prox_value(fv(i), fs(i), m((i / HW) % C)); });
+  Impl::for_each_in_planes<typename V::execution_space>(
+      "mcsc::l1l1_prox", std::int64_t(v.extent(0)) * C, int(HW), KOKKOS_LAMBDA(const std::int64_t p, const int k) {
+        const std::int64_t i = p * HW + k;
+        fo(i) = l1l1_prox_value(fv(i), fs(i), m(p % C));
+      });
 }
 
 /// Backward of out = xi_mu(v; s): grad_v = grad_out * d/dv, grad_s = grad_out * d/ds (both
@@ -222,11 +280,11 @@ void l1l1_prox_backward(const V& v, const S& s, const Mu& mu, const G& grad_out,
                                      l1l1_prox_value(T(fv(i)), T(fs(i)), T(m(c)), &d);
                                      return fg(i) * d.dmu;
                                    });
-  Kokkos::parallel_for(
-      "mcsc::l1l1_prox_backward", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) {
+  Impl::for_each_in_planes<ExecSpace>(
+      "mcsc::l1l1_prox_backward", std::int64_t(N) * C, HW, KOKKOS_LAMBDA(const std::int64_t p, const int k) {
+        const std::int64_t i = p * HW + k;
         L1L1Derivatives<T> d;
-        l1l1_prox_value(T(fv(i)), T(fs(i)), T(m((i / HW) % C)), &d);
+        l1l1_prox_value(T(fv(i)), T(fs(i)), T(m(p % C)), &d);
         const T g = fg(i);
         fgs(i) = g * d.ds;
         fgv(i) = g * d.dv;
