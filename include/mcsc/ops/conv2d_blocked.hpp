@@ -49,6 +49,7 @@
 /// compiler's predefined macros, and were tuned on the 2-core AVX-512 machine of
 /// docs/benchmarks.md.
 #include <algorithm>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -134,6 +135,21 @@ inline void prefetch_rows_for_write(T* image, int r0, int r1, std::int64_t ld, i
     for (int u = 0; u < width; u += line) MCSC_CONV_PREFETCH_WRITE(image + std::int64_t(r) * ld + u);
 }
 inline constexpr int ceil_div(int v, int m) { return (v + m - 1) / m; }
+
+/// Stages one zero-padded row: dst[u] = src[u + shift] for u in [u0, u1) and 0 for the other u
+/// in [0, width); src null: a row outside the image, all zeros. (memcpy for the image part: the
+/// blocked kernels run on host spaces only.)
+template <class T>
+inline void stage_row(T* dst, const T* src, int width, int u0, int u1, std::int64_t shift) {
+  if (!src) {
+    std::fill(dst, dst + width, T(0));
+    return;
+  }
+  const int v0 = std::max(0, std::min(u0, width)), v1 = std::max(v0, std::min(u1, width));
+  std::fill(dst, dst + v0, T(0));
+  if (v1 > v0) std::memcpy(dst + v0, src + v0 + shift, sizeof(T) * std::size_t(v1 - v0));
+  std::fill(dst + v1, dst + width, T(0));
+}
 
 /// Aligned pointer into a team's scratch block (the block is over-allocated by kAlign).
 inline constexpr std::size_t kAlign = 64;
@@ -393,18 +409,10 @@ struct CorrelationKernel {
           for (int c = 0; c < cg; ++c) {
             const T* src_c = a.in + std::int64_t(n) * a.in_sn + std::int64_t(c0 + c) * a.in_sc;
             for (int r = 0; r < rows; ++r) {
-              T* dst = stage + std::size_t(c) * plane + std::size_t(r) * ldb;
               const int sr = i0 + r - a.pt;
-              if (sr < 0 || sr >= a.H) {
-                for (int u = 0; u < width; ++u) dst[u] = T(0);
-                continue;
-              }
-              const T* src = src_c + std::int64_t(sr) * a.in_sh;
-              const int u0 = std::max(0, a.pl - j0), u1 = std::min(width, a.W + a.pl - j0);
-              const int shift = j0 - a.pl;
-              for (int u = 0; u < u0; ++u) dst[u] = T(0);
-              for (int u = u0; u < u1; ++u) dst[u] = src[u + shift];
-              for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+              stage_row(stage + std::size_t(c) * plane + std::size_t(r) * ldb,
+                        sr < 0 || sr >= a.H ? nullptr : src_c + std::int64_t(sr) * a.in_sh, width,
+                        a.pl - j0, a.W + a.pl - j0, std::int64_t(j0) - a.pl);
             }
           }
         }
@@ -617,17 +625,9 @@ struct WeightGradKernel {
         const int nrows = std::min(plan.strip, a.H - i0);
         // ---- stage x rows i0 - pt .. i0 + nrows - 1 + KH - 1 - pt (zero-padded) and gy rows
         for (int r = 0; r < nrows + KH - 1; ++r) {
-          T* dst = xs + std::size_t(r) * ldx;
           const int sr = i0 + r - a.pt;
-          if (sr < 0 || sr >= a.H) {
-            for (int u = 0; u < width; ++u) dst[u] = T(0);
-            continue;
-          }
-          const T* src = xn + std::int64_t(sr) * a.x_sh;
-          const int u0 = std::min(a.pl, width), u1 = std::min(width, a.W + a.pl);
-          for (int u = 0; u < u0; ++u) dst[u] = T(0);
-          for (int u = u0; u < u1; ++u) dst[u] = src[u - a.pl];
-          for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+          stage_row(xs + std::size_t(r) * ldx, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width,
+                    a.pl, a.W + a.pl, -std::int64_t(a.pl));
         }
         for (int o = 0; o < OB; ++o)
           for (int r = 0; r < nrows; ++r) {
@@ -791,17 +791,9 @@ struct WeightGradRowKernel {
         const int nblocks = ceil_div(nrows, R);
         // ---- stage x rows i0 - pt .. (zero outside the image) and gy rows (zero past the image)
         for (int r = 0; r < nblocks * R + FKH - 1; ++r) {
-          T* dst = xs + std::size_t(r) * ldx;
           const int sr = i0 + r - a.pt;
-          if (sr < 0 || sr >= a.H) {
-            for (int u = 0; u < width; ++u) dst[u] = T(0);
-            continue;
-          }
-          const T* src = xn + std::int64_t(sr) * a.x_sh;
-          const int u0 = std::min(a.pl, width), u1 = std::min(width, a.W + a.pl);
-          for (int u = 0; u < u0; ++u) dst[u] = T(0);
-          for (int u = u0; u < u1; ++u) dst[u] = src[u - a.pl];
-          for (int u = std::max(u0, u1); u < width; ++u) dst[u] = T(0);
+          stage_row(xs + std::size_t(r) * ldx, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width,
+                    a.pl, a.W + a.pl, -std::int64_t(a.pl));
         }
         // gy rows: read in place when the strip is whole blocks of rows and vectors (the usual
         // case), else staged with zeros past the image
