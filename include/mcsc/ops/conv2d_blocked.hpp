@@ -494,15 +494,21 @@ struct CorrelationKernel {
   }
 };
 
+/// Runs a blocked kernel (its plan's league of one-thread teams, each with the plan's scratch);
+/// false, without running it, if the plan needs more scratch than kMaxScratchBytes.
+template <class ExecSpace, class Kernel>
+bool launch(const char* label, const Kernel& kernel) {
+  if (kernel.plan.scratch_bytes > kMaxScratchBytes) return false;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  Policy policy(kernel.plan.league, 1);
+  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(kernel.plan.scratch_bytes)), kernel);
+  return true;
+}
+
 template <class ExecSpace, class T, int OB, int R, int NV, int FKH = 0>
 bool run_correlation(const char* label, const CorrelationArgs<T>& a) {
   using Kernel = CorrelationKernel<T, OB, R, NV, FKH>;
-  const CorrelationPlan plan = Kernel::make_plan(a, int(ExecSpace().concurrency()));
-  if (plan.scratch_bytes > kMaxScratchBytes) return false;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
-  Policy policy(plan.league, 1);
-  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
-  return true;
+  return launch<ExecSpace>(label, Kernel{a, Kernel::make_plan(a, int(ExecSpace().concurrency()))});
 }
 
 /// Picks the register block for the number of output channels and the kernel height; false if
@@ -835,23 +841,13 @@ struct WeightGradRowKernel {
 template <class ExecSpace, class T, int FKH, int R>
 bool run_weight_grad_rows(const char* label, const WeightGradArgs<T>& a) {
   using Kernel = WeightGradRowKernel<T, FKH, R>;
-  const WeightGradPlan plan = Kernel::make_plan(a);
-  if (plan.scratch_bytes > kMaxScratchBytes) return false;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
-  Policy policy(plan.league, 1);
-  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
-  return true;
+  return launch<ExecSpace>(label, Kernel{a, Kernel::make_plan(a)});
 }
 
 template <class ExecSpace, class T, int OB, int PB, int QB>
 bool run_weight_grad(const char* label, const WeightGradArgs<T>& a) {
   using Kernel = WeightGradKernel<T, OB, PB, QB>;
-  const WeightGradPlan plan = Kernel::make_plan(a);
-  if (plan.scratch_bytes > kMaxScratchBytes) return false;
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
-  Policy policy(plan.league, 1);
-  Kokkos::parallel_for(label, policy.set_scratch_size(1, Kokkos::PerTeam(plan.scratch_bytes)), Kernel{a, plan});
-  return true;
+  return launch<ExecSpace>(label, Kernel{a, Kernel::make_plan(a)});
 }
 
 /// Picks the kernel: the row-reuse kernel for the networks' kernel heights 5, 8 and 9, else the
