@@ -240,27 +240,24 @@ inline void end(const std::uint64_t id) {
   if (id + 1 == s.open.size()) s.open.pop_back();
 }
 
+/// Sets (or, with nulls, clears) the begin/end callbacks of parallel_for, _reduce and _scan.
+inline void set_callbacks(void (*b)(const char*, std::uint32_t, std::uint64_t*), void (*e)(std::uint64_t)) {
+  namespace kt = Kokkos::Tools::Experimental;
+  kt::set_begin_parallel_for_callback(b);
+  kt::set_begin_parallel_reduce_callback(b);
+  kt::set_begin_parallel_scan_callback(b);
+  kt::set_end_parallel_for_callback(e);
+  kt::set_end_parallel_reduce_callback(e);
+  kt::set_end_parallel_scan_callback(e);
+}
+
 /// Starts recording (and forgets what was recorded before).
 inline void install() {
   state() = State();
-  namespace kt = Kokkos::Tools::Experimental;
-  kt::set_begin_parallel_for_callback(begin);
-  kt::set_begin_parallel_reduce_callback(begin);
-  kt::set_begin_parallel_scan_callback(begin);
-  kt::set_end_parallel_for_callback(end);
-  kt::set_end_parallel_reduce_callback(end);
-  kt::set_end_parallel_scan_callback(end);
+  set_callbacks(begin, end);
 }
 
-inline void uninstall() {
-  namespace kt = Kokkos::Tools::Experimental;
-  kt::set_begin_parallel_for_callback(nullptr);
-  kt::set_begin_parallel_reduce_callback(nullptr);
-  kt::set_begin_parallel_scan_callback(nullptr);
-  kt::set_end_parallel_for_callback(nullptr);
-  kt::set_end_parallel_reduce_callback(nullptr);
-  kt::set_end_parallel_scan_callback(nullptr);
-}
+inline void uninstall() { set_callbacks(nullptr, nullptr); }
 
 /// The recorded labels, largest total first, as a table: per call of the workload (`calls`
 /// workload calls were recorded) the milliseconds and kernel launches of each label, and its share

@@ -155,6 +155,23 @@ inline void stage_row(T* dst, const T* src, int width, int u0, int u1, std::int6
 inline constexpr std::size_t kAlign = 64;
 inline constexpr std::size_t align_bytes(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
+/// Scratch bytes of a team holding three arrays of n0, n1 and n2 elements of T, each aligned.
+template <class T>
+inline constexpr std::size_t scratch_bytes_for(std::size_t n0, std::size_t n1, std::size_t n2) {
+  return align_bytes(n0 * sizeof(T)) + align_bytes(n1 * sizeof(T)) + align_bytes(n2 * sizeof(T)) + kAlign;
+}
+
+/// The three arrays of scratch_bytes_for<T>(n0, n1, n2) in the team's scratch block.
+template <class T, class Member>
+inline void scratch_arrays(const Member& team, std::size_t bytes, std::size_t n0, std::size_t n1, T*& p0, T*& p1,
+                           T*& p2) {
+  char* base = static_cast<char*>(team.team_scratch(1).get_shmem(bytes));
+  base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
+  p0 = reinterpret_cast<T*>(base);
+  p1 = reinterpret_cast<T*>(base + align_bytes(n0 * sizeof(T)));
+  p2 = reinterpret_cast<T*>(base + align_bytes(n0 * sizeof(T)) + align_bytes(n1 * sizeof(T)));
+}
+
 // ================================================================== correlation (forward/adjoint)
 
 /// An elementwise step fused into the store of a correlation (the LCSC / LMCSC stage update of
@@ -288,8 +305,7 @@ struct CorrelationKernel {
     p.stage_elems = plane * std::size_t(p.group);
     p.weight_elems = std::size_t(p.group) * std::size_t(a.KH) * std::size_t(a.KW) * OB;
     p.tile_elems = std::size_t(p.tiles) * OB * R * std::size_t(p.strip);
-    p.scratch_bytes = align_bytes(p.stage_elems * sizeof(T)) + align_bytes(p.weight_elems * sizeof(T)) +
-                      align_bytes(p.tile_elems * sizeof(T)) + kAlign;
+    p.scratch_bytes = scratch_bytes_for<T>(p.stage_elems, p.weight_elems, p.tile_elems);
     p.blocks_per_team = p.group >= a.Cin ? p.out_blocks : 1;
     p.out_groups = ceil_div(p.out_blocks, p.blocks_per_team);
     p.league = std::int64_t(a.N) * p.out_groups * p.row_ranges * p.col_tiles;
@@ -372,12 +388,8 @@ struct CorrelationKernel {
 
   template <class Member>
   void operator()(const Member& team) const {
-    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
-    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
-    T* const stage = reinterpret_cast<T*>(base);
-    T* const wl = reinterpret_cast<T*>(base + align_bytes(plan.stage_elems * sizeof(T)));
-    T* const tile = reinterpret_cast<T*>(base + align_bytes(plan.stage_elems * sizeof(T)) +
-                                         align_bytes(plan.weight_elems * sizeof(T)));
+    T *stage, *wl, *tile;
+    scratch_arrays(team, plan.scratch_bytes, plan.stage_elems, plan.weight_elems, stage, wl, tile);
 
     std::int64_t t = team.league_rank();
     const int ct = int(t % plan.col_tiles);
@@ -601,20 +613,15 @@ struct WeightGradKernel {
     p.x_elems = std::size_t(p.strip + a.KH - 1) * p.ldx;
     p.g_elems = std::size_t(OB) * p.strip * p.wr;
     p.sum_elems = std::size_t(OB) * a.KH * p.kwr;
-    p.scratch_bytes = align_bytes(p.x_elems * sizeof(T)) + align_bytes(p.g_elems * sizeof(T)) +
-                      align_bytes(p.sum_elems * sizeof(T)) + kAlign;
+    p.scratch_bytes = scratch_bytes_for<T>(p.x_elems, p.g_elems, p.sum_elems);
     p.league = std::int64_t(p.out_blocks) * a.C;
     return p;
   }
 
   template <class Member>
   void operator()(const Member& team) const {
-    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
-    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
-    T* const xs = reinterpret_cast<T*>(base);
-    T* const gs = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)));
-    T* const sums = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)) +
-                                         align_bytes(plan.g_elems * sizeof(T)));
+    T *xs, *gs, *sums;
+    scratch_arrays(team, plan.scratch_bytes, plan.x_elems, plan.g_elems, xs, gs, sums);
 
     const int c = int(team.league_rank() % a.C);
     const int ob = int(team.league_rank() / a.C);
@@ -728,8 +735,7 @@ struct WeightGradRowKernel {
     p.x_elems = std::size_t(p.strip + FKH - 1) * p.ldx;
     p.g_elems = std::size_t(p.strip) * p.wr;
     p.sum_elems = std::size_t(FKH) * a.KW;
-    p.scratch_bytes = align_bytes(p.x_elems * sizeof(T)) + align_bytes(p.g_elems * sizeof(T)) +
-                      align_bytes(p.sum_elems * sizeof(T)) + kAlign;
+    p.scratch_bytes = scratch_bytes_for<T>(p.x_elems, p.g_elems, p.sum_elems);
     p.league = std::int64_t(a.O) * a.C;
     return p;
   }
@@ -774,12 +780,8 @@ struct WeightGradRowKernel {
 
   template <class Member>
   void operator()(const Member& team) const {
-    char* base = static_cast<char*>(team.team_scratch(1).get_shmem(plan.scratch_bytes));
-    base += (kAlign - reinterpret_cast<std::uintptr_t>(base) % kAlign) % kAlign;
-    T* const xs = reinterpret_cast<T*>(base);
-    T* const gs = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)));
-    T* const sums = reinterpret_cast<T*>(base + align_bytes(plan.x_elems * sizeof(T)) +
-                                         align_bytes(plan.g_elems * sizeof(T)));  // [q][p]
+    T *xs, *gs, *sums;  // sums: [q][p]
+    scratch_arrays(team, plan.scratch_bytes, plan.x_elems, plan.g_elems, xs, gs, sums);
 
     const int c = int(team.league_rank() % a.C);
     const int o = int(team.league_rank() / a.C);
