@@ -3,6 +3,13 @@
 /// What every mcsc example program does around its work: Boost.Program_options parsing with
 /// --help, --kokkos-* arguments passed on to Kokkos, bad command lines reported with the usage
 /// text and exit status 2, Kokkos initialised around the work, errors reported with status 1.
+///
+/// Recipes: a program that has a --recipe option reads that file (or recipes/NAME.ini of the
+/// source tree for a bare name) as a Boost.Program_options configuration file of its own long
+/// options, one `option = value` a line, at the top or in an [options] section; options given on
+/// the command line win. A [recipe] section (name, version, why, ...) describes the recipe.
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <sstream>
@@ -38,6 +45,46 @@ po::typed_value<V>* with_default(V& target) {
   return po::value(&target)->default_value(target, shown.str());
 }
 
+/// The file a --recipe value names: an existing path, else <source>/recipes/<value>.ini.
+inline std::string recipe_path(const std::string& value) {
+  if (std::filesystem::is_regular_file(value)) return value;
+#ifdef MCSC_SOURCE_DIR
+  const auto named = std::filesystem::path(MCSC_SOURCE_DIR) / "recipes" / (value + ".ini");
+  if (std::filesystem::is_regular_file(named)) return named.string();
+#endif
+  throw UsageError("--recipe: '" + value + "' is neither a file nor a recipe name under recipes/");
+}
+
+/// Stores the options of the recipe file into vm (values already there, from the command line, win).
+inline void store_recipe(const std::string& value, const po::options_description& options, po::variables_map& vm) {
+  const std::string path = recipe_path(value);
+  std::ifstream in(path);
+  if (!in) throw UsageError("--recipe: cannot read '" + path + "'");
+  po::parsed_options parsed(&options);
+  try {
+    parsed = po::parse_config_file(in, options, true);
+  } catch (const po::error& e) {
+    throw UsageError("--recipe '" + path + "': " + e.what());
+  }
+  std::vector<po::option> kept;
+  for (auto o : parsed.options) {
+    if (o.string_key.rfind("recipe.", 0) == 0) continue;  // the recipe's own description
+    if (o.string_key.rfind("options.", 0) == 0) {          // [options] section
+      o.string_key = o.string_key.substr(8);
+      o.unregistered = options.find_nothrow(o.string_key, false) == nullptr;
+    }
+    if (o.unregistered) throw UsageError("--recipe '" + path + "': '" + o.string_key + "' is not an option of this program");
+    if (o.string_key == "recipe") throw UsageError("--recipe '" + path + "': a recipe cannot name another recipe");
+    kept.push_back(o);
+  }
+  parsed.options = kept;
+  try {
+    po::store(parsed, vm);
+  } catch (const po::error& e) {
+    throw UsageError("--recipe '" + path + "': " + e.what());
+  }
+}
+
 /// Parses, validates (validate() throws UsageError) and runs work() between Kokkos::initialize
 /// and Kokkos::finalize. `about` is printed above the options in the usage text.
 inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,
@@ -52,6 +99,7 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
         throw UsageError((arg.rfind("-", 0) == 0 ? "unrecognised option '" : "unexpected argument '") + arg + "'");
     po::variables_map vm;
     po::store(parsed, vm);
+    if (vm.count("recipe") && !vm.count("help")) store_recipe(vm["recipe"].as<std::string>(), options, vm);
     if (vm.count("help")) {
       usage(std::cout);
       return 0;

@@ -33,7 +33,9 @@ struct Settings {
   double threshold = -1;
   mcsc::TrainerOptions trainer;
   std::string output_dir = "mcsc-train-output";
-  bool resume = false, quiet = false;
+  bool resume = false, overwrite = false, quiet = false;
+  std::string recipe, schedule = "step";
+  int holdout = 0;
 };
 
 po::options_description make_options(Settings& s) {
@@ -71,9 +73,16 @@ po::options_description make_options(Settings& s) {
     ("decay-every", with_default(s.trainer.decay_every_epochs), "learning rate x --decay-gamma every this many epochs")
     ("decay-gamma", with_default(s.trainer.decay_gamma), "learning-rate decay factor")
     ("clip", with_default(s.trainer.clip_norm), "gradient-norm clipping (0: off)")
+    ("schedule", with_default(s.schedule), "learning-rate schedule: step (x --decay-gamma every --decay-every epochs) or cosine")
+    ("min-lr-fraction", with_default(s.trainer.min_lr_fraction), "cosine schedule: the last rate as a fraction of --lr")
+    ("warmup", with_default(s.trainer.warmup_steps), "linear learning-rate warm-up steps")
+    ("spike-factor", with_default(s.trainer.spike_factor), "roll back when a batch or epoch loss exceeds this x its running median (0: off)")
+    ("holdout", with_default(s.holdout), "training pairs held back to validate on after every epoch (0: validate on the test pairs)")
+    ("recipe", po::value(&s.recipe)->value_name("FILE|NAME"), "read options from a recipe (recipes/NAME.ini or a file; the command line wins)")
     ("seed", with_default(s.trainer.seed), "seed of patches, noise and initialisation")
     ("output-dir", with_default(s.output_dir), "where checkpoint, logs and images go")
     ("resume", po::bool_switch(&s.resume), "continue from <output-dir>/model.mcsc")
+    ("overwrite", po::bool_switch(&s.overwrite), "replace an earlier run's model.mcsc and train_log.csv in --output-dir")
     ("quiet", po::bool_switch(&s.quiet), "no progress bar");
   // clang-format on
   return desc;
@@ -90,6 +99,15 @@ void validate(Settings& s) {
           "--epochs >= 0, --steps-per-epoch, --batch, --patch > 0");
   require(s.trainer.adam.learning_rate > 0 && s.trainer.clip_norm >= 0, "--lr must be > 0 and --clip >= 0");
   require(s.crop == 0 || s.crop >= s.trainer.patch_size, "--crop must be 0 or at least --patch");
+  require(s.schedule == "step" || s.schedule == "cosine", "--schedule must be step or cosine");
+  s.trainer.schedule = s.schedule == "cosine" ? mcsc::Schedule::cosine : mcsc::Schedule::step;
+  require(s.trainer.decay_every_epochs > 0 && s.trainer.decay_gamma > 0 && s.trainer.decay_gamma <= 1,
+          "--decay-every must be > 0 and --decay-gamma in (0, 1]");
+  require(s.trainer.min_lr_fraction >= 0 && s.trainer.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
+  require(s.trainer.warmup_steps >= 0, "--warmup must be >= 0");
+  require(s.trainer.spike_factor == 0 || s.trainer.spike_factor > 1, "--spike-factor must be 0 or > 1");
+  require(s.holdout >= 0, "--holdout must be >= 0");
+  require(!(s.resume && s.overwrite), "--resume and --overwrite exclude each other");
   if (s.filters == 0) s.filters = s.model == "lmcsc" ? 85 : 64;
   if (s.kernel == 0) s.kernel = s.model == "cunet" ? 9 : (s.model == "lmcsc" ? 5 : 8);
   if (s.threshold < 0) s.threshold = s.model == "lmcsc" ? 0.2 : 0.01;
@@ -123,15 +141,29 @@ int train(Settings& s) {
     train.push_back(load_sample(p, s.channels, s.degradation, s.crop));
   for (const auto& p : find_pairs(s.test_dir, s.target_suffix, s.guide_suffix))
     test.push_back(load_sample(p, s.channels, s.degradation, s.test_crop));
-  std::vector<mcsc::ImageTriplet> train_triplets, test_triplets;
+  std::vector<mcsc::ImageTriplet> train_triplets, test_triplets, validation_triplets;
   for (const auto& x : train) train_triplets.push_back(x.triplet());
   for (const auto& x : test) test_triplets.push_back(x.triplet());
+  if (s.holdout > 0) {  // the last --holdout pairs of a seeded shuffle validate; the rest train
+    MCSC_REQUIRE(std::size_t(s.holdout) < train_triplets.size(), "--holdout",
+                 "cannot hold back " << s.holdout << " of " << train_triplets.size() << " training pairs");
+    std::mt19937_64 rng(s.trainer.seed);
+    for (std::size_t i = train_triplets.size(); i > 1; --i)
+      std::swap(train_triplets[i - 1], train_triplets[std::size_t(rng() % i)]);
+    validation_triplets.assign(train_triplets.end() - s.holdout, train_triplets.end());
+    train_triplets.resize(train_triplets.size() - std::size_t(s.holdout));
+  } else {
+    validation_triplets = test_triplets;
+  }
   std::cout << "training on " << train.size() << " pairs from " << s.train_dir << ", testing on " << test.size()
             << " from " << s.test_dir << "\n";
 
   const auto [type, config] = model_type_and_config(s);
   return with_model(type, config, [&](auto& model) {
     const std::string checkpoint = (fs::path(s.output_dir) / "model.mcsc").string();
+    MCSC_REQUIRE(s.resume || s.overwrite || !fs::exists(checkpoint), "--output-dir",
+                 "'" << checkpoint << "' is an earlier run's checkpoint: --resume continues it, --overwrite replaces "
+                        "it, or choose another --output-dir");
     mcsc::InitOptions init;
     init.weights = s.init == "xavier" ? mcsc::WeightInit::xavier_uniform : mcsc::WeightInit::normal;
     init.threshold = s.threshold;
@@ -140,13 +172,16 @@ int train(Settings& s) {
     auto options = s.trainer;
     options.checkpoint_path = checkpoint;
     options.csv_path = (fs::path(s.output_dir) / "train_log.csv").string();
+    if (s.overwrite && !s.resume)
+      for (const auto& stale : {options.checkpoint_path, options.csv_path, mcsc::Trainer<std::decay_t<decltype(model)>>::best_path_for(checkpoint)})
+        fs::remove(stale);
     mcsc::Trainer<std::decay_t<decltype(model)>> trainer(model, options);
     if (s.resume) {
       trainer.resume(checkpoint);
       std::cout << "resumed " << checkpoint << " at epoch " << trainer.epoch() << "\n";
     }
     std::cout << type << " {" << config << "}, " << model.parameters().num_scalars() << " parameters\n";
-    trainer.fit(train_triplets, test_triplets);
+    trainer.fit(train_triplets, validation_triplets);
 
     std::ofstream csv(fs::path(s.output_dir) / "results.csv");
     csv << "image,input_psnr,input_ssim,output_psnr,output_ssim\n";

@@ -190,6 +190,121 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
   REQUIRE(count_nonfinite(check.parameters().values()) == 0);
 }
 
+TEST_CASE("a provoked loss spike is rolled back, training recovers and the best checkpoint is kept",
+          "[trainer][spike]") {
+  Fixture f;
+  REQUIRE(f.available);
+  using Space = Kokkos::DefaultExecutionSpace;
+  using Net = CuNet<float, Space>;
+  Net net(small_cunet());
+  init(net);
+  auto options = small_options(7);
+  options.checkpoint_path = (f.dir / "spike.mcsc").string();
+  options.csv_path = (f.dir / "spike.csv").string();
+  // A rate of 30 for two steps in epoch 4 (steps 18 and 19), once: the next batch's loss explodes.
+  int fired = 0;
+  options.rate_hook = [&](std::int64_t step, double rate) {
+    if ((step == 18 || step == 19) && fired < 2) {
+      ++fired;
+      return 30.0;
+    }
+    return rate;
+  };
+  Trainer<Net> trainer(net, options);
+  const auto records = trainer.fit(f.train, f.validation);
+  REQUIRE(records.size() == 7);
+  REQUIRE(fired == 2);
+  REQUIRE(trainer.rollbacks() == 1);
+  REQUIRE(trainer.rate_scale() == 0.5);
+  CHECK(records[2].event.empty());
+  REQUIRE_THAT(records[3].event, Catch::Contains("rollback 1") && Catch::Contains("epoch 4") &&
+                                     Catch::Contains("back to the end of epoch 3"));
+  // Recovered: every later epoch is finite and trains on from where epoch 3 left off.
+  for (std::size_t e = 3; e < records.size(); ++e) {
+    CAPTURE(e, records[e].train_loss, records[2].train_loss);
+    REQUIRE(std::isfinite(records[e].train_loss));
+    REQUIRE(records[e].train_loss < 1.5 * records[2].train_loss);
+    REQUIRE(records[e].learning_rate == Approx(0.5 * options.adam.learning_rate));
+  }
+  REQUIRE(records.back().train_loss < 0.7 * records.front().train_loss);
+  // The best checkpoint is the epoch of the highest validation PSNR, and it loads to that score.
+  std::size_t best = 0;
+  for (std::size_t e = 0; e < records.size(); ++e)
+    if (records[e].validation_psnr > records[best].validation_psnr) best = e;
+  for (std::size_t e = 0; e < records.size(); ++e) {
+    bool better_before = false;
+    for (std::size_t k = 0; k < e; ++k) better_before |= records[k].validation_psnr >= records[e].validation_psnr;
+    CHECK(records[e].best == !better_before);
+  }
+  const std::string best_path = (f.dir / "spike.best.mcsc").string();
+  REQUIRE(fs::exists(best_path));
+  Net reloaded(small_cunet());
+  const auto info = load_checkpoint(best_path, reloaded.parameters(), Net::type_name, reloaded.config_string());
+  REQUIRE(info.epoch == records[best].epoch);
+  Trainer<Net> scorer(reloaded, small_options(1));
+  REQUIRE(scorer.validation_psnr(f.validation) == Approx(records[best].validation_psnr).epsilon(1e-12));
+  // The log holds every epoch once, the rollback in its event column.
+  std::ifstream csv(options.csv_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 8);
+  REQUIRE_THAT(lines[4], Catch::StartsWith("4,") && Catch::Contains("rollback 1"));
+}
+
+TEST_CASE("a resumed run keeps its history, and the log is rewritten from the checkpoint", "[trainer][checkpoint]") {
+  Fixture f;
+  REQUIRE(f.available);
+  using Space = Kokkos::DefaultExecutionSpace;
+  using Net = CuNet<float, Space>;
+  auto options = small_options(2);
+  options.checkpoint_path = (f.dir / "history.mcsc").string();
+  options.csv_path = (f.dir / "history.csv").string();
+  options.schedule = Schedule::cosine;
+  options.warmup_steps = 4;
+  Net net(small_cunet());
+  init(net);
+  Trainer<Net>(net, options).fit(f.train, f.validation);
+  // A stray row after the checkpoint (a kill between checkpoint and log in an older mcsc) is gone
+  // once the resumed run rewrites the log.
+  { std::ofstream(options.csv_path, std::ios::app) << "99,1,1,1,1,0,\"stray\"\n"; }
+  options.epochs = 4;
+  Net resumed(small_cunet());
+  Trainer<Net> trainer(resumed, options);
+  trainer.resume(options.checkpoint_path);
+  REQUIRE(trainer.history().size() == 2);
+  trainer.fit(f.train, f.validation);
+  REQUIRE(trainer.history().size() == 4);
+  std::ifstream csv(options.csv_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 5);
+  for (int e = 1; e <= 4; ++e) REQUIRE_THAT(lines[std::size_t(e)], Catch::StartsWith(std::to_string(e) + ","));
+}
+
+TEST_CASE("learning-rate schedules: warm-up, step decay and cosine", "[trainer]") {
+  TrainerOptions o;
+  o.epochs = 10;
+  o.steps_per_epoch = 10;
+  o.adam.learning_rate = 1e-3;
+  o.decay_every_epochs = 3;
+  o.decay_gamma = 0.5;
+  REQUIRE(scheduled_learning_rate(o, 0) == 1e-3);
+  REQUIRE(scheduled_learning_rate(o, 29) == 1e-3);
+  REQUIRE(scheduled_learning_rate(o, 30) == Approx(5e-4));
+  REQUIRE(scheduled_learning_rate(o, 65) == Approx(2.5e-4));
+  o.warmup_steps = 4;
+  REQUIRE(scheduled_learning_rate(o, 0) == Approx(2.5e-4));
+  REQUIRE(scheduled_learning_rate(o, 3) == Approx(1e-3));
+  o.warmup_steps = 0;
+  o.schedule = Schedule::cosine;
+  o.min_lr_fraction = 0.1;
+  REQUIRE(scheduled_learning_rate(o, 0) == Approx(1e-3));
+  REQUIRE(scheduled_learning_rate(o, 99) == Approx(1e-4));
+  REQUIRE(scheduled_learning_rate(o, 1000) == Approx(1e-4));
+  REQUIRE(scheduled_learning_rate(o, 49) == Approx(1e-4 + 0.9e-3 * 0.5 * (1 + std::cos(3.14159265358979323846 * 49.0 / 99))));
+  for (std::int64_t t = 1; t < 100; ++t) REQUIRE(scheduled_learning_rate(o, t) <= scheduled_learning_rate(o, t - 1));
+}
+
 TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
   ImageTriplet a;
   a.name = "a";

@@ -7,6 +7,8 @@
 /// border crop. Methods: bicubic, the guided filter (colour guide), joint bilateral upsampling,
 /// the classical multimodal solver (coupled dictionaries + common/unique coding), a CU-Net
 /// trained here, and with --weights the official model.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "mcsc/io/npy.hpp"
@@ -18,6 +20,7 @@ using namespace mcsc_tasks;
 struct Settings {
   CommonSettings common;
   std::vector<std::string> test_pairs, train_pairs;
+  std::string train_dir;
   int scale = 4;
   int gf_radius = 2;    // chosen on Art/Books x4: (2, 1e-3) beats bicubic there, (8, 1e-4) does not
   double gf_eps = 1e-3;
@@ -113,29 +116,66 @@ Sample load(const Pair& p, const Settings& s) {
   return sample;
 }
 
+/// The pairs <stem>_gt.png + <stem>_color.png of a folder (DIR as given, else under the data
+/// folder), sorted by stem.
+std::vector<Pair> folder_pairs(const std::string& dir_option, const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  fs::path dir = dir_option;
+  if (!fs::is_directory(dir) && fs::is_directory(fs::path(data_dir) / dir)) dir = fs::path(data_dir) / dir;
+  MCSC_REQUIRE(fs::is_directory(dir), "--train-dir", "'" << dir_option << "' is not a folder (nor one under " << data_dir << ")");
+  std::vector<Pair> pairs;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    const std::string suffix = "_gt.png";
+    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string stem = file.substr(0, file.size() - suffix.size());
+    const fs::path color = dir / (stem + "_color.png");
+    MCSC_REQUIRE(fs::is_regular_file(color), "--train-dir", "'" << entry.path().string() << "' has no " << color.filename().string());
+    pairs.push_back({stem, entry.path().string(), color.string()});
+  }
+  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.name < b.name; });
+  MCSC_REQUIRE(!pairs.empty(), "--train-dir", "'" << dir.string() << "' holds no <stem>_gt.png + <stem>_color.png pairs");
+  return pairs;
+}
+
 int run(Settings& s) {
   std::vector<Pair> test, train;
   for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
   for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
+  if (!s.train_dir.empty())
+    for (const auto& p : folder_pairs(s.train_dir, s.common.data_dir)) train.push_back(p);
   if (test.empty()) test = middlebury_pairs(s.common.data_dir, {"middlebury2005_art", "middlebury2005_books"});
   if (train.empty()) train = middlebury_pairs(s.common.data_dir, {"nyuv2_1025"});
+  for (const auto& t : test)
+    for (const auto& p : train)
+      MCSC_REQUIRE(std::filesystem::weakly_canonical(t.first) != std::filesystem::weakly_canonical(p.first),
+                   "mcsc-task-depth-sr", "'" << p.first << "' is both a test and a training image");
 
   std::vector<Sample> test_samples, train_samples;
   for (const auto& p : test) test_samples.push_back(load(p, s));
   for (const auto& p : train) train_samples.push_back(load(p, s));
+  const std::vector<Sample> validation_samples = hold_out(train_samples, s.common.holdout, s.common.seed);
   const auto train_set = triplets(train_samples);
+  const auto validation_set = validation_samples.empty() ? std::vector<mcsc::ImageTriplet>{} : triplets(validation_samples);
 
   std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(s.gf_radius, s.gf_eps),
                                  joint_bilateral_method(1.0, 0.1)};
   if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train_set, s.common.classical, s.common.train.quiet));
   if (!s.common.no_train)
-    methods.push_back(train_cunet_method("CU-Net (trained here)", train_set, {}, 1, false, s.common.train));
+    methods.push_back(train_cunet_method("CU-Net (trained here)", train_set, validation_set, 1, false, s.common.train));
+  if (const std::string zoo = zoo_model("depth-x4-cunet"); !s.common.no_zoo && !zoo.empty() && s.scale == 4)
+    methods.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, 1, false));
   if (!s.common.weights.empty()) methods.push_back(cunet_checkpoint_method("CU-Net (official)", s.common.weights, 1, false));
 
   TaskRun run(s.title + " x" + std::to_string(s.scale) + " (RMSE on 0-255, SSIM)", s.common.output_dir,
               {rmse255_metric(), ssim_metric()}, Layout::methods_as_rows);
   std::string trained_on;
-  for (const auto& p : train) trained_on += (trained_on.empty() ? "" : ", ") + p.name;
+  for (const auto& p : train_samples) trained_on += (trained_on.empty() ? "" : ", ") + p.name;
+  if (!validation_samples.empty()) {
+    trained_on += " (validated on";
+    for (const auto& p : validation_samples) trained_on += " " + p.name;
+    trained_on += ")";
+  }
   run.set_description("x = imresize(imresize(HR, 1/" + std::to_string(s.scale) + "), " + std::to_string(s.scale) +
                       ") (MATLAB bicubic, antialiased), y = Y of rgb2ycbcr(colour); RMSE over all pixels on the "
                       "0-255 scale, no border crop. Trained methods learned from: " + trained_on + ".");
@@ -160,6 +200,7 @@ int main(int argc, char* argv[]) {
     ("help,h", "print this help and exit")
     ("test", po::value(&s.test_pairs)->composing()->value_name("[NAME=]DEPTH:COLOR"), "a test pair: depth PNG (8/16-bit) or float .npy, and its aligned colour image (repeatable; default: Middlebury Art and Books of the data folder)")
     ("train", po::value(&s.train_pairs)->composing()->value_name("[NAME=]DEPTH:COLOR"), "a training pair for the trained methods (repeatable; default: NYU v2 1025 of the data folder)")
+    ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "every <stem>_gt.png + <stem>_color.png pair of a folder (as given, or under the data folder, e.g. depth_train) as training pairs")
     ("scale", mcsc_cli::with_default(s.scale), "upsampling factor")
     ("gf-radius", mcsc_cli::with_default(s.gf_radius), "guided filter radius")
     ("gf-eps", mcsc_cli::with_default(s.gf_eps), "guided filter regularisation")

@@ -394,8 +394,21 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
     fs::create_directories(o.output_dir);
     options.checkpoint_path = (fs::path(o.output_dir) / (tag + ".mcsc")).string();
     options.csv_path = (fs::path(o.output_dir) / (tag + "_train_log.csv")).string();
+    MCSC_REQUIRE(o.resume || o.overwrite || !fs::exists(options.checkpoint_path), "--output-dir",
+                 "'" << options.checkpoint_path << "' is an earlier run's checkpoint: --resume continues it, "
+                     "--overwrite replaces it, or choose another --output-dir");
+    MCSC_REQUIRE(!o.resume || fs::is_regular_file(options.checkpoint_path), "--resume",
+                 "there is no checkpoint '" << options.checkpoint_path << "' to resume");
+    if (o.overwrite && !o.resume)
+      for (const auto& stale : {options.checkpoint_path, options.csv_path,
+                                mcsc::Trainer<Model>::best_path_for(options.checkpoint_path)})
+        fs::remove(stale);
   }
   mcsc::Trainer<Model> trainer(model, options);
+  if (o.resume) {
+    trainer.resume(options.checkpoint_path);
+    if (!o.quiet) std::cerr << "  resumed " << options.checkpoint_path << " after epoch " << trainer.epoch() << "\n";
+  }
   const auto t0 = Clock::now();
   trainer.fit(training, validation);
   if (!o.quiet)
@@ -404,6 +417,12 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
               << options.patch_size << "x" << options.patch_size << " patches in " << std::fixed
               << std::setprecision(1) << seconds_since(t0) << " s" << std::defaultfloat
               << (options.checkpoint_path.empty() ? "" : ", checkpoint " + options.checkpoint_path) << "\n";
+  // With a held-back validation split, the model of the best validation PSNR is the result.
+  const std::string best = options.best_checkpoint_path;
+  if (!validation.empty() && !best.empty() && fs::is_regular_file(best)) {
+    const auto info = mcsc::load_checkpoint(best, model.parameters(), Model::type_name, model.config_string());
+    if (!o.quiet) std::cerr << "  using the best validation epoch " << info.epoch << " (" << best << ")\n";
+  }
 }
 }  // namespace
 
@@ -439,6 +458,30 @@ Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::Image
             net->forward(s.x, s.y, out.image, false);
             return out;
           }};
+}
+
+std::vector<Sample> hold_out(std::vector<Sample>& training, int count, std::uint64_t seed) {
+  MCSC_REQUIRE(count >= 0 && std::size_t(count) < training.size(), "--holdout",
+               "cannot hold back " << count << " of " << training.size() << " training pairs (at least one must stay)");
+  std::vector<std::size_t> order(training.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng() % i)]);  // Fisher-Yates
+  std::vector<bool> held(training.size(), false);
+  for (int k = 0; k < count; ++k) held[order[std::size_t(k)]] = true;
+  std::vector<Sample> kept, validation;
+  for (std::size_t i = 0; i < training.size(); ++i) (held[i] ? validation : kept).push_back(std::move(training[i]));
+  training = std::move(kept);
+  return validation;
+}
+
+std::string zoo_model(const std::string& name) {
+#ifdef MCSC_SOURCE_DIR
+  const fs::path p = fs::path(MCSC_SOURCE_DIR) / "models" / (name + ".mcsc");
+  if (fs::is_regular_file(p)) return p.string();
+#endif
+  (void)name;
+  return {};
 }
 
 Method cunet_checkpoint_method(const std::string& name, const std::string& path, int channels, bool fusion) {
@@ -847,14 +890,26 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("output-dir", with_default(s.output_dir), "where report.html, results.csv, table.txt, images and checkpoints go")
     ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("max-side", with_default(s.max_side), "centre-crop every image to at most this side (0: whole images)")
+    ("recipe", po::value(&s.recipe)->value_name("FILE|NAME"), "read options from a recipe (recipes/NAME.ini or a file; the command line wins)")
     ("weights", po::value(&s.weights)->value_name("FILE"), "official CU-Net weights converted to an mcsc checkpoint (tools/convert_cunet_pth.py): adds the official model's row")
     ("no-train", po::bool_switch(&s.no_train), "skip the networks trained here")
+    ("no-zoo", po::bool_switch(&s.no_zoo), "skip the row of the model trained here and committed under models/")
     ("no-classical", po::bool_switch(&s.no_classical), "skip the classical multimodal solver")
     ("epochs", with_default(t.epochs), "training: epochs")
     ("steps-per-epoch", with_default(t.steps_per_epoch), "training: batches per epoch")
     ("batch", with_default(t.batch_size), "training: patches per batch")
     ("patch", with_default(t.patch_size), "training: patch side")
     ("lr", with_default(t.adam.learning_rate), "training: Adam learning rate")
+    ("schedule", with_default(s.schedule), "training: learning-rate schedule, step (x --decay-gamma every --decay-every epochs) or cosine")
+    ("decay-every", with_default(t.decay_every_epochs), "training: step schedule period in epochs")
+    ("decay-gamma", with_default(t.decay_gamma), "training: step schedule factor")
+    ("min-lr-fraction", with_default(t.min_lr_fraction), "training: cosine schedule's last rate as a fraction of --lr")
+    ("warmup", with_default(t.warmup_steps), "training: linear learning-rate warm-up steps")
+    ("clip", with_default(t.clip_norm), "training: gradient-norm clipping (0: off)")
+    ("spike-factor", with_default(t.spike_factor), "training: roll back when a batch or epoch loss exceeds this x its running median (0: off)")
+    ("holdout", with_default(s.holdout), "training: pairs held back from the training set to validate on after every epoch")
+    ("resume", po::bool_switch(&s.train.resume), "training: continue the run whose checkpoint is in --output-dir")
+    ("overwrite", po::bool_switch(&s.train.overwrite), "training: replace an earlier run's checkpoint in --output-dir")
     ("filters", with_default(s.train.filters), "trained networks: filters K")
     ("kernel", with_default(s.train.kernel), "trained networks: filter size s")
     ("stages", with_default(s.train.stages), "trained networks: unrolled stages per encoder")
@@ -876,6 +931,15 @@ void validate_common(CommonSettings& s) {
   require(t.epochs >= 0 && t.steps_per_epoch > 0 && t.batch_size > 0 && t.patch_size >= 8,
           "--epochs >= 0, --steps-per-epoch > 0, --batch > 0 and --patch >= 8");
   require(t.adam.learning_rate > 0 && std::isfinite(t.adam.learning_rate), "--lr must be > 0");
+  require(s.schedule == "step" || s.schedule == "cosine", "--schedule must be step or cosine");
+  t.schedule = s.schedule == "cosine" ? mcsc::Schedule::cosine : mcsc::Schedule::step;
+  require(t.decay_every_epochs > 0 && t.decay_gamma > 0 && t.decay_gamma <= 1, "--decay-every > 0 and --decay-gamma in (0, 1]");
+  require(t.min_lr_fraction >= 0 && t.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
+  require(t.warmup_steps >= 0, "--warmup must be >= 0");
+  require(t.clip_norm >= 0 && std::isfinite(t.clip_norm), "--clip must be >= 0");
+  require(t.spike_factor == 0 || (t.spike_factor > 1 && std::isfinite(t.spike_factor)), "--spike-factor must be 0 or > 1");
+  require(s.holdout >= 0, "--holdout must be >= 0");
+  require(!(s.train.resume && s.train.overwrite), "--resume and --overwrite exclude each other");
   require(s.train.filters > 0 && s.train.kernel > 0 && s.train.kernel % 2 == 1 && s.train.stages >= 0,
           "--filters > 0, --kernel odd and > 0, --stages >= 0");
   require(s.classical.filters > 0 && s.classical.kernel > 0 && s.classical.lambda >= 0 && s.classical.learn_iterations >= 0 &&

@@ -121,6 +121,8 @@ struct TrainOptions {
   mcsc::TrainerOptions trainer;
   std::string output_dir;  ///< checkpoint and log go here
   bool quiet = false;
+  bool resume = false;     ///< continue <output_dir>/<tag>.mcsc
+  bool overwrite = false;  ///< replace an earlier run's checkpoint and log (refused otherwise)
 };
 /// Trains a CU-Net (restoration: the residual variant, output += x; or the fusion variant) and
 /// returns it as a method (with its common and unique parts).
@@ -131,6 +133,12 @@ Method train_cunet_method(const std::string& name, const std::vector<mcsc::Image
 Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                           const std::vector<mcsc::ImageTriplet>& validation, int channels,
                           const TrainOptions& options);
+/// Moves `count` samples, chosen by a seeded shuffle, from `training` into the returned
+/// validation set (the held-back split the trainer scores after every epoch).
+std::vector<Sample> hold_out(std::vector<Sample>& training, int count, std::uint64_t seed);
+/// models/<name>.mcsc of the source tree (the model zoo) when it exists, else empty.
+std::string zoo_model(const std::string& name);
+
 /// A CU-Net checkpoint (mcsc format; tools/convert_cunet_pth.py converts the official .pth
 /// files) as a method. Refuses .pth files with the conversion command, and a model whose
 /// channel count is not `channels` or whose variant (fusion or not) differs.
@@ -204,12 +212,17 @@ struct CommonSettings {
   int max_side = 0;            ///< centre-crop every image to at most this side (0: whole images)
   TrainOptions train;
   ClassicalOptions classical;
-  bool no_train = false, no_classical = false;
+  bool no_train = false, no_classical = false, no_zoo = false;
   std::string weights;         ///< official CU-Net checkpoint(s), mcsc format
   std::uint64_t seed = 1;
+  int holdout = 0;             ///< training pairs held back for validation
+  std::string recipe;          ///< --recipe (read by mcsc_cli::run)
+  std::string schedule = "step";
 };
-/// Adds --output-dir, --data-dir, --max-side, the training budget (--epochs, --steps-per-epoch, --batch,
-/// --patch, --lr, --filters, --kernel, --stages), --classical-* and --no-train/--no-classical,
+/// Adds --output-dir, --data-dir, --max-side, --recipe, the training budget and recipe (--epochs,
+/// --steps-per-epoch, --batch, --patch, --lr, --schedule, --warmup, --min-lr-fraction,
+/// --decay-every, --decay-gamma, --clip, --spike-factor, --holdout, --filters, --kernel,
+/// --stages, --resume, --overwrite), --classical-* and --no-train/--no-classical/--no-zoo,
 /// --seed and --quiet to desc; defaults are the current values of s.
 void add_common_options(po::options_description& desc, CommonSettings& s);
 /// Checks them (UsageError) and fills dependent fields (data_dir: default_data_dir()).

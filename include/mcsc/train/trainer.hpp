@@ -3,18 +3,35 @@
 /// Training of the unrolled networks (CuNet, LmcscNet, LcscNet: anything with forward(x, y, out,
 /// training), backward(grad), parameters(), type_name and config_string()) on aligned
 /// multimodal images: random aligned patches (with flips and rotations), forward, loss,
-/// backward, Adam with step decay and optional clipping; a progress bar; per epoch a CSV row
-/// (loss, validation PSNR, learning rate, time) and an atomic checkpoint (model, Adam state,
-/// epoch, random-generator state), from which training resumes bit for bit.
+/// backward, Adam with a schedule (step decay or cosine, optional linear warm-up) and optional
+/// clipping; a progress bar (rate, epoch and run ETA); per epoch an atomic checkpoint (model,
+/// Adam state, epoch, random-generator state and the trainer's own state: history, rate scale,
+/// best validation score), from which training resumes bit for bit, and the CSV log rewritten
+/// from the history the checkpoint holds (so log and checkpoint always agree).
 ///
-/// A diverging run (NaN/Inf loss or parameters) stops with an mcsc::Error naming the epoch and
-/// step; the last checkpoint on disk is the last good epoch's and is left untouched.
+/// Loss spikes: a batch loss above spike_factor x the median of the last spike_window batch
+/// losses, an epoch loss above spike_factor x the median of the earlier epochs' losses, or a
+/// NaN/Inf loss or parameter rolls the model and Adam back to the end of the last good epoch,
+/// multiplies the learning rate by spike_lr_factor and repeats the epoch (with new patches); the
+/// event is in the epoch's record and the log. After max_rollbacks rollbacks the run stops with
+/// an mcsc::Error naming the epoch, the step and the last good checkpoint, which is left as it was.
+///
+/// With validation images, the checkpoint of the best validation PSNR is kept beside the last
+/// (best_checkpoint_path, by default <checkpoint stem>.best<extension>).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/train/checkpoint.hpp"
@@ -97,6 +114,9 @@ class PatchSampler {
 };
 
 enum class LossKind { mse, l1 };
+/// Learning-rate schedule: step (x decay_gamma every decay_every_epochs epochs, the papers') or
+/// cosine (from the initial rate to min_lr_fraction x it over all steps of the run).
+enum class Schedule { step, cosine };
 
 struct TrainerOptions {
   int epochs = 10;
@@ -108,17 +128,49 @@ struct TrainerOptions {
   AdamOptions adam{};
   int decay_every_epochs = 50;  ///< learning rate x decay_gamma every this many epochs
   double decay_gamma = 0.9;
-  double clip_norm = 0;         ///< global gradient-norm clipping; 0: off
+  Schedule schedule = Schedule::step;
+  double min_lr_fraction = 0.01;  ///< cosine: the last step's rate is this fraction of the first
+  int warmup_steps = 0;           ///< linear warm-up: step t < warmup_steps runs at (t+1)/warmup_steps of the rate
+  double clip_norm = 0;           ///< global gradient-norm clipping; 0: off
+  double spike_factor = 10;       ///< loss-spike guard (see the file comment); 0: off (NaN/Inf still rolls back)
+  int spike_window = 64;          ///< batch losses the running median is taken over (checked once 16 are in)
+  double spike_lr_factor = 0.5;   ///< learning-rate factor applied at each rollback
+  int max_rollbacks = 8;          ///< rollbacks allowed in one run before it stops
   std::uint64_t seed = 1;
-  std::string checkpoint_path;  ///< written after every epoch when not empty
-  std::string csv_path;         ///< per-epoch log when not empty
-  bool progress = true;         ///< progress bar on stderr
+  std::string checkpoint_path;       ///< written after every epoch when not empty
+  std::string best_checkpoint_path;  ///< best validation PSNR; empty: derived from checkpoint_path
+  std::string csv_path;              ///< per-epoch log when not empty (rewritten from the history each epoch)
+  bool progress = true;              ///< progress bar on stderr
+  /// Called before every step with the 0-based global step and the scheduled rate; returns the
+  /// rate to use (a rate finder, a test provoking a spike). Not saved in checkpoints.
+  std::function<double(std::int64_t step, double rate)> rate_hook;
 };
+
+/// The per-step learning rate of options before rollbacks: warm-up, then step decay or cosine.
+inline double scheduled_learning_rate(const TrainerOptions& o, std::int64_t step) {
+  const double initial = o.adam.learning_rate;
+  const std::int64_t total = std::int64_t(o.epochs) * o.steps_per_epoch;
+  double rate = initial;
+  if (o.schedule == Schedule::cosine) {
+    const double t = total > 1 ? double(std::min(step, total - 1)) / double(total - 1) : 0.0;
+    const double low = initial * o.min_lr_fraction;
+    rate = low + (initial - low) * 0.5 * (1 + std::cos(3.14159265358979323846 * t));
+  } else {
+    const int epoch = int(step / std::max(1, o.steps_per_epoch));
+    rate = StepDecay{initial, o.decay_every_epochs, o.decay_gamma}.at_epoch(epoch);
+  }
+  if (step < o.warmup_steps) rate *= double(step + 1) / double(o.warmup_steps);
+  return rate;
+}
 
 /// What happened in one epoch.
 struct EpochRecord {
   int epoch = 0;  ///< 1-based
-  double train_loss = 0, validation_psnr = 0, learning_rate = 0, seconds = 0;
+  double train_loss = 0, validation_psnr = 0;
+  double learning_rate = 0;  ///< the rate of the epoch's last step
+  double seconds = 0;        ///< the epoch's wall time, repeats after rollbacks included
+  bool best = false;         ///< the best validation PSNR so far (its checkpoint was kept)
+  std::string event;         ///< rollbacks during this epoch, or empty
 };
 
 template <class Model>
@@ -128,6 +180,7 @@ class Trainer {
   using tensor_type = typename Model::tensor_type;
   using ExecSpace = typename tensor_type::execution_space;
   using optimizer_type = Adam<T, ExecSpace>;
+  using flat_type = typename Model::params_type::flat_type;
 
   Trainer(Model& model, const TrainerOptions& options)
       : m_model(&model), m_options(options), m_adam(model.parameters(), options.adam), m_rng(options.seed) {
@@ -135,9 +188,24 @@ class Trainer {
     MCSC_REQUIRE(options.epochs >= 0 && options.steps_per_epoch > 0 && options.batch_size > 0 && options.patch_size > 0,
                  fn, "epochs, steps per epoch, batch and patch sizes must be positive");
     MCSC_REQUIRE(options.clip_norm >= 0, fn, "clip_norm must be >= 0");
+    MCSC_REQUIRE(options.warmup_steps >= 0, fn, "warmup_steps must be >= 0");
+    MCSC_REQUIRE(options.min_lr_fraction >= 0 && options.min_lr_fraction <= 1, fn, "min_lr_fraction must be in [0, 1]");
+    MCSC_REQUIRE(options.spike_factor == 0 || options.spike_factor > 1, fn, "spike_factor must be 0 (off) or > 1");
+    MCSC_REQUIRE(options.spike_window >= 16, fn, "spike_window must be >= 16");
+    MCSC_REQUIRE(options.spike_lr_factor > 0 && options.spike_lr_factor < 1, fn, "spike_lr_factor must be in (0, 1)");
+    MCSC_REQUIRE(options.max_rollbacks >= 0, fn, "max_rollbacks must be >= 0");
+    if (m_options.best_checkpoint_path.empty() && !m_options.checkpoint_path.empty())
+      m_options.best_checkpoint_path = best_path_for(m_options.checkpoint_path);
   }
 
-  /// Continues from a checkpoint written by this trainer: model, Adam state, epoch, generator.
+  /// <stem>.best<extension> beside a checkpoint path.
+  static std::string best_path_for(const std::string& checkpoint) {
+    const std::filesystem::path p(checkpoint);
+    return (p.parent_path() / (p.stem().string() + ".best" + p.extension().string())).string();
+  }
+
+  /// Continues from a checkpoint written by this trainer: model, Adam state, epoch, generator,
+  /// history, rate scale and best score.
   void resume(const std::string& path) {
     const auto info = load_checkpoint(path, m_model->parameters(), Model::type_name, m_model->config_string(), &m_adam);
     MCSC_REQUIRE(info.optimizer_type == optimizer_type::type_name, "mcsc::Trainer::resume",
@@ -147,54 +215,77 @@ class Trainer {
     MCSC_REQUIRE(!in.fail(), "mcsc::Trainer::resume", "'" << path << "' has no valid generator state");
     m_epoch = int(info.epoch);
     m_step = info.step;
+    read_state(info.notes, path);
   }
 
   int epoch() const { return m_epoch; }
   std::int64_t step() const { return m_step; }
   optimizer_type& optimizer() { return m_adam; }
+  /// Every epoch so far (resumed ones included), as the CSV log shows them.
+  const std::vector<EpochRecord>& history() const { return m_history; }
+  int rollbacks() const { return m_rollbacks; }
+  /// Product of the rollbacks' rate factors (1 without rollbacks).
+  double rate_scale() const { return m_rate_scale; }
+  const TrainerOptions& options() const { return m_options; }
 
   /// Trains until options.epochs epochs are done (counting resumed ones); returns this call's
-  /// epoch records. validation may be empty (PSNR then 0).
+  /// epoch records. validation may be empty (PSNR then 0, no best checkpoint).
   std::vector<EpochRecord> fit(const std::vector<ImageTriplet>& train, const std::vector<ImageTriplet>& validation) {
     PatchSampler sampler(train, m_options.patch_size, m_options.augment);
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
     const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
+    take_snapshot();
     std::vector<EpochRecord> records;
-    const StepDecay decay{m_options.adam.learning_rate, m_options.decay_every_epochs, m_options.decay_gamma};
+    const auto run_start = std::chrono::steady_clock::now();
+    const int first_epoch = m_epoch;
     while (m_epoch < m_options.epochs) {
       EpochRecord rec;
       rec.epoch = m_epoch + 1;
-      rec.learning_rate = decay.at_epoch(m_epoch);
-      m_adam.set_learning_rate(rec.learning_rate);
-      ProgressBar bar("[epoch " + std::to_string(rec.epoch) + "/" + std::to_string(m_options.epochs) + "]",
-                      std::int64_t(m_options.steps_per_epoch) * m_options.batch_size, "patches", m_options.progress);
-      double total = 0;
-      for (int s = 0; s < m_options.steps_per_epoch; ++s) {
-        const double loss = train_step(sampler, rec.epoch, s + 1);
-        total += loss;
-        char note[64];
-        std::snprintf(note, sizeof note, "loss %.4g", total / (s + 1));
-        bar.update(std::int64_t(s + 1) * m_options.batch_size, note);
+      double seconds = 0;
+      for (;;) {  // the epoch, repeated after a rollback
+        ProgressBar bar("[epoch " + std::to_string(rec.epoch) + "/" + std::to_string(m_options.epochs) + "]",
+                        std::int64_t(m_options.steps_per_epoch) * m_options.batch_size, "patches", m_options.progress);
+        double total = 0;
+        std::string spike;
+        for (int s = 0; s < m_options.steps_per_epoch && spike.empty(); ++s) {
+          rec.learning_rate = set_rate();
+          const double loss = train_step(sampler);
+          spike = batch_spike(loss, rec.epoch, s + 1);
+          total += loss;
+          char note[64];
+          std::snprintf(note, sizeof note, "loss %.4g", total / (s + 1));
+          bar.update(std::int64_t(s + 1) * m_options.batch_size, note);
+        }
+        if (spike.empty()) {
+          rec.train_loss = total / m_options.steps_per_epoch;
+          spike = epoch_spike(rec.train_loss, rec.epoch);
+        }
+        seconds += bar.elapsed_seconds();
+        if (spike.empty()) {
+          rec.validation_psnr = validation.empty() ? 0.0 : validation_psnr(validation);
+          rec.seconds = seconds;
+          rec.best = !validation.empty() && std::isfinite(rec.validation_psnr) && rec.validation_psnr > m_best_psnr;
+          bar.finish(epoch_note(rec, validation.empty(), run_start, first_epoch));
+          break;
+        }
+        bar.finish("rolled back: " + spike);
+        rollback(spike, rec);
       }
-      rec.train_loss = total / m_options.steps_per_epoch;
-      rec.validation_psnr = validation.empty() ? 0.0 : validation_psnr(validation);
-      rec.seconds = bar.elapsed_seconds();
-      char note[96];
-      if (validation.empty())
-        std::snprintf(note, sizeof note, "loss %.4g  (no validation images)", rec.train_loss);
-      else
-        std::snprintf(note, sizeof note, "loss %.4g  validation PSNR %.2f dB", rec.train_loss, rec.validation_psnr);
-      bar.finish(note);
       ++m_epoch;
+      m_epoch_losses.push_back(rec.train_loss);
+      if (rec.best) m_best_psnr = rec.validation_psnr;
+      m_history.push_back(rec);
       if (!m_options.checkpoint_path.empty()) save(m_options.checkpoint_path);
-      if (!m_options.csv_path.empty()) append_csv(rec);
+      if (rec.best && !m_options.best_checkpoint_path.empty()) save(m_options.best_checkpoint_path);
+      if (!m_options.csv_path.empty()) write_csv();
+      take_snapshot();
       records.push_back(rec);
     }
     return records;
   }
 
-  /// Writes the trainer's full state (model, Adam, epoch, generator) to path.
+  /// Writes the trainer's full state (model, Adam, epoch, generator, history) to path.
   void save(const std::string& path) const {
     CheckpointInfo info;
     info.model_type = Model::type_name;
@@ -204,6 +295,7 @@ class Trainer {
     std::ostringstream rng;
     rng << m_rng;
     info.rng_state = rng.str();
+    info.notes = state_string();
     save_checkpoint(path, m_model->parameters(), info, &m_adam);
   }
 
@@ -221,6 +313,8 @@ class Trainer {
   }
 
  private:
+  static constexpr const char* state_tag = "mcsc-trainer-state 1";
+
   static tensor_type from_planes(const std::vector<float>& data, const Shape4& s) {
     auto t = make_tensor<T, ExecSpace>("mcsc::Trainer::image", s);
     auto h = Kokkos::create_mirror_view(t);
@@ -230,6 +324,10 @@ class Trainer {
   }
 
   void allocate(const Shape4& batch) {
+    if (!m_good_values.data()) {
+      m_good_values = flat_type("mcsc::Trainer::good_values", m_model->parameters().flat_size());
+      for (const auto& b : m_adam.state_buffers()) m_good_state.push_back(flat_type("mcsc::Trainer::good_state", b.extent(0)));
+    }
     if (m_x.data() && shape_of(m_x) == batch) return;
     m_x = make_tensor<T, ExecSpace>("mcsc::Trainer::x", batch);
     m_y = make_tensor<T, ExecSpace>("mcsc::Trainer::y", batch);
@@ -241,7 +339,16 @@ class Trainer {
     m_htarget = Kokkos::create_mirror_view(m_target);
   }
 
-  double train_step(const PatchSampler& sampler, int epoch, int step_in_epoch) {
+  /// The rate of the next step: schedule x rollback scale, then the hook.
+  double set_rate() {
+    double rate = scheduled_learning_rate(m_options, m_step) * m_rate_scale;
+    if (m_options.rate_hook) rate = m_options.rate_hook(m_step, rate);
+    m_adam.set_learning_rate(rate);
+    return rate;
+  }
+
+  /// One step; returns the batch loss (NaN when the loss or a parameter is not finite).
+  double train_step(const PatchSampler& sampler) {
     sampler.sample(m_rng, m_hx, m_hy, m_htarget);
     Kokkos::deep_copy(m_x, m_hx);
     Kokkos::deep_copy(m_y, m_hy);
@@ -250,18 +357,96 @@ class Trainer {
     m_model->forward(m_x, m_y, m_out, true);
     const double loss = m_options.loss == LossKind::mse ? mse_loss(m_out, m_target, m_grad)
                                                         : l1_loss(m_out, m_target, m_grad);
-    MCSC_REQUIRE(std::isfinite(loss), "mcsc::Trainer",
-                 "training diverged at epoch " << epoch << ", step " << step_in_epoch << ": loss = " << loss
-                                               << last_good(epoch));
+    ++m_step;
+    if (!std::isfinite(loss)) return loss;
     m_model->backward(m_grad);
     if (m_options.clip_norm > 0) clip_gradient_norm(m_model->parameters(), m_options.clip_norm);
     m_adam.step();
-    ++m_step;
-    const std::size_t bad = count_nonfinite(m_model->parameters().values());
-    MCSC_REQUIRE(bad == 0, "mcsc::Trainer",
-                 "training diverged at epoch " << epoch << ", step " << step_in_epoch << ": " << bad
-                                               << " parameter value(s) became NaN/Inf" << last_good(epoch));
+    if (count_nonfinite(m_model->parameters().values()) != 0) return std::numeric_limits<double>::quiet_NaN();
     return loss;
+  }
+
+  static double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  }
+
+  /// Empty, or why this batch loss is a spike; keeps the running window of batch losses.
+  std::string batch_spike(double loss, int epoch, int step_in_epoch) {
+    std::ostringstream why;
+    if (!std::isfinite(loss)) {
+      why << "epoch " << epoch << ", step " << step_in_epoch << ": the loss or a parameter became NaN/Inf";
+      return why.str();
+    }
+    if (m_options.spike_factor > 0 && m_loss_window.size() >= 16) {
+      const double m = median(m_loss_window);
+      if (loss > m_options.spike_factor * m) {
+        why << "epoch " << epoch << ", step " << step_in_epoch << ": batch loss " << loss << " > "
+            << m_options.spike_factor << " x the running median " << m;
+        return why.str();
+      }
+    }
+    m_loss_window.push_back(loss);
+    if (int(m_loss_window.size()) > m_options.spike_window) m_loss_window.erase(m_loss_window.begin());
+    return {};
+  }
+
+  /// Empty, or why this epoch loss is a spike (against the median of the earlier epochs).
+  std::string epoch_spike(double loss, int epoch) const {
+    if (m_options.spike_factor <= 0 || m_epoch_losses.size() < 2) return {};
+    const double m = median(m_epoch_losses);
+    if (loss <= m_options.spike_factor * m) return {};
+    std::ostringstream why;
+    why << "epoch " << epoch << ": epoch loss " << loss << " > " << m_options.spike_factor
+        << " x the median of the earlier epochs " << m;
+    return why.str();
+  }
+
+  void take_snapshot() {
+    Kokkos::deep_copy(m_good_values, m_model->parameters().values());
+    const auto state = m_adam.state_buffers();
+    for (std::size_t k = 0; k < state.size(); ++k) Kokkos::deep_copy(m_good_state[k], state[k]);
+    m_good_adam_steps = m_adam.steps();
+    m_good_step = m_step;
+    m_good_window = m_loss_window;
+    m_good_finite = count_nonfinite(m_good_values) == 0;
+  }
+
+  void rollback(const std::string& why, EpochRecord& rec) {
+    ++m_rollbacks;
+    MCSC_REQUIRE(m_rollbacks <= m_options.max_rollbacks, "mcsc::Trainer",
+                 "training diverged at " << why << "; " << m_options.max_rollbacks << " rollback(s) did not help"
+                                         << last_good(rec.epoch));
+    MCSC_REQUIRE(m_good_finite, "mcsc::Trainer",
+                 "training diverged at " << why << "; the state to roll back to holds NaN/Inf values too"
+                                         << last_good(rec.epoch));
+    Kokkos::deep_copy(m_model->parameters().values(), m_good_values);
+    const auto state = m_adam.state_buffers();
+    for (std::size_t k = 0; k < state.size(); ++k) Kokkos::deep_copy(state[k], m_good_state[k]);
+    m_adam.set_steps(m_good_adam_steps);
+    m_step = m_good_step;
+    m_loss_window = m_good_window;
+    m_rate_scale *= m_options.spike_lr_factor;
+    std::ostringstream event;
+    event << (rec.event.empty() ? "" : "; ") << "rollback " << m_rollbacks << " (" << why
+          << "): back to the end of epoch " << rec.epoch - 1 << ", learning rate x" << m_options.spike_lr_factor;
+    rec.event += event.str();
+    if (m_options.progress) std::fprintf(stderr, "  %s\n", event.str().c_str() + (event.str()[0] == ';' ? 2 : 0));
+  }
+
+  std::string epoch_note(const EpochRecord& rec, bool no_validation, std::chrono::steady_clock::time_point start,
+                         int first_epoch) const {
+    char note[160];
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int done = rec.epoch - first_epoch, left = m_options.epochs - rec.epoch;
+    const double eta = done > 0 ? elapsed / done * left : 0;
+    if (no_validation)
+      std::snprintf(note, sizeof note, "loss %.4g  (no validation images)  run ETA %d:%02d:%02d", rec.train_loss,
+                    int(eta) / 3600, int(eta) / 60 % 60, int(eta) % 60);
+    else
+      std::snprintf(note, sizeof note, "loss %.4g  validation PSNR %.2f dB%s  run ETA %d:%02d:%02d", rec.train_loss,
+                    rec.validation_psnr, rec.best ? " (best)" : "", int(eta) / 3600, int(eta) / 60 % 60, int(eta) % 60);
+    return note;
   }
 
   std::string last_good(int epoch) const {
@@ -270,13 +455,96 @@ class Trainer {
                                                    "' (epoch " + std::to_string(epoch - 1) + ")";
   }
 
-  void append_csv(const EpochRecord& r) const {
-    const bool fresh = !std::ifstream(m_options.csv_path).good();
-    std::ofstream csv(m_options.csv_path, std::ios::app);
-    MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "cannot write '" << m_options.csv_path << "'");
-    if (fresh) csv << "epoch,train_loss,validation_psnr,learning_rate,seconds\n";
-    csv << r.epoch << ',' << r.train_loss << ',' << r.validation_psnr << ',' << r.learning_rate << ',' << r.seconds
-        << '\n';
+  static std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) out += (c == '\n' || c == '\t') ? ' ' : c;
+    return out;
+  }
+
+  /// The trainer's own state as text (the checkpoint's notes): rate scale, rollbacks, best
+  /// score, the batch-loss window and the history, doubles printed exactly (%.17g).
+  std::string state_string() const {
+    std::ostringstream os;
+    os.precision(17);
+    os << state_tag << "\nrate_scale\t" << m_rate_scale << "\nrollbacks\t" << m_rollbacks << "\nbest_psnr\t"
+       << m_best_psnr << "\nwindow";
+    for (double l : m_loss_window) os << '\t' << l;
+    for (const auto& r : m_history)
+      os << "\nepoch\t" << r.epoch << '\t' << r.train_loss << '\t' << r.validation_psnr << '\t' << r.learning_rate
+         << '\t' << r.seconds << '\t' << int(r.best) << '\t' << escape(r.event);
+    return os.str();
+  }
+
+  void read_state(const std::string& notes, const std::string& path) {
+    m_history.clear();
+    m_epoch_losses.clear();
+    m_loss_window.clear();
+    m_rate_scale = 1;
+    m_rollbacks = 0;
+    m_best_psnr = -std::numeric_limits<double>::infinity();
+    if (notes.rfind(state_tag, 0) != 0) return;  // written by an older mcsc: no trainer state
+    std::istringstream in(notes);
+    std::string line;
+    std::getline(in, line);
+    auto bad = [&](const std::string& what) {
+      MCSC_REQUIRE(false, "mcsc::Trainer::resume", "'" << path << "' has a malformed trainer state (" << what << ")");
+    };
+    auto number = [&](const std::string& text) {
+      try {
+        std::size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size()) return v;
+      } catch (const std::exception&) {
+      }
+      bad("'" + text + "' is not a number");
+      return 0.0;
+    };
+    while (std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::size_t a = 0;
+      for (std::size_t b; (b = line.find('\t', a)) != std::string::npos; a = b + 1) f.push_back(line.substr(a, b - a));
+      f.push_back(line.substr(a));
+      if (f[0] == "rate_scale" && f.size() == 2) m_rate_scale = number(f[1]);
+      else if (f[0] == "rollbacks" && f.size() == 2) m_rollbacks = int(number(f[1]));
+      else if (f[0] == "best_psnr" && f.size() == 2) m_best_psnr = f[1] == "-inf" ? -std::numeric_limits<double>::infinity() : number(f[1]);
+      else if (f[0] == "window") {
+        for (std::size_t k = 1; k < f.size(); ++k) m_loss_window.push_back(number(f[k]));
+      } else if (f[0] == "epoch" && f.size() == 8) {
+        EpochRecord r;
+        r.epoch = int(number(f[1]));
+        r.train_loss = number(f[2]);
+        r.validation_psnr = number(f[3]);
+        r.learning_rate = number(f[4]);
+        r.seconds = number(f[5]);
+        r.best = number(f[6]) != 0;
+        r.event = f[7];
+        m_history.push_back(r);
+        m_epoch_losses.push_back(r.train_loss);
+      } else {
+        bad("line '" + line + "'");
+      }
+    }
+    if (int(m_history.size()) != m_epoch) bad("history of " + std::to_string(m_history.size()) + " epochs, epoch " + std::to_string(m_epoch));
+  }
+
+  /// The log, rewritten from the history (atomically: temporary file, then rename).
+  void write_csv() const {
+    const std::string tmp = m_options.csv_path + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream csv(tmp, std::ios::trunc);
+      MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "cannot write '" << tmp << "'");
+      csv.precision(8);
+      csv << "epoch,train_loss,validation_psnr,learning_rate,seconds,best,event\n";
+      for (const auto& r : m_history) {
+        std::string event = r.event;
+        std::replace(event.begin(), event.end(), '"', '\'');
+        csv << r.epoch << ',' << r.train_loss << ',' << r.validation_psnr << ',' << r.learning_rate << ','
+            << r.seconds << ',' << int(r.best) << ",\"" << event << "\"\n";
+      }
+      MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "writing '" << tmp << "' failed");
+    }
+    MCSC_REQUIRE(std::rename(tmp.c_str(), m_options.csv_path.c_str()) == 0, "mcsc::Trainer",
+                 "cannot replace '" << m_options.csv_path << "'");
   }
 
   Model* m_model;
@@ -287,6 +555,18 @@ class Trainer {
   std::int64_t m_step = 0;
   tensor_type m_x, m_y, m_target, m_out, m_grad;
   typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
+  // Loss-spike guard and history.
+  std::vector<double> m_loss_window, m_epoch_losses;
+  std::vector<EpochRecord> m_history;
+  double m_rate_scale = 1;
+  int m_rollbacks = 0;
+  double m_best_psnr = -std::numeric_limits<double>::infinity();
+  // The state at the end of the last good epoch (rollback target).
+  flat_type m_good_values;
+  std::vector<flat_type> m_good_state;
+  std::int64_t m_good_adam_steps = 0, m_good_step = 0;
+  std::vector<double> m_good_window;
+  bool m_good_finite = true;
 };
 
 }  // namespace mcsc
