@@ -23,6 +23,7 @@ cmake --build "$build" --target mcsc-task-depth-sr -j "$(nproc)" >/dev/null
 
 args=()
 output=(--output-dir mcsc-demo-output)
+overwrite=(--overwrite)  # the demo trains afresh each run, replacing its own earlier checkpoint
 while [ $# -gt 0 ]; do
   if [ "$1" = --weights ] && [ $# -ge 2 ] && [[ "$2" == *.pth ]]; then
     converted="$cache/weights/$(basename "$2" .pth).mcsc"
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     args+=(--weights "$converted")
     shift 2
   else
-    case "$1" in --output-dir|--output-dir=*) output=() ;; esac
+    case "$1" in --output-dir|--output-dir=*) output=() ;; --resume) overwrite=() ;; esac
     args+=("$1")
     shift
   fi
@@ -41,4 +42,4 @@ OMP_PROC_BIND=${OMP_PROC_BIND:-false} "$build/examples/mcsc-task-depth-sr" \
   --title "Demo: RGB-guided depth super-resolution on Middlebury Aloe (trained on Motorcycle)" \
   --test "Aloe=$data/aloeGT.png:$data/aloeL.jpg" \
   --train "Motorcycle=$data/motorcycle_disp.npy:$data/motorcycle_left.png" --fill-holes \
-  "${output[@]}" "${args[@]}"
+  "${output[@]}" "${overwrite[@]}" "${args[@]}"

@@ -163,9 +163,15 @@ int run(Settings& s) {
   if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train_set, s.common.classical, s.common.train.quiet));
   if (!s.common.no_train)
     methods.push_back(train_cunet_method("CU-Net (trained here)", train_set, validation_set, 1, false, s.common.train));
+  std::vector<Method> checkpoints;
   if (const std::string zoo = zoo_model("depth-x4-cunet"); !s.common.no_zoo && !zoo.empty() && s.scale == 4)
-    methods.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, 1, false));
-  if (!s.common.weights.empty()) methods.push_back(cunet_checkpoint_method("CU-Net (official)", s.common.weights, 1, false));
+    checkpoints.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, 1, false));
+  if (!s.common.weights.empty())
+    checkpoints.push_back(cunet_checkpoint_method(weights_row_name(s.common.weights), s.common.weights, 1, false));
+  for (const auto& m : checkpoints) methods.push_back(m);
+  if (s.common.guide_ablation)
+    for (const auto& m : checkpoints)
+      for (auto& a : guide_ablations(m, test_samples)) methods.push_back(std::move(a));
 
   TaskRun run(s.title + " x" + std::to_string(s.scale) + " (RMSE on 0-255, SSIM)", s.common.output_dir,
               {rmse255_metric(), ssim_metric()}, Layout::methods_as_rows);

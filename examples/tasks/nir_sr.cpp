@@ -7,6 +7,7 @@
 /// the luma of the RGB image. Methods per scale: bicubic, guided filter (colour guide), joint
 /// bilateral upsampling, the classical multimodal solver, LMCSC and CU-Net trained here.
 /// Table in LMCSC Table 1's layout: a row per image, PSNR/SSIM per method and scale.
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -51,15 +52,31 @@ int run(Settings& s) {
   for (int scale : s.scales) {
     const std::string group = "x" + std::to_string(scale);
     const auto test = load(s.test_dir, scale, s.common.max_side);
-    const int train_side = s.common.max_side > 0 ? std::min(s.common.max_side, s.train_crop) : s.train_crop;
-    std::vector<mcsc::ImageTriplet> train;
-    if (!(s.common.no_train && s.common.no_classical)) train = triplets(load(s.train_dir, scale, train_side));
+    const int train_side = s.train_crop == 0 ? s.common.max_side
+                                             : (s.common.max_side > 0 ? std::min(s.common.max_side, s.train_crop) : s.train_crop);
+    std::vector<mcsc::ImageTriplet> train, validation;
+    if (!(s.common.no_train && s.common.no_classical)) {
+      auto train_samples = load(s.train_dir, scale, train_side);
+      const auto held = hold_out(train_samples, s.common.holdout, s.common.seed);
+      train = triplets(train_samples);
+      if (!held.empty()) validation = triplets(held);
+    }
     std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(4, 1e-3), joint_bilateral_method(1.0, 0.1)};
     if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train, s.common.classical, s.common.train.quiet));
     TrainOptions options = s.common.train;
     options.output_dir = s.common.output_dir + "/" + group;
-    if (!s.common.no_train && !s.no_lmcsc) methods.push_back(train_lmcsc_method("LMCSC", train, {}, 1, options));
-    if (!s.common.no_train && !s.no_cunet) methods.push_back(train_cunet_method("CU-Net", train, {}, 1, false, options));
+    if (!s.common.no_train && !s.no_lmcsc) methods.push_back(train_lmcsc_method("LMCSC", train, validation, 1, options));
+    if (!s.common.no_train && !s.no_cunet) methods.push_back(train_cunet_method("CU-Net", train, validation, 1, false, options));
+    std::vector<Method> checkpoints;
+    for (const auto& [model, row] : {std::make_pair("lmcsc", "LMCSC (zoo)"), std::make_pair("cunet", "CU-Net (zoo)")})
+      if (const std::string zoo = zoo_model("nir-x" + std::to_string(scale) + "-" + model); !s.common.no_zoo && !zoo.empty())
+        checkpoints.push_back(checkpoint_method(row, zoo, 1, false, {"CuNet", "LmcscNet"}));
+    if (!s.common.weights.empty())
+      checkpoints.push_back(checkpoint_method(weights_row_name(s.common.weights), s.common.weights, 1, false, {"CuNet", "LmcscNet"}));
+    for (const auto& m : checkpoints) methods.push_back(m);
+    if (s.common.guide_ablation)
+      for (const auto& m : checkpoints)
+        for (auto& a : guide_ablations(m, test)) methods.push_back(std::move(a));
     run.evaluate(test, methods, group);
   }
   run.print(std::cout);
@@ -78,7 +95,7 @@ int main(int argc, char* argv[]) {
     ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "training pairs <stem>_nir.png + <stem>_rgb.png (default: <data>/rgb_nir/epfl_train)")
     ("test-dir", po::value(&s.test_dir)->value_name("DIR"), "test pairs (default: <data>/rgb_nir/epfl_test)")
     ("scale", po::value(&s.scales)->composing()->value_name("S"), "upsampling factor (repeatable; default: 2 and 4)")
-    ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training images to at most this side")
+    ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training images to at most this side (0: whole images)")
     ("no-lmcsc", po::bool_switch(&s.no_lmcsc), "skip LMCSC")
     ("no-cunet", po::bool_switch(&s.no_cunet), "skip CU-Net");
   // clang-format on
@@ -94,7 +111,11 @@ int main(int argc, char* argv[]) {
         if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
         if (s.test_dir.empty()) s.test_dir = s.common.data_dir + "/rgb_nir/epfl_test";
         for (int scale : s.scales) mcsc_cli::require(scale >= 2 && scale <= 8, "--scale must be between 2 and 8");
-        mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
+        mcsc_cli::require(s.train_crop == 0 || s.train_crop >= s.common.train.trainer.patch_size,
+                          "--train-crop must be 0 (whole images) or at least --patch");
+        if (!s.common.weights.empty())
+          mcsc_cli::require(std::filesystem::is_regular_file(s.common.weights),
+                            "--weights: '" + s.common.weights + "' is not a file (an LMCSC or CU-Net checkpoint trained here, e.g. models/nir-x4-lmcsc.mcsc; the official CU-Net has no NIR model)");
       },
       [&] { return run(s); });
 }

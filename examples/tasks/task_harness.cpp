@@ -475,6 +475,41 @@ std::vector<Sample> hold_out(std::vector<Sample>& training, int count, std::uint
   return validation;
 }
 
+std::string weights_row_name(const std::string& path) {
+  const auto info = mcsc::read_checkpoint_info(path);
+  if (info.notes.rfind("converted by tools/convert_cunet_pth.py", 0) == 0) return "CU-Net (official)";
+  return fs::path(path).filename().string();
+}
+
+std::vector<Method> guide_ablations(const Method& method, const std::vector<Sample>& samples) {
+  auto zero = [method](const Sample& s) {
+    Sample t = s;
+    t.y = mcsc::make_tensor_like("zero_guide", s.y);
+    return method.run(t);
+  };
+  auto other = [method, samples](const Sample& s) {
+    std::size_t at = 0;
+    while (at < samples.size() && samples[at].name != s.name) ++at;
+    Sample t = s;
+    t.y = mcsc::make_tensor_like("other_guide", s.y);
+    if (samples.size() > 1 && at < samples.size()) {
+      const Sample& next = samples[(at + 1) % samples.size()];
+      MCSC_REQUIRE(next.y.extent(1) == s.y.extent(1), "guide_ablations", "the guides have different channel counts");
+      mcsc::imresize_bicubic(next.y, t.y);
+    } else {  // one sample: its own guide upside down (real structure, in the wrong places)
+      const auto h = mcsc::to_host(s.y);
+      auto flipped = Kokkos::create_mirror_view(t.y);
+      const int C = int(h.extent(1)), H = int(h.extent(2)), W = int(h.extent(3));
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < H; ++i)
+          for (int j = 0; j < W; ++j) flipped(0, c, i, j) = h(0, c, H - 1 - i, j);
+      Kokkos::deep_copy(t.y, flipped);
+    }
+    return method.run(t);
+  };
+  return {{method.name + ", zero guide", zero}, {method.name + ", other image's guide", other}};
+}
+
 std::string zoo_model(const std::string& name) {
 #ifdef MCSC_SOURCE_DIR
   const fs::path p = fs::path(MCSC_SOURCE_DIR) / "models" / (name + ".mcsc");
@@ -501,6 +536,38 @@ Method cunet_checkpoint_method(const std::string& name, const std::string& path,
   auto net = std::make_shared<CuNet>(config);
   mcsc::load_checkpoint(path, net->parameters(), CuNet::type_name, net->config_string());
   return cunet_as_method(name, net);
+}
+
+Method lmcsc_checkpoint_method(const std::string& name, const std::string& path, int channels) {
+  using Net = mcsc::LmcscNet<T, ExecSpace>;
+  const auto info = mcsc::read_checkpoint_info(path);
+  MCSC_REQUIRE(info.model_type == Net::type_name, "lmcsc_checkpoint_method",
+               "'" << path << "' holds a " << info.model_type << ", not an LMCSC network");
+  const auto config = mcsc::UnrolledNetConfig::from_string(info.model_config);
+  MCSC_REQUIRE(config.channels == channels, "lmcsc_checkpoint_method",
+               "'" << path << "' is a " << config.channels << "-channel LMCSC network; this task needs " << channels);
+  auto net = std::make_shared<Net>(config);
+  mcsc::load_checkpoint(path, net->parameters(), Net::type_name, net->config_string());
+  return {name, [net](const Sample& s) {
+            Output out;
+            out.image = mcsc::make_tensor_like("lmcsc", s.x);
+            net->forward(s.x, s.y, out.image, false);
+            return out;
+          }};
+}
+
+Method checkpoint_method(const std::string& name, const std::string& path, int channels, bool fusion,
+                         const std::vector<std::string>& allowed) {
+  MCSC_REQUIRE(fs::path(path).extension() != ".pth", "--weights",
+               "'" << path << "' is a PyTorch file; convert it first: /usr/bin/python3 tools/convert_cunet_pth.py "
+                   << path << " " << fs::path(path).stem().string() << ".mcsc");
+  const auto type = mcsc::read_checkpoint_info(path).model_type;
+  std::string names;
+  for (const auto& a : allowed) names += (names.empty() ? "" : " or ") + a;
+  MCSC_REQUIRE(std::find(allowed.begin(), allowed.end(), type) != allowed.end(), "--weights",
+               "'" << path << "' holds a " << type << "; this task runs " << names);
+  if (type == mcsc::LmcscNet<T, ExecSpace>::type_name) return lmcsc_checkpoint_method(name, path, channels);
+  return cunet_checkpoint_method(name, path, channels, fusion);
 }
 
 std::string resolve_weights(const std::string& option, const std::string& stem) {
@@ -891,9 +958,10 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("max-side", with_default(s.max_side), "centre-crop every image to at most this side (0: whole images)")
     ("recipe", po::value(&s.recipe)->value_name("FILE|NAME"), "read options from a recipe (recipes/NAME.ini or a file; the command line wins)")
-    ("weights", po::value(&s.weights)->value_name("FILE"), "official CU-Net weights converted to an mcsc checkpoint (tools/convert_cunet_pth.py): adds the official model's row")
+    ("weights", po::value(&s.weights)->value_name("FILE"), "a checkpoint of a model this task runs (a zoo model, one trained with --output-dir, or official CU-Net weights converted by tools/convert_cunet_pth.py): adds its row, named after the file ('CU-Net (official)' for converted official weights)")
     ("no-train", po::bool_switch(&s.no_train), "skip the networks trained here")
     ("no-zoo", po::bool_switch(&s.no_zoo), "skip the row of the model trained here and committed under models/")
+    ("guide-ablation", po::bool_switch(&s.guide_ablation), "add rows of the zoo and --weights models run with a zero guide and with another image's guide")
     ("no-classical", po::bool_switch(&s.no_classical), "skip the classical multimodal solver")
     ("epochs", with_default(t.epochs), "training: epochs")
     ("steps-per-epoch", with_default(t.steps_per_epoch), "training: batches per epoch")

@@ -136,6 +136,14 @@ Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::Image
 /// Moves `count` samples, chosen by a seeded shuffle, from `training` into the returned
 /// validation set (the held-back split the trainer scores after every epoch).
 std::vector<Sample> hold_out(std::vector<Sample>& training, int count, std::uint64_t seed);
+/// The row name of a --weights checkpoint: "CU-Net (official)" for a converted official file
+/// (its notes say so), else the file's name.
+std::string weights_row_name(const std::string& path);
+/// The method with its guide replaced: by zeros ("<name>, zero guide") and by the guide of the
+/// next sample of `samples` resized to this one's size, or this guide upside down when there is
+/// one sample ("<name>, other image's guide"). A model that uses its guide must lose on both.
+std::vector<Method> guide_ablations(const Method& method, const std::vector<Sample>& samples);
+
 /// models/<name>.mcsc of the source tree (the model zoo) when it exists, else empty.
 std::string zoo_model(const std::string& name);
 
@@ -143,6 +151,13 @@ std::string zoo_model(const std::string& name);
 /// files) as a method. Refuses .pth files with the conversion command, and a model whose
 /// channel count is not `channels` or whose variant (fusion or not) differs.
 Method cunet_checkpoint_method(const std::string& name, const std::string& path, int channels, bool fusion);
+
+/// An LMCSC checkpoint (mcsc format) as a method; refuses another model type or channel count.
+Method lmcsc_checkpoint_method(const std::string& name, const std::string& path, int channels);
+/// A CU-Net or LMCSC checkpoint as a method, by the model type the file holds (`allowed` lists
+/// the types the task runs, e.g. {"CuNet", "LmcscNet"}; another type is refused naming them).
+Method checkpoint_method(const std::string& name, const std::string& path, int channels, bool fusion,
+                         const std::vector<std::string>& allowed);
 
 /// The checkpoint for `stem` (e.g. "denoise25") given --weights: a file is used as it is; a folder
 /// gives <folder>/<stem>.mcsc (an error naming the conversion command if only <stem>.pth is
@@ -213,6 +228,7 @@ struct CommonSettings {
   TrainOptions train;
   ClassicalOptions classical;
   bool no_train = false, no_classical = false, no_zoo = false;
+  bool guide_ablation = false; ///< add the zero-guide and other-guide rows of the learned checkpoints
   std::string weights;         ///< official CU-Net checkpoint(s), mcsc format
   std::uint64_t seed = 1;
   int holdout = 0;             ///< training pairs held back for validation
