@@ -115,7 +115,7 @@ TEST_CASE("damaged or mismatched checkpoints are refused with a message", "[chec
   flipped[bytes.size() / 2] ^= 0x5a;
   REQUIRE_THROWS_WITH(load(write("corrupt.mcsc", flipped)), Catch::Contains("checksum"));
   REQUIRE_THROWS_WITH(load(write("text.mcsc", std::vector<char>(64, 'x'))), Catch::Contains("bad magic"));
-  REQUIRE_THROWS_WITH(load("/nonexistent/file.mcsc"), Catch::Contains("cannot open"));
+  REQUIRE_THROWS_WITH(load("/nonexistent/file.mcsc"), Catch::Contains("cannot read"));
   // Another configuration or model type.
   auto config = small_config();
   config.filters = 4;
@@ -124,6 +124,23 @@ TEST_CASE("damaged or mismatched checkpoints are refused with a message", "[chec
                       Catch::Contains("filters=3") && Catch::Contains("filters=4"));
   REQUIRE_THROWS_WITH(load_checkpoint(path, target.parameters(), "LmcscNet", target.config_string()),
                       Catch::Contains("holds a CuNet, not a LmcscNet"));
+  // A folder is not a checkpoint (it used to be read as a 2^63-byte file: std::bad_alloc).
+  REQUIRE_THROWS_WITH(load(fs::path(path).parent_path().string()), Catch::Contains("mcsc::load_checkpoint") &&
+                                                                      Catch::Contains("is a directory (a folder), not a file"));
+  REQUIRE_THROWS_WITH(read_checkpoint_info(fs::path(path).parent_path().string()), Catch::Contains("a folder"));
+  // A well-formed file whose values are not finite names the parameter.
+  {
+    CuNet<T, Space> poisoned(small_config());
+    randomize(poisoned, 3);
+    const auto& e = poisoned.parameters().entries()[2];
+    auto h = Kokkos::create_mirror(e.value);
+    Kokkos::deep_copy(h, e.value);
+    h(0, 0, 0, 0) = std::numeric_limits<T>::quiet_NaN();
+    Kokkos::deep_copy(e.value, h);
+    const auto p = scratch("nan.mcsc").string();
+    save_checkpoint(p, poisoned.parameters(), info);
+    REQUIRE_THROWS_WITH(load(p), Catch::Contains("parameter '" + e.name + "' holds 1 NaN/Inf value(s)"));
+  }
   // Saving into a folder that does not exist fails cleanly.
   REQUIRE_THROWS_WITH(save_checkpoint("/nonexistent/dir/x.mcsc", net.parameters(), info),
                       Catch::Contains("mcsc::save_checkpoint"));

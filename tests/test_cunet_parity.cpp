@@ -61,7 +61,7 @@ TEST_CASE("loading weights of another model or a damaged export fails with a mes
   CuNet<T, Space> fusion(colour);
   REQUIRE_THROWS_WITH(load_raw_state_dict(root + "/denoise25", fusion.parameters()),
                       Catch::Contains("missing") && Catch::Contains("decoder.conv_3.weight"));
-  REQUIRE_THROWS_WITH(load_raw_state_dict("/nonexistent", net.parameters()), Catch::Contains("cannot open"));
+  REQUIRE_THROWS_WITH(load_raw_state_dict("/nonexistent", net.parameters()), Catch::Contains("cannot read"));
   // A truncated tensor file.
   REQUIRE_THROWS_WITH(read_raw_tensor<T>(root + "/depth_ks9/net_u.lam_in.f32", Shape4{2, 1, 1, 1}),
                       Catch::Contains("truncated"));

@@ -149,7 +149,7 @@ TEST_CASE("read_npy refuses bad files with clear messages", "[npy]") {
   const std::string six = data_bytes(std::vector<float>{1, 2, 3, 4, 5, 6});
   const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
 
-  CHECK_THROWS_WITH(mcsc::read_npy<float>(temp_path("does_not_exist.npy")), Catch::Contains("cannot open"));
+  CHECK_THROWS_WITH(mcsc::read_npy<float>(temp_path("does_not_exist.npy")), Catch::Contains("cannot read"));
 
   write_bytes(path, "PK\x03\x04 this is a zip, not a .npy file");
   CHECK_THROWS_WITH(mcsc::read_npy<float>(path), Catch::Contains("bad magic"));

@@ -166,8 +166,8 @@ int run(Settings& s) {
   std::vector<Method> checkpoints;
   if (const std::string zoo = zoo_model("depth-x4-cunet"); !s.common.no_zoo && !zoo.empty() && s.scale == 4)
     checkpoints.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, 1, false));
-  if (!s.common.weights.empty())
-    checkpoints.push_back(cunet_checkpoint_method(weights_row_name(s.common.weights), s.common.weights, 1, false));
+  if (const std::string weights = resolve_weights(s.common.weights, "depth_ks9"); !weights.empty())
+    checkpoints.push_back(cunet_checkpoint_method(weights_row_name(weights), weights, 1, false));
   for (const auto& m : checkpoints) methods.push_back(m);
   if (s.common.guide_ablation)
     for (const auto& m : checkpoints)

@@ -32,6 +32,7 @@
 
 #include "mcsc/core/error.hpp"
 #include "mcsc/core/tensor.hpp"
+#include "mcsc/io/file.hpp"
 
 namespace mcsc {
 
@@ -118,10 +119,7 @@ inline std::uint32_t read_le(const unsigned char* h, int at, int bytes) {
 inline void check_image_file(const char* fn, const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  MCSC_REQUIRE(status.type() != fs::file_type::not_found, fn, "cannot read '" << path << "': no such file");
-  MCSC_REQUIRE(status.type() != fs::file_type::directory, fn,
-               "cannot read '" << path << "': it is a directory, not an image file");
+  require_regular_file(fn, path);  // missing, a folder, a device or a pipe
   const std::uintmax_t size = fs::file_size(path, ec);
   MCSC_REQUIRE(ec || size > 0, fn, "cannot read '" << path << "': empty file (0 bytes)");
   if (ec || size < 30) return;  // unknown size, or too short for a BMP header: stb decides

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mcsc/core/error.hpp"
+#include "mcsc/io/file.hpp"
 #include "mcsc/core/tensor.hpp"
 
 namespace mcsc {
@@ -153,6 +154,7 @@ template <class T = float>
 NpyArray<T> read_npy(const std::string& path) {
   static_assert(std::is_floating_point<T>::value, "mcsc::read_npy: T must be a floating-point type");
   const char* fn = "mcsc::read_npy";
+  require_regular_file(fn, path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   MCSC_REQUIRE(in.good(), fn, "cannot open '" << path << "'");
   const std::int64_t file_size = std::int64_t(in.tellg());

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "mcsc/core/tensor.hpp"
+#include "mcsc/io/file.hpp"
 
 namespace mcsc {
 
 /// Reads exactly `count` float32 values from path.
 inline std::vector<float> read_raw_f32(const std::string& path, std::size_t count) {
   const char* fn = "mcsc::read_raw_f32";
+  require_regular_file(fn, path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   MCSC_REQUIRE(in.good(), fn, "cannot open '" << path << "'");
   const std::streamoff bytes = in.tellg();

@@ -27,6 +27,7 @@ inline Shape4 torch_shape_to_shape4(const std::vector<std::int64_t>& dims) {
 template <class T, class ExecSpace>
 void load_raw_state_dict(const std::string& folder, Parameters<T, ExecSpace>& params) {
   const char* fn = "mcsc::load_raw_state_dict";
+  require_regular_file(fn, folder + "/index.txt");
   std::ifstream index(folder + "/index.txt");
   MCSC_REQUIRE(index.good(), fn, "cannot open '" << folder << "/index.txt'");
   std::map<std::string, std::pair<std::string, Shape4>> entries;

@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include "mcsc/io/file.hpp"
 #include "mcsc/nn/parameters.hpp"
 
 namespace mcsc {
@@ -118,6 +119,7 @@ class ByteReader {
 /// The whole file, its checksum verified; throws for missing, truncated or corrupted files.
 inline std::vector<char> read_verified_checkpoint(const std::string& path) {
   const char* fn = "mcsc::load_checkpoint";
+  require_regular_file(fn, path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   MCSC_REQUIRE(in.good(), fn, "cannot open '" << path << "'");
   const std::streamoff size = in.tellg();
@@ -260,6 +262,8 @@ CheckpointInfo load_checkpoint(const std::string& path, Parameters<T, ExecSpace>
                  "'" << path << "' has '" << name << "' " << shape << " where the model has '" << e.name << "' "
                      << e.shape);
     r.values(e.value, std::size_t(shape.size()), info.scalar_bytes);
+    const std::size_t bad = count_nonfinite(e.value);
+    MCSC_REQUIRE(bad == 0, fn, "'" << path << "': parameter '" << e.name << "' holds " << bad << " NaN/Inf value(s)");
   }
   const auto buffers = r.pod<std::uint32_t>();
   if constexpr (!std::is_void<Optimizer>::value) {
