@@ -281,6 +281,40 @@ TEST_CASE("a resumed run keeps its history, and the log is rewritten from the ch
   for (int e = 1; e <= 4; ++e) REQUIRE_THAT(lines[std::size_t(e)], Catch::StartsWith(std::to_string(e) + ","));
 }
 
+TEST_CASE("the spike guard ignores single hard batches and catches sustained jumps", "[trainer][spike]") {
+  // Heavy-tailed batch losses as in a real depth-SR run (one batch in ~50 is 15x the median):
+  // never a spike, also as the level falls.
+  LossSpikeGuard guard(10, 64, 8);
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(0.8, 1.2);
+  double level = 1;
+  for (int i = 0; i < 2000; ++i) {
+    level *= 0.999;
+    const double loss = level * u(rng) * (i % 50 == 17 ? 15.0 : 1.0) * (i % 333 == 5 ? 4.0 : 1.0);
+    INFO("step " << i << ", loss " << loss);
+    REQUIRE(guard.check(loss).empty());
+  }
+  const double base = LossSpikeGuard::median(guard.losses());
+  // A sustained jump to 20x: caught within 8 batches, and never remembered.
+  const auto kept = guard.losses();
+  int caught_at = -1;
+  for (int i = 0; i < 8 && caught_at < 0; ++i)
+    if (!guard.check(20 * base).empty()) caught_at = i;
+  CHECK(caught_at >= 3);  // the median of 8 needs 5 high losses
+  REQUIRE(caught_at >= 0);
+  REQUIRE_THAT(guard.check(20 * base), Catch::Contains("median of the last 8 batch losses"));
+  // One catastrophic batch (> factor^2 x the median): caught at once.
+  guard.set_losses(kept);
+  REQUIRE_THAT(guard.check(150 * base), Catch::Contains("> 100 x the running median"));
+  REQUIRE(guard.losses() == kept);
+  REQUIRE_THAT(guard.check(std::numeric_limits<double>::quiet_NaN()), Catch::Contains("NaN/Inf"));
+  // Off: only NaN/Inf.
+  LossSpikeGuard off(0);
+  for (int i = 0; i < 100; ++i) REQUIRE(off.check(i == 50 ? 1e9 : 1.0).empty());
+  REQUIRE_FALSE(off.check(std::numeric_limits<double>::infinity()).empty());
+  REQUIRE_THROWS_WITH(LossSpikeGuard(0.5), Catch::Contains("factor must be 0 (off) or > 1"));
+}
+
 TEST_CASE("learning-rate schedules: warm-up, step decay and cosine", "[trainer]") {
   TrainerOptions o;
   o.epochs = 10;

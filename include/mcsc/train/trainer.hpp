@@ -9,9 +9,12 @@
 /// best validation score), from which training resumes bit for bit, and the CSV log rewritten
 /// from the history the checkpoint holds (so log and checkpoint always agree).
 ///
-/// Loss spikes: a batch loss above spike_factor x the median of the last spike_window batch
-/// losses, an epoch loss above spike_factor x the median of the earlier epochs' losses, or a
-/// NaN/Inf loss or parameter rolls the model and Adam back to the end of the last good epoch,
+/// Loss spikes: the median of the last spike_recent batch losses above spike_factor x the
+/// median of the spike_window batch losses before them (a sustained jump; single hard batches
+/// are part of training: on depth SR one batch in a few hundred is 10-15x the median), one batch
+/// loss above spike_factor^2 x that median, an epoch loss above spike_factor x the median of the
+/// earlier epochs' losses, or a NaN/Inf loss or parameter rolls the model and Adam back to the
+/// end of the last good epoch,
 /// multiplies the learning rate by spike_lr_factor and repeats the epoch (with new patches); the
 /// event is in the epoch's record and the log. After max_rollbacks rollbacks the run stops with
 /// an mcsc::Error naming the epoch, the step and the last good checkpoint, which is left as it was.
@@ -133,7 +136,8 @@ struct TrainerOptions {
   int warmup_steps = 0;           ///< linear warm-up: step t < warmup_steps runs at (t+1)/warmup_steps of the rate
   double clip_norm = 0;           ///< global gradient-norm clipping; 0: off
   double spike_factor = 10;       ///< loss-spike guard (see the file comment); 0: off (NaN/Inf still rolls back)
-  int spike_window = 64;          ///< batch losses the running median is taken over (checked once 16 are in)
+  int spike_window = 64;          ///< batch losses the reference median is taken over (checked once 16 are in)
+  int spike_recent = 8;           ///< recent batch losses whose median must jump for a sustained spike
   double spike_lr_factor = 0.5;   ///< learning-rate factor applied at each rollback
   int max_rollbacks = 8;          ///< rollbacks allowed in one run before it stops
   std::uint64_t seed = 1;
@@ -173,6 +177,55 @@ struct EpochRecord {
   std::string event;         ///< rollbacks during this epoch, or empty
 };
 
+/// The batch-loss test of the loss-spike guard (see the file comment): check(loss) returns why
+/// the loss is a spike, or an empty string and then remembers it. The window of remembered
+/// losses is the state a checkpoint keeps.
+class LossSpikeGuard {
+ public:
+  /// factor 0: only NaN/Inf losses are spikes.
+  LossSpikeGuard(double factor = 10, int window = 64, int recent = 8)
+      : m_factor(factor), m_window(std::size_t(window)), m_recent(std::size_t(recent)) {
+    MCSC_REQUIRE(factor == 0 || factor > 1, "mcsc::LossSpikeGuard", "factor must be 0 (off) or > 1, got " << factor);
+    MCSC_REQUIRE(window >= 16 && recent >= 1, "mcsc::LossSpikeGuard", "window must be >= 16 and recent >= 1");
+  }
+
+  std::string check(double loss) {
+    if (!std::isfinite(loss)) return "the loss or a parameter became NaN/Inf";
+    std::ostringstream why;
+    if (m_factor > 0 && m_losses.size() >= 16 + m_recent - 1) {
+      const auto split = m_losses.end() - std::ptrdiff_t(m_recent - 1);
+      const double m = median(std::vector<double>(m_losses.begin(), split));
+      std::vector<double> last(split, m_losses.end());
+      last.push_back(loss);
+      if (loss > m_factor * m_factor * m) {
+        why << "batch loss " << loss << " > " << m_factor * m_factor << " x the running median " << m;
+        return why.str();
+      }
+      if (median(last) > m_factor * m) {
+        why << "the median of the last " << m_recent << " batch losses " << median(last) << " > " << m_factor
+            << " x the running median before them " << m;
+        return why.str();
+      }
+    }
+    m_losses.push_back(loss);
+    if (m_losses.size() > m_window + m_recent - 1) m_losses.erase(m_losses.begin());
+    return {};
+  }
+
+  const std::vector<double>& losses() const { return m_losses; }
+  void set_losses(std::vector<double> losses) { m_losses = std::move(losses); }
+
+  static double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  }
+
+ private:
+  double m_factor;
+  std::size_t m_window, m_recent;
+  std::vector<double> m_losses;
+};
+
 template <class Model>
 class Trainer {
  public:
@@ -183,7 +236,8 @@ class Trainer {
   using flat_type = typename Model::params_type::flat_type;
 
   Trainer(Model& model, const TrainerOptions& options)
-      : m_model(&model), m_options(options), m_adam(model.parameters(), options.adam), m_rng(options.seed) {
+      : m_model(&model), m_options(options), m_adam(model.parameters(), options.adam), m_rng(options.seed),
+        m_guard(options.spike_factor, options.spike_window, options.spike_recent) {
     const char* fn = "mcsc::Trainer";
     MCSC_REQUIRE(options.epochs >= 0 && options.steps_per_epoch > 0 && options.batch_size > 0 && options.patch_size > 0,
                  fn, "epochs, steps per epoch, batch and patch sizes must be positive");
@@ -192,6 +246,7 @@ class Trainer {
     MCSC_REQUIRE(options.min_lr_fraction >= 0 && options.min_lr_fraction <= 1, fn, "min_lr_fraction must be in [0, 1]");
     MCSC_REQUIRE(options.spike_factor == 0 || options.spike_factor > 1, fn, "spike_factor must be 0 (off) or > 1");
     MCSC_REQUIRE(options.spike_window >= 16, fn, "spike_window must be >= 16");
+    MCSC_REQUIRE(options.spike_recent >= 1, fn, "spike_recent must be >= 1");
     MCSC_REQUIRE(options.spike_lr_factor > 0 && options.spike_lr_factor < 1, fn, "spike_lr_factor must be in (0, 1)");
     MCSC_REQUIRE(options.max_rollbacks >= 0, fn, "max_rollbacks must be >= 0");
     if (m_options.best_checkpoint_path.empty() && !m_options.checkpoint_path.empty())
@@ -366,29 +421,13 @@ class Trainer {
     return loss;
   }
 
-  static double median(std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  }
+  static double median(std::vector<double> v) { return LossSpikeGuard::median(std::move(v)); }
 
-  /// Empty, or why this batch loss is a spike; keeps the running window of batch losses.
+  /// Empty, or why this batch loss is a spike (the guard), naming where.
   std::string batch_spike(double loss, int epoch, int step_in_epoch) {
-    std::ostringstream why;
-    if (!std::isfinite(loss)) {
-      why << "epoch " << epoch << ", step " << step_in_epoch << ": the loss or a parameter became NaN/Inf";
-      return why.str();
-    }
-    if (m_options.spike_factor > 0 && m_loss_window.size() >= 16) {
-      const double m = median(m_loss_window);
-      if (loss > m_options.spike_factor * m) {
-        why << "epoch " << epoch << ", step " << step_in_epoch << ": batch loss " << loss << " > "
-            << m_options.spike_factor << " x the running median " << m;
-        return why.str();
-      }
-    }
-    m_loss_window.push_back(loss);
-    if (int(m_loss_window.size()) > m_options.spike_window) m_loss_window.erase(m_loss_window.begin());
-    return {};
+    const std::string why = m_guard.check(loss);
+    if (why.empty()) return why;
+    return "epoch " + std::to_string(epoch) + ", step " + std::to_string(step_in_epoch) + ": " + why;
   }
 
   /// Empty, or why this epoch loss is a spike (against the median of the earlier epochs).
@@ -408,7 +447,7 @@ class Trainer {
     for (std::size_t k = 0; k < state.size(); ++k) Kokkos::deep_copy(m_good_state[k], state[k]);
     m_good_adam_steps = m_adam.steps();
     m_good_step = m_step;
-    m_good_window = m_loss_window;
+    m_good_window = m_guard.losses();
     m_good_finite = count_nonfinite(m_good_values) == 0;
   }
 
@@ -425,7 +464,7 @@ class Trainer {
     for (std::size_t k = 0; k < state.size(); ++k) Kokkos::deep_copy(state[k], m_good_state[k]);
     m_adam.set_steps(m_good_adam_steps);
     m_step = m_good_step;
-    m_loss_window = m_good_window;
+    m_guard.set_losses(m_good_window);
     m_rate_scale *= m_options.spike_lr_factor;
     std::ostringstream event;
     event << (rec.event.empty() ? "" : "; ") << "rollback " << m_rollbacks << " (" << why
@@ -468,7 +507,7 @@ class Trainer {
     os.precision(17);
     os << state_tag << "\nrate_scale\t" << m_rate_scale << "\nrollbacks\t" << m_rollbacks << "\nbest_psnr\t"
        << m_best_psnr << "\nwindow";
-    for (double l : m_loss_window) os << '\t' << l;
+    for (double l : m_guard.losses()) os << '\t' << l;
     for (const auto& r : m_history)
       os << "\nepoch\t" << r.epoch << '\t' << r.train_loss << '\t' << r.validation_psnr << '\t' << r.learning_rate
          << '\t' << r.seconds << '\t' << int(r.best) << '\t' << escape(r.event);
@@ -478,7 +517,7 @@ class Trainer {
   void read_state(const std::string& notes, const std::string& path) {
     m_history.clear();
     m_epoch_losses.clear();
-    m_loss_window.clear();
+    m_guard.set_losses({});
     m_rate_scale = 1;
     m_rollbacks = 0;
     m_best_psnr = -std::numeric_limits<double>::infinity();
@@ -508,7 +547,9 @@ class Trainer {
       else if (f[0] == "rollbacks" && f.size() == 2) m_rollbacks = int(number(f[1]));
       else if (f[0] == "best_psnr" && f.size() == 2) m_best_psnr = f[1] == "-inf" ? -std::numeric_limits<double>::infinity() : number(f[1]);
       else if (f[0] == "window") {
-        for (std::size_t k = 1; k < f.size(); ++k) m_loss_window.push_back(number(f[k]));
+        std::vector<double> window;
+        for (std::size_t k = 1; k < f.size(); ++k) window.push_back(number(f[k]));
+        m_guard.set_losses(window);
       } else if (f[0] == "epoch" && f.size() == 8) {
         EpochRecord r;
         r.epoch = int(number(f[1]));
@@ -556,7 +597,8 @@ class Trainer {
   tensor_type m_x, m_y, m_target, m_out, m_grad;
   typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
   // Loss-spike guard and history.
-  std::vector<double> m_loss_window, m_epoch_losses;
+  LossSpikeGuard m_guard;
+  std::vector<double> m_epoch_losses;
   std::vector<EpochRecord> m_history;
   double m_rate_scale = 1;
   int m_rollbacks = 0;
