@@ -418,7 +418,7 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
               << std::setprecision(1) << seconds_since(t0) << " s" << std::defaultfloat
               << (options.checkpoint_path.empty() ? "" : ", checkpoint " + options.checkpoint_path) << "\n";
   // With a held-back validation split, the model of the best validation PSNR is the result.
-  const std::string best = options.best_checkpoint_path;
+  const std::string best = trainer.options().best_checkpoint_path;  // derived by the trainer from checkpoint_path
   if (!validation.empty() && !best.empty() && fs::is_regular_file(best)) {
     const auto info = mcsc::load_checkpoint(best, model.parameters(), Model::type_name, model.config_string());
     if (!o.quiet) std::cerr << "  using the best validation epoch " << info.epoch << " (" << best << ")\n";
@@ -624,6 +624,14 @@ std::string html_escape(const std::string& s) {
     else out += c;
   }
   return out;
+}
+
+/// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
 }
 
 std::string file_safe(const std::string& s) {
@@ -878,11 +886,11 @@ std::string TaskRun::write() const {
         for (const auto& image : m->images.at(group)) {
           auto it = m->values.find({group, method, image});
           if (it == m->values.end()) continue;
-          csv << group << "," << method << "," << image;
+          csv << csv_field(group) << "," << csv_field(method) << "," << csv_field(image);
           for (double v : it->second) csv << "," << std::setprecision(8) << v;
           csv << "," << m->seconds.at({group, method, image}) << "\n";
         }
-        csv << group << "," << method << ",Average";
+        csv << csv_field(group) << "," << csv_field(method) << ",Average";
         for (std::size_t q = 0; q < m->metrics.size(); ++q) csv << "," << std::setprecision(8) << m->average(group, method, int(q));
         csv << ",\n";
       }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates the tables and figures of docs/results.md from the zoo (models/) and ../shared:
+# every task's table with the baselines, the classical multimodal solver, the zoo model, the
+# official CU-Net checkpoint where one exists and the guide ablations; the training curves.
+#
+#   bash tools/results.sh [OUT]        (default OUT: mcsc-results; needs a release build)
+#
+# Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SHARED_DIR (default <repo>/../shared).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="${MCSC_BUILD_DIR:-$here/build}/release/examples"
+shared="${MCSC_SHARED_DIR:-$here/../shared}"
+out="${1:-mcsc-results}"
+mkdir -p "$out"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_PROC_BIND=false
+python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/depth_ks9.pth" "$out/depth_ks9.mcsc" >/dev/null
+
+echo "== depth x4 (Middlebury Art and Books, full images)"
+"$build/mcsc-task-depth-sr" --data-dir "$shared/data" --no-train --guide-ablation --weights "$out/depth_ks9.mcsc" \
+  --output-dir "$out/depth-x4" --quiet
+echo "== NIR x4 (EPFL 0026 and 0030, full images)"
+"$build/mcsc-task-nir-sr" --data-dir "$shared/data" --scale 4 --no-train --guide-ablation --output-dir "$out/nir-x4" --quiet
+
+echo "== training curves"
+mkdir -p "$here/docs/results"
+python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" \
+  "depth x4 CU-Net=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv"
+echo "tables: $out/*/table.txt; reports: $out/*/report.html"
