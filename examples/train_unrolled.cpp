@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "training_options.hpp"
 #include "models.hpp"
 #include "mcsc/nn/init.hpp"
 
@@ -65,18 +66,6 @@ po::options_description make_options(Settings& s) {
     ("residual", with_default(s.residual), "LMCSC/LCSC: add the input to the output")
     ("init", with_default(s.init), "weights: xavier or normal (std 0.01, as the papers)")
     ("threshold", with_default(s.threshold), "initial thresholds (< 0: LMCSC 0.2 as its paper, others 0.01)")
-    ("epochs", with_default(s.trainer.epochs), "epochs")
-    ("steps-per-epoch", with_default(s.trainer.steps_per_epoch), "batches per epoch")
-    ("batch", with_default(s.trainer.batch_size), "patches per batch")
-    ("patch", with_default(s.trainer.patch_size), "patch side")
-    ("lr", with_default(s.trainer.adam.learning_rate), "Adam learning rate")
-    ("decay-every", with_default(s.trainer.decay_every_epochs), "learning rate x --decay-gamma every this many epochs")
-    ("decay-gamma", with_default(s.trainer.decay_gamma), "learning-rate decay factor")
-    ("clip", with_default(s.trainer.clip_norm), "gradient-norm clipping (0: off)")
-    ("schedule", with_default(s.schedule), "learning-rate schedule: step (x --decay-gamma every --decay-every epochs) or cosine")
-    ("min-lr-fraction", with_default(s.trainer.min_lr_fraction), "cosine schedule: the last rate as a fraction of --lr")
-    ("warmup", with_default(s.trainer.warmup_steps), "linear learning-rate warm-up steps")
-    ("spike-factor", with_default(s.trainer.spike_factor), "roll back when a batch or epoch loss exceeds this x its running median (0: off)")
     ("holdout", with_default(s.holdout), "training pairs held back to validate on after every epoch (0: validate on the test pairs)")
     ("recipe", po::value(&s.recipe)->value_name("FILE|NAME"), "read options from a recipe (recipes/NAME.ini or a file; the command line wins)")
     ("seed", with_default(s.trainer.seed), "seed of patches, noise and initialisation")
@@ -85,6 +74,7 @@ po::options_description make_options(Settings& s) {
     ("overwrite", po::bool_switch(&s.overwrite), "replace an earlier run's model.mcsc and train_log.csv in --output-dir")
     ("quiet", po::bool_switch(&s.quiet), "no progress bar");
   // clang-format on
+  mcsc_cli::add_training_options(desc, s.trainer, s.schedule, "");
   return desc;
 }
 
@@ -95,17 +85,8 @@ void validate(Settings& s) {
   validate_degradation(s.degradation);
   require(s.filters >= 0 && s.kernel >= 0 && s.stages >= 0, "--filters, --kernel, --stages must be >= 0");
   require(s.init == "xavier" || s.init == "normal", "--init must be xavier or normal");
-  require(s.trainer.epochs >= 0 && s.trainer.steps_per_epoch > 0 && s.trainer.batch_size > 0 && s.trainer.patch_size > 0,
-          "--epochs >= 0, --steps-per-epoch, --batch, --patch > 0");
-  require(s.trainer.adam.learning_rate > 0 && s.trainer.clip_norm >= 0, "--lr must be > 0 and --clip >= 0");
+  mcsc_cli::validate_training_options(s.trainer, s.schedule);
   require(s.crop == 0 || s.crop >= s.trainer.patch_size, "--crop must be 0 or at least --patch");
-  require(s.schedule == "step" || s.schedule == "cosine", "--schedule must be step or cosine");
-  s.trainer.schedule = s.schedule == "cosine" ? mcsc::Schedule::cosine : mcsc::Schedule::step;
-  require(s.trainer.decay_every_epochs > 0 && s.trainer.decay_gamma > 0 && s.trainer.decay_gamma <= 1,
-          "--decay-every must be > 0 and --decay-gamma in (0, 1]");
-  require(s.trainer.min_lr_fraction >= 0 && s.trainer.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
-  require(s.trainer.warmup_steps >= 0, "--warmup must be >= 0");
-  require(s.trainer.spike_factor == 0 || s.trainer.spike_factor > 1, "--spike-factor must be 0 or > 1");
   require(s.holdout >= 0, "--holdout must be >= 0");
   require(!(s.resume && s.overwrite), "--resume and --overwrite exclude each other");
   if (s.filters == 0) s.filters = s.model == "lmcsc" ? 85 : 64;

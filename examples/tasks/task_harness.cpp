@@ -16,6 +16,7 @@
 
 #include "../models.hpp"
 #include "../solver_common.hpp"
+#include "../training_options.hpp"
 #include "mcsc/baselines/fusion.hpp"
 #include "mcsc/baselines/guided_filter.hpp"
 #include "mcsc/baselines/joint_bilateral.hpp"
@@ -971,18 +972,6 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("no-zoo", po::bool_switch(&s.no_zoo), "skip the row of the model trained here and committed under models/")
     ("guide-ablation", po::bool_switch(&s.guide_ablation), "add rows of the zoo and --weights models run with a zero guide and with another image's guide")
     ("no-classical", po::bool_switch(&s.no_classical), "skip the classical multimodal solver")
-    ("epochs", with_default(t.epochs), "training: epochs")
-    ("steps-per-epoch", with_default(t.steps_per_epoch), "training: batches per epoch")
-    ("batch", with_default(t.batch_size), "training: patches per batch")
-    ("patch", with_default(t.patch_size), "training: patch side")
-    ("lr", with_default(t.adam.learning_rate), "training: Adam learning rate")
-    ("schedule", with_default(s.schedule), "training: learning-rate schedule, step (x --decay-gamma every --decay-every epochs) or cosine")
-    ("decay-every", with_default(t.decay_every_epochs), "training: step schedule period in epochs")
-    ("decay-gamma", with_default(t.decay_gamma), "training: step schedule factor")
-    ("min-lr-fraction", with_default(t.min_lr_fraction), "training: cosine schedule's last rate as a fraction of --lr")
-    ("warmup", with_default(t.warmup_steps), "training: linear learning-rate warm-up steps")
-    ("clip", with_default(t.clip_norm), "training: gradient-norm clipping (0: off)")
-    ("spike-factor", with_default(t.spike_factor), "training: roll back when a batch or epoch loss exceeds this x its running median (0: off)")
     ("holdout", with_default(s.holdout), "training: pairs held back from the training set to validate on after every epoch")
     ("resume", po::bool_switch(&s.train.resume), "training: continue the run whose checkpoint is in --output-dir")
     ("overwrite", po::bool_switch(&s.train.overwrite), "training: replace an earlier run's checkpoint in --output-dir")
@@ -998,22 +987,14 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("seed", with_default(s.seed), "seed of noise, patches and initialisation")
     ("quiet", po::bool_switch(&s.train.quiet), "no progress bars");
   // clang-format on
+  mcsc_cli::add_training_options(desc, t, s.schedule, "training: ");
 }
 
 void validate_common(CommonSettings& s) {
   using mcsc_cli::require;
   auto& t = s.train.trainer;
   require(s.max_side >= 0, "--max-side must be >= 0");
-  require(t.epochs >= 0 && t.steps_per_epoch > 0 && t.batch_size > 0 && t.patch_size >= 8,
-          "--epochs >= 0, --steps-per-epoch > 0, --batch > 0 and --patch >= 8");
-  require(t.adam.learning_rate > 0 && std::isfinite(t.adam.learning_rate), "--lr must be > 0");
-  require(s.schedule == "step" || s.schedule == "cosine", "--schedule must be step or cosine");
-  t.schedule = s.schedule == "cosine" ? mcsc::Schedule::cosine : mcsc::Schedule::step;
-  require(t.decay_every_epochs > 0 && t.decay_gamma > 0 && t.decay_gamma <= 1, "--decay-every > 0 and --decay-gamma in (0, 1]");
-  require(t.min_lr_fraction >= 0 && t.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
-  require(t.warmup_steps >= 0, "--warmup must be >= 0");
-  require(t.clip_norm >= 0 && std::isfinite(t.clip_norm), "--clip must be >= 0");
-  require(t.spike_factor == 0 || (t.spike_factor > 1 && std::isfinite(t.spike_factor)), "--spike-factor must be 0 or > 1");
+  mcsc_cli::validate_training_options(t, s.schedule);
   require(s.holdout >= 0, "--holdout must be >= 0");
   require(!(s.train.resume && s.train.overwrite), "--resume and --overwrite exclude each other");
   require(s.train.filters > 0 && s.train.kernel > 0 && s.train.kernel % 2 == 1 && s.train.stages >= 0,

@@ -1,0 +1,53 @@
+#pragma once
+/// \file training_options.hpp
+/// The trainer's budget, schedule and loss-spike options as command-line options, shared by
+/// mcsc_train and the task programs (and so by the recipes, which are files of these options).
+#include <cmath>
+#include <string>
+
+#include "cli.hpp"
+#include "mcsc/train/trainer.hpp"
+
+namespace mcsc_cli {
+
+/// Adds --epochs, --steps-per-epoch, --batch, --patch, --lr, --schedule, --decay-every,
+/// --decay-gamma, --min-lr-fraction, --warmup, --clip and --spike-factor bound to t (and the
+/// schedule's name to `schedule`), each help text starting with `prefix`.
+inline void add_training_options(po::options_description& desc, mcsc::TrainerOptions& t, std::string& schedule,
+                                 const std::string& prefix) {
+  auto help = [&](const char* text) { return (prefix + text); };
+  // (po copies each help text.)
+  desc.add_options()("epochs", with_default(t.epochs), help("epochs").c_str())(
+      "steps-per-epoch", with_default(t.steps_per_epoch), help("batches per epoch").c_str())(
+      "batch", with_default(t.batch_size), help("patches per batch").c_str())(
+      "patch", with_default(t.patch_size), help("patch side").c_str())(
+      "lr", with_default(t.adam.learning_rate), help("Adam learning rate").c_str())(
+      "schedule", with_default(schedule),
+      help("learning-rate schedule: step (x --decay-gamma every --decay-every epochs) or cosine").c_str())(
+      "decay-every", with_default(t.decay_every_epochs), help("step schedule: period in epochs").c_str())(
+      "decay-gamma", with_default(t.decay_gamma), help("step schedule: factor").c_str())(
+      "min-lr-fraction", with_default(t.min_lr_fraction), help("cosine schedule: the last rate as a fraction of --lr").c_str())(
+      "warmup", with_default(t.warmup_steps), help("linear learning-rate warm-up steps").c_str())(
+      "clip", with_default(t.clip_norm), help("gradient-norm clipping (0: off)").c_str())(
+      "spike-factor", with_default(t.spike_factor),
+      help("roll back when the recent batch losses exceed this x their running median, or one batch its square, "
+           "or an epoch loss this x the earlier epochs' median (0: off)")
+          .c_str());
+}
+
+/// Checks them (UsageError) and sets t.schedule from its name.
+inline void validate_training_options(mcsc::TrainerOptions& t, const std::string& schedule) {
+  require(t.epochs >= 0 && t.steps_per_epoch > 0 && t.batch_size > 0 && t.patch_size >= 8,
+          "--epochs >= 0, --steps-per-epoch > 0, --batch > 0 and --patch >= 8");
+  require(t.adam.learning_rate > 0 && std::isfinite(t.adam.learning_rate), "--lr must be > 0");
+  require(schedule == "step" || schedule == "cosine", "--schedule must be step or cosine");
+  t.schedule = schedule == "cosine" ? mcsc::Schedule::cosine : mcsc::Schedule::step;
+  require(t.decay_every_epochs > 0 && t.decay_gamma > 0 && t.decay_gamma <= 1,
+          "--decay-every must be > 0 and --decay-gamma in (0, 1]");
+  require(t.min_lr_fraction >= 0 && t.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
+  require(t.warmup_steps >= 0, "--warmup must be >= 0");
+  require(t.clip_norm >= 0 && std::isfinite(t.clip_norm), "--clip must be >= 0");
+  require(t.spike_factor == 0 || (t.spike_factor > 1 && std::isfinite(t.spike_factor)), "--spike-factor must be 0 or > 1");
+}
+
+}  // namespace mcsc_cli
