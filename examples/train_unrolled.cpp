@@ -125,14 +125,8 @@ int train(Settings& s) {
   std::vector<mcsc::ImageTriplet> train_triplets, test_triplets, validation_triplets;
   for (const auto& x : train) train_triplets.push_back(x.triplet());
   for (const auto& x : test) test_triplets.push_back(x.triplet());
-  if (s.holdout > 0) {  // the last --holdout pairs of a seeded shuffle validate; the rest train
-    MCSC_REQUIRE(std::size_t(s.holdout) < train_triplets.size(), "--holdout",
-                 "cannot hold back " << s.holdout << " of " << train_triplets.size() << " training pairs");
-    std::mt19937_64 rng(s.trainer.seed);
-    for (std::size_t i = train_triplets.size(); i > 1; --i)
-      std::swap(train_triplets[i - 1], train_triplets[std::size_t(rng() % i)]);
-    validation_triplets.assign(train_triplets.end() - s.holdout, train_triplets.end());
-    train_triplets.resize(train_triplets.size() - std::size_t(s.holdout));
+  if (s.holdout > 0) {  // --holdout pairs of a seeded shuffle validate; the rest train
+    validation_triplets = mcsc_cli::hold_out_items(train_triplets, s.holdout, s.trainer.seed);
   } else {
     validation_triplets = test_triplets;
   }

@@ -3,7 +3,9 @@
 /// The trainer's budget, schedule and loss-spike options as command-line options, shared by
 /// mcsc_train and the task programs (and so by the recipes, which are files of these options).
 #include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "cli.hpp"
 #include "mcsc/train/trainer.hpp"
@@ -33,6 +35,24 @@ inline void add_training_options(po::options_description& desc, mcsc::TrainerOpt
       help("roll back when the recent batch losses exceed this x their running median, or one batch its square, "
            "or an epoch loss this x the earlier epochs' median (0: off)")
           .c_str());
+}
+
+/// Moves `count` items, chosen by a seeded Fisher-Yates shuffle, from `training` into the
+/// returned validation set; both keep their original order.
+template <class Item>
+std::vector<Item> hold_out_items(std::vector<Item>& training, int count, std::uint64_t seed) {
+  MCSC_REQUIRE(count >= 0 && std::size_t(count) < training.size(), "--holdout",
+               "cannot hold back " << count << " of " << training.size() << " training pairs (at least one must stay)");
+  std::vector<std::size_t> order(training.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng() % i)]);
+  std::vector<bool> held(training.size(), false);
+  for (int k = 0; k < count; ++k) held[order[std::size_t(k)]] = true;
+  std::vector<Item> kept, validation;
+  for (std::size_t i = 0; i < training.size(); ++i) (held[i] ? validation : kept).push_back(std::move(training[i]));
+  training = std::move(kept);
+  return validation;
 }
 
 /// Checks them (UsageError) and sets t.schedule from its name.

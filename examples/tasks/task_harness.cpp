@@ -462,18 +462,7 @@ Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::Image
 }
 
 std::vector<Sample> hold_out(std::vector<Sample>& training, int count, std::uint64_t seed) {
-  MCSC_REQUIRE(count >= 0 && std::size_t(count) < training.size(), "--holdout",
-               "cannot hold back " << count << " of " << training.size() << " training pairs (at least one must stay)");
-  std::vector<std::size_t> order(training.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::mt19937_64 rng(seed);
-  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng() % i)]);  // Fisher-Yates
-  std::vector<bool> held(training.size(), false);
-  for (int k = 0; k < count; ++k) held[order[std::size_t(k)]] = true;
-  std::vector<Sample> kept, validation;
-  for (std::size_t i = 0; i < training.size(); ++i) (held[i] ? validation : kept).push_back(std::move(training[i]));
-  training = std::move(kept);
-  return validation;
+  return mcsc_cli::hold_out_items(training, count, seed);
 }
 
 std::string weights_row_name(const std::string& path) {

@@ -328,7 +328,6 @@ class Trainer {
         rollback(spike, rec);
       }
       ++m_epoch;
-      m_epoch_losses.push_back(rec.train_loss);
       if (rec.best) m_best_psnr = rec.validation_psnr;
       m_history.push_back(rec);
       if (!m_options.checkpoint_path.empty()) save(m_options.checkpoint_path);
@@ -432,8 +431,10 @@ class Trainer {
 
   /// Empty, or why this epoch loss is a spike (against the median of the earlier epochs).
   std::string epoch_spike(double loss, int epoch) const {
-    if (m_options.spike_factor <= 0 || m_epoch_losses.size() < 2) return {};
-    const double m = median(m_epoch_losses);
+    if (m_options.spike_factor <= 0 || m_history.size() < 2) return {};
+    std::vector<double> earlier;
+    for (const auto& r : m_history) earlier.push_back(r.train_loss);
+    const double m = median(earlier);
     if (loss <= m_options.spike_factor * m) return {};
     std::ostringstream why;
     why << "epoch " << epoch << ": epoch loss " << loss << " > " << m_options.spike_factor
@@ -516,7 +517,6 @@ class Trainer {
 
   void read_state(const std::string& notes, const std::string& path) {
     m_history.clear();
-    m_epoch_losses.clear();
     m_guard.set_losses({});
     m_rate_scale = 1;
     m_rollbacks = 0;
@@ -560,7 +560,6 @@ class Trainer {
         r.best = number(f[6]) != 0;
         r.event = f[7];
         m_history.push_back(r);
-        m_epoch_losses.push_back(r.train_loss);
       } else {
         bad("line '" + line + "'");
       }
@@ -598,7 +597,6 @@ class Trainer {
   typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
   // Loss-spike guard and history.
   LossSpikeGuard m_guard;
-  std::vector<double> m_epoch_losses;
   std::vector<EpochRecord> m_history;
   double m_rate_scale = 1;
   int m_rollbacks = 0;
