@@ -3,6 +3,7 @@
 // refused.
 #include "test_common.hpp"
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -337,6 +338,45 @@ TEST_CASE("learning-rate schedules: warm-up, step decay and cosine", "[trainer]"
   REQUIRE(scheduled_learning_rate(o, 1000) == Approx(1e-4));
   REQUIRE(scheduled_learning_rate(o, 49) == Approx(1e-4 + 0.9e-3 * 0.5 * (1 + std::cos(3.14159265358979323846 * 49.0 / 99))));
   for (std::int64_t t = 1; t < 100; ++t) REQUIRE(scheduled_learning_rate(o, t) <= scheduled_learning_rate(o, t - 1));
+}
+
+TEST_CASE("the patch sampler draws fresh input noise when asked", "[trainer]") {
+  ImageTriplet a;
+  a.name = "ramp";
+  a.channels = 2;
+  a.height = a.width = 40;
+  for (int k = 0; k < 2 * 40 * 40; ++k) {
+    a.target.push_back(float(k % 97) / 97.0f);
+    a.guide.push_back(0.25f);
+    a.input.push_back(-7.0f);  // never read with input noise
+  }
+  const std::vector<ImageTriplet> images = {a};
+  using H = Kokkos::View<float****, Kokkos::LayoutRight, Kokkos::HostSpace>;
+  auto draw = [&](double sigma, std::uint64_t seed) {
+    std::array<H, 3> v = {H("x", 8, 2, 16, 16), H("y", 8, 2, 16, 16), H("t", 8, 2, 16, 16)};
+    std::mt19937_64 rng(seed);
+    PatchSampler(images, 16, true, sigma).sample(rng, v[0], v[1], v[2]);
+    return v;
+  };
+  const double sigma = 0.1;
+  const auto first = draw(sigma, 3), again = draw(sigma, 3), other = draw(sigma, 4);
+  double sum = 0, sum2 = 0, differ = 0;
+  const std::size_t n = first[0].size();
+  for (std::size_t k = 0; k < n; ++k) {
+    const double e = double(first[0].data()[k]) - double(first[2].data()[k]);
+    sum += e;
+    sum2 += e * e;
+    REQUIRE(first[0].data()[k] == again[0].data()[k]);  // one seed, one draw
+    differ += first[0].data()[k] != other[0].data()[k];
+  }
+  const double mean = sum / double(n), std = std::sqrt(sum2 / double(n) - mean * mean);
+  CHECK(std::abs(mean) < 4 * sigma / std::sqrt(double(n)));
+  CHECK(std == Approx(sigma).epsilon(0.05));
+  CHECK(differ > 0.99 * double(n));
+  // Without input noise the stored input is used.
+  const auto stored = draw(0, 3);
+  for (std::size_t k = 0; k < n; ++k) REQUIRE(stored[0].data()[k] == -7.0f);
+  REQUIRE_THROWS_WITH(PatchSampler(images, 16, true, -1.0), Catch::Contains("input noise must be >= 0"));
 }
 
 TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {

@@ -116,34 +116,12 @@ Sample load(const Pair& p, const Settings& s) {
   return sample;
 }
 
-/// The pairs <stem>_gt.png + <stem>_color.png of a folder (DIR as given, else under the data
-/// folder), sorted by stem.
-std::vector<Pair> folder_pairs(const std::string& dir_option, const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  fs::path dir = dir_option;
-  if (!fs::is_directory(dir) && fs::is_directory(fs::path(data_dir) / dir)) dir = fs::path(data_dir) / dir;
-  MCSC_REQUIRE(fs::is_directory(dir), "--train-dir", "'" << dir_option << "' is not a folder (nor one under " << data_dir << ")");
-  std::vector<Pair> pairs;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string file = entry.path().filename().string();
-    const std::string suffix = "_gt.png";
-    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-    const std::string stem = file.substr(0, file.size() - suffix.size());
-    const fs::path color = dir / (stem + "_color.png");
-    MCSC_REQUIRE(fs::is_regular_file(color), "--train-dir", "'" << entry.path().string() << "' has no " << color.filename().string());
-    pairs.push_back({stem, entry.path().string(), color.string()});
-  }
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.name < b.name; });
-  MCSC_REQUIRE(!pairs.empty(), "--train-dir", "'" << dir.string() << "' holds no <stem>_gt.png + <stem>_color.png pairs");
-  return pairs;
-}
-
 int run(Settings& s) {
   std::vector<Pair> test, train;
   for (const auto& t : s.test_pairs) test.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
   for (const auto& t : s.train_pairs) train.push_back(parse_pair(t, "[NAME=]DEPTH:COLOR"));
   if (!s.train_dir.empty())
-    for (const auto& p : folder_pairs(s.train_dir, s.common.data_dir)) train.push_back(p);
+    for (const auto& p : folder_pairs(s.train_dir, s.common.data_dir, "_gt.png", "_color.png", "--train-dir")) train.push_back(p);
   if (test.empty()) test = middlebury_pairs(s.common.data_dir, {"middlebury2005_art", "middlebury2005_books"});
   if (train.empty()) train = middlebury_pairs(s.common.data_dir, {"nyuv2_1025"});
   for (const auto& t : test)

@@ -52,8 +52,7 @@ int run(Settings& s) {
   for (int scale : s.scales) {
     const std::string group = "x" + std::to_string(scale);
     const auto test = load(s.test_dir, scale, s.common.max_side);
-    const int train_side = s.train_crop == 0 ? s.common.max_side
-                                             : (s.common.max_side > 0 ? std::min(s.common.max_side, s.train_crop) : s.train_crop);
+    const int train_side = training_side(s.common.max_side, s.train_crop);
     std::vector<mcsc::ImageTriplet> train, validation;
     if (!(s.common.no_train && s.common.no_classical)) {
       auto train_samples = load(s.train_dir, scale, train_side);

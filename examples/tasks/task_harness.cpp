@@ -154,6 +154,34 @@ NamedPair parse_pair(const std::string& text, const std::string& form) {
   return p;
 }
 
+int training_side(int max_side, int train_crop) {
+  if (train_crop == 0) return max_side;
+  return max_side > 0 ? std::min(max_side, train_crop) : train_crop;
+}
+
+std::vector<NamedPair> folder_pairs(const std::string& dir_option, const std::string& data_dir,
+                                    const std::string& first_suffix, const std::string& second_suffix,
+                                    const std::string& option) {
+  fs::path dir = dir_option;
+  if (!fs::is_directory(dir) && fs::is_directory(fs::path(data_dir) / dir)) dir = fs::path(data_dir) / dir;
+  MCSC_REQUIRE(fs::is_directory(dir), option, "'" << dir_option << "' is not a folder (nor one under " << data_dir << ")");
+  std::vector<NamedPair> pairs;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() <= first_suffix.size() ||
+        file.compare(file.size() - first_suffix.size(), first_suffix.size(), first_suffix) != 0)
+      continue;
+    const std::string stem = file.substr(0, file.size() - first_suffix.size());
+    const fs::path second = dir / (stem + second_suffix);
+    MCSC_REQUIRE(fs::is_regular_file(second), option, "'" << entry.path().string() << "' has no " << second.filename().string());
+    pairs.push_back({stem, entry.path().string(), second.string()});
+  }
+  std::sort(pairs.begin(), pairs.end(), [](const NamedPair& a, const NamedPair& b) { return a.name < b.name; });
+  MCSC_REQUIRE(!pairs.empty(), option,
+               "'" << dir.string() << "' holds no <stem>" << first_suffix << " + <stem>" << second_suffix << " pairs");
+  return pairs;
+}
+
 std::vector<mcsc::ImageTriplet> triplets(const std::vector<Sample>& samples) {
   std::vector<mcsc::ImageTriplet> out;
   for (const auto& s : samples) {

@@ -45,6 +45,9 @@ struct Sample {
 Tensor load_image(const std::string& path, int channels);
 /// Centre crop to at most max_side a side (0: none), a multiple of `multiple`.
 Tensor centre_crop(const Tensor& t, int max_side, int multiple = 1);
+/// The side training images are centre-cropped to: the smaller of --max-side and --train-crop,
+/// where 0 means no limit.
+int training_side(int max_side, int train_crop);
 /// A sub-image (1, C, h, w) at (top, left).
 Tensor crop(const Tensor& t, int top, int left, int h, int w);
 
@@ -62,6 +65,11 @@ struct NamedPair {
   std::string name, first, second;
 };
 NamedPair parse_pair(const std::string& text, const std::string& form);
+/// The pairs <stem><first_suffix> + <stem><second_suffix> of a folder (`dir` as given, else under
+/// `data_dir`), sorted by stem; errors name `option` (a missing folder, a first file without its
+/// partner, a folder without pairs).
+std::vector<NamedPair> folder_pairs(const std::string& dir, const std::string& data_dir, const std::string& first_suffix,
+                                    const std::string& second_suffix, const std::string& option);
 
 /// Trainer triplets (input x, guide y, target) of samples that have a target.
 std::vector<mcsc::ImageTriplet> triplets(const std::vector<Sample>& samples);

@@ -65,13 +65,18 @@ struct ImageTriplet {
 };
 
 /// Draws batches of aligned random patches (same crop and same flip/rotation for the three).
+/// With input_noise > 0 the input patch is not read from the image but drawn afresh for every
+/// patch as target + input_noise N(0, 1) (denoising: a new noise field at every step instead of
+/// the one stored with the image); the draws come from the same generator, so runs stay
+/// reproducible and resumable.
 class PatchSampler {
  public:
-  PatchSampler(const std::vector<ImageTriplet>& images, int patch, bool augment)
-      : m_images(&images), m_patch(patch), m_augment(augment) {
+  PatchSampler(const std::vector<ImageTriplet>& images, int patch, bool augment, double input_noise = 0)
+      : m_images(&images), m_patch(patch), m_augment(augment), m_input_noise(input_noise) {
     const char* fn = "mcsc::PatchSampler";
     MCSC_REQUIRE(!images.empty(), fn, "no training images");
     MCSC_REQUIRE(patch > 0, fn, "patch size must be > 0");
+    MCSC_REQUIRE(input_noise >= 0 && std::isfinite(input_noise), fn, "input noise must be >= 0, got " << input_noise);
     for (const auto& im : images) {
       im.check(fn);
       MCSC_REQUIRE(im.channels == images[0].channels, fn,
@@ -89,6 +94,7 @@ class PatchSampler {
   template <class H>
   void sample(std::mt19937_64& rng, const H& x, const H& y, const H& target) const {
     const int B = int(x.extent(0)), C = channels(), P = m_patch;
+    std::normal_distribution<double> normal(0.0, 1.0);
     for (int b = 0; b < B; ++b) {
       const auto& im = (*m_images)[std::size_t(rng() % m_images->size())];
       const int top = int(rng() % std::uint64_t(im.height - P + 1));
@@ -107,6 +113,11 @@ class PatchSampler {
             y(b, c, i, j) = typename H::value_type(im.guide[src]);
             target(b, c, i, j) = typename H::value_type(im.target[src]);
           }
+      if (m_input_noise > 0)  // row-major over (c, i, j): the draws do not depend on the transform
+        for (int c = 0; c < C; ++c)
+          for (int i = 0; i < P; ++i)
+            for (int j = 0; j < P; ++j)
+              x(b, c, i, j) = typename H::value_type(double(target(b, c, i, j)) + m_input_noise * normal(rng));
     }
   }
 
@@ -114,6 +125,7 @@ class PatchSampler {
   const std::vector<ImageTriplet>* m_images;
   int m_patch;
   bool m_augment;
+  double m_input_noise;
 };
 
 enum class LossKind { mse, l1 };
@@ -127,6 +139,9 @@ struct TrainerOptions {
   int batch_size = 16;
   int patch_size = 64;
   bool augment = true;
+  /// > 0: every training input patch is target + input_noise N(0, 1), drawn afresh (denoising);
+  /// 0: the input stored with the image. Validation always uses the stored input.
+  double input_noise = 0;
   LossKind loss = LossKind::mse;
   AdamOptions adam{};
   int decay_every_epochs = 50;  ///< learning rate x decay_gamma every this many epochs
@@ -286,7 +301,7 @@ class Trainer {
   /// Trains until options.epochs epochs are done (counting resumed ones); returns this call's
   /// epoch records. validation may be empty (PSNR then 0, no best checkpoint).
   std::vector<EpochRecord> fit(const std::vector<ImageTriplet>& train, const std::vector<ImageTriplet>& validation) {
-    PatchSampler sampler(train, m_options.patch_size, m_options.augment);
+    PatchSampler sampler(train, m_options.patch_size, m_options.augment, m_options.input_noise);
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
     const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
