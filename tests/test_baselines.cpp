@@ -13,6 +13,7 @@
 #include "mcsc/data/resample.hpp"
 #include "mcsc/metrics/fusion.hpp"
 #include "mcsc/metrics/psnr.hpp"
+#include "mcsc/solvers/back_projection.hpp"
 #include "host_image.hpp"
 #include "test_common.hpp"
 
@@ -534,4 +535,120 @@ TEMPLATE_LIST_TEST_CASE("csr_fusion rejects bad input", "[baselines][fusion][csr
   h(0, 0, 1, 1) = std::nan("");
   Kokkos::deep_copy(a, h);
   REQUIRE_THROWS_WITH(csr_fusion(w, a, a), Contains("NaN"));
+}
+
+// ------------------------------------------------------------------------ back-projection
+
+TEMPLATE_LIST_TEST_CASE("back_project without a guide is z += U(low - L z) with dense L and U (Eigen)",
+                        "[baselines][back_projection]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const int H = 16, W = 12, h = 8, w = 6;
+  // The dense matrices of L = imresize(., 1/2) and U = imresize(., 2), column by column.
+  auto unit_response = [](int in_h, int in_w, int out_h, int out_w, double scale) {
+    Eigen::MatrixXd M(out_h * out_w, in_h * in_w);
+    for (int k = 0; k < in_h * in_w; ++k) {
+      HostImage e(1, 1, in_h, in_w);
+      e(0, 0, k / in_w, k % in_w) = 1;
+      const auto t = to_tensor<T, Space>(e);
+      auto out = make_tensor<T, Space>("out", Shape4{1, 1, out_h, out_w});
+      imresize_bicubic(t, out, scale);
+      const auto ho = to_host_image(out);
+      for (int r = 0; r < out_h * out_w; ++r) M(r, k) = ho(0, 0, r / out_w, r % out_w);
+    }
+    return M;
+  };
+  const Eigen::MatrixXd L = unit_response(H, W, h, w, 0.5), U = unit_response(h, w, H, W, 2.0);
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<double> u(0, 1);
+  HostImage truth(1, 1, H, W), start(1, 1, H, W);
+  Eigen::VectorXd zt(H * W), z(H * W);
+  for (int k = 0; k < H * W; ++k) {
+    zt(k) = truth(0, 0, k / W, k % W) = u(gen);
+    z(k) = start(0, 0, k / W, k % W) = 0.5;
+  }
+  const Eigen::VectorXd low_ref = L * zt;
+  HostImage low_host(1, 1, h, w);
+  for (int k = 0; k < h * w; ++k) low_host(0, 0, k / w, k % w) = low_ref(k);
+  const auto low = to_tensor<T, Space>(low_host);
+  auto est = to_tensor<T, Space>(start);
+  BackProjectionOptions o;
+  o.iterations = 6;
+  o.radius = 0;
+  const auto result = back_project(low, est, est, 2.0, o);
+  std::vector<double> residuals = {(low_ref - L * z).norm() / low_ref.norm()};
+  for (int it = 0; it < o.iterations; ++it) {
+    z += U * (low_ref - L * z);
+    residuals.push_back((low_ref - L * z).norm() / low_ref.norm());
+  }
+  const auto he = to_host_image(est);
+  for (int k = 0; k < H * W; ++k) REQUIRE(he(0, 0, k / W, k % W) == Approx(z(k)).margin(1e-12));
+  REQUIRE(result.residuals.size() == residuals.size());
+  for (std::size_t k = 0; k < residuals.size(); ++k) REQUIRE(result.residuals[k] == Approx(residuals[k]).margin(1e-12));
+  REQUIRE(residuals.back() < 0.5 * residuals.front());  // it does pull towards the observation
+}
+
+TEMPLATE_LIST_TEST_CASE("guided back-projection recovers a guided depth step better than plain back-projection",
+                        "[baselines][back_projection]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const int H = 64, W = 64;
+  HostImage depth(1, 1, H, W), guide(1, 3, H, W);
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> u(-0.02, 0.02);
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < W; ++j) {
+      const bool near = j < 21 + i / 3;  // a slanted depth edge
+      depth(0, 0, i, j) = near ? 0.75 : 0.25;
+      for (int c = 0; c < 3; ++c) guide(0, c, i, j) = (near ? 0.3 + 0.1 * c : 0.7 - 0.1 * c) + u(gen);
+    }
+  const auto td = to_tensor<T, Space>(depth), tg = to_tensor<T, Space>(guide);
+  const auto low = imresize_bicubic(td, 0.25);
+  auto bicubic = make_tensor_like("bicubic", td);
+  imresize_bicubic(low, bicubic, 4.0);
+  auto plain = make_tensor_like("plain", td), guided = make_tensor_like("guided", td);
+  Kokkos::deep_copy(plain, bicubic);
+  Kokkos::deep_copy(guided, bicubic);
+  BackProjectionOptions o;
+  o.iterations = 20;
+  o.radius = 0;
+  const auto rp = back_project(low, plain, plain, 4.0, o);
+  o.radius = 2;
+  const auto rg = back_project(low, tg, guided, 4.0, o);
+  for (std::size_t k = 1; k < rp.residuals.size(); ++k) CHECK(rp.residuals[k] <= rp.residuals[k - 1] * (1 + 1e-5));
+  CHECK(rg.residuals.back() < 0.5 * rg.residuals.front());
+  const double e_bicubic = rmse(bicubic, td, 255), e_plain = rmse(plain, td, 255), e_guided = rmse(guided, td, 255);
+  CHECK(e_plain < e_bicubic);
+  CHECK(e_guided < 0.9 * e_plain);
+  // Zero iterations leave z alone and report the starting residual only.
+  auto same = make_tensor_like("same", td);
+  Kokkos::deep_copy(same, bicubic);
+  o.iterations = 0;
+  REQUIRE(back_project(low, tg, same, 4.0, o).residuals.size() == 1);
+  REQUIRE(max_diff(to_host_image(same), to_host_image(bicubic)) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("back_project rejects bad input", "[baselines][back_projection][errors]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto z = make_tensor<T, Space>("z", Shape4{1, 1, 16, 16});
+  auto low = make_tensor<T, Space>("low", Shape4{1, 1, 4, 4});
+  auto wrong = make_tensor<T, Space>("wrong", Shape4{1, 1, 5, 4});
+  auto g2 = make_tensor<T, Space>("g2", Shape4{1, 2, 16, 16});
+  auto g_small = make_tensor<T, Space>("g_small", Shape4{1, 1, 8, 16});
+  BackProjectionOptions o;
+  REQUIRE_THROWS_WITH(back_project(wrong, z, z, 4.0, o), Contains("mcsc::back_project") && Contains("downsampled by 4"));
+  REQUIRE_THROWS_WITH(back_project(low, z, z, 1.0, o), Contains("scale must be > 1"));
+  REQUIRE_THROWS_WITH(back_project(low, g2, z, 4.0, o), Contains("guide"));
+  REQUIRE_THROWS_WITH(back_project(low, g_small, z, 4.0, o), Contains("guide"));
+  o.iterations = -1;
+  REQUIRE_THROWS_WITH(back_project(low, z, z, 4.0, o), Contains("iterations"));
+  o.iterations = 2;
+  o.eps = 0;
+  REQUIRE_THROWS_WITH(back_project(low, z, z, 4.0, o), Contains("eps"));
+  o.eps = 1e-3;
+  auto h = Kokkos::create_mirror_view(low);
+  h(0, 0, 1, 1) = std::nan("");
+  Kokkos::deep_copy(low, h);
+  REQUIRE_THROWS_WITH(back_project(low, z, z, 4.0, o), Contains("NaN"));
 }

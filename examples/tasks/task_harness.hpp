@@ -17,6 +17,7 @@
 
 #include "../cli.hpp"
 #include "../dataset.hpp"
+#include "mcsc/solvers/back_projection.hpp"
 
 namespace mcsc_tasks {
 
@@ -93,6 +94,9 @@ Method input_method(const std::string& name);
 /// The guided filter (He et al.): SR: guided_upsample(low, y); else guided_filter(y, x). With a
 /// colour guide and a one-channel target, the colour guided filter.
 Method guided_filter_method(int radius, double eps, bool use_color_guide = true);
+/// Guided back-projection of the bicubic estimate (SR only; x unchanged otherwise): the
+/// classical solver's data step alone, without dictionaries (its ablation row).
+Method back_projection_method(const mcsc::BackProjectionOptions& options);
 /// Joint bilateral upsampling (Kopf et al.) of low (SR) or filtering of x, guided by y.
 Method joint_bilateral_method(double sigma_spatial, double sigma_range);
 /// (x + y) / 2.
@@ -105,6 +109,8 @@ Method csr_fusion_method(bool multi_focus, int filters = 32, int s = 8, double l
 /// image the common/unique sparse codes (common_unique, eq. 5) of the high-pass parts of x and
 /// y (Tikhonov low-pass split), and the estimate x + Gc*C + Gu*U (restoration, eq. 3, with G
 /// fitted to the missing detail z - x) or mean low-pass + Gc*C + Gu*U + Gv*V (fusion, eq. 4).
+/// For super-resolution the estimate is then back-projected onto the low-resolution
+/// observation, guided by y (ClassicalOptions::back_projection).
 struct ClassicalOptions {
   int filters = 8;            ///< Kc = Ku = Kv
   int kernel = 7;
@@ -115,6 +121,9 @@ struct ClassicalOptions {
   int sweeps = 8;             ///< common_unique sweeps per test image
   int inner_iterations = 10;
   double lowpass_lambda = 5;  ///< Tikhonov low-pass split
+  /// Super-resolution: guided back-projection (mcsc/solvers/back_projection.hpp) of the
+  /// estimate onto the low-resolution observation, the data term of eq. 3; 0 iterations: none.
+  mcsc::BackProjectionOptions back_projection{20, 4, 1e-3};
   bool fusion = false;
   std::uint64_t seed = 1;
 };

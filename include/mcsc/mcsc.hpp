@@ -29,6 +29,7 @@
 #include "mcsc/ops/lipschitz.hpp"
 #include "mcsc/ops/prox.hpp"
 #include "mcsc/solvers/admm.hpp"
+#include "mcsc/solvers/back_projection.hpp"
 #include "mcsc/solvers/common_unique.hpp"
 #include "mcsc/solvers/coupled_dictionary_learning.hpp"
 #include "mcsc/solvers/coupled_l1l1.hpp"
