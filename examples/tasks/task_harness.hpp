@@ -123,7 +123,7 @@ struct ClassicalOptions {
   double lowpass_lambda = 5;  ///< Tikhonov low-pass split
   /// Super-resolution: guided back-projection (mcsc/solvers/back_projection.hpp) of the
   /// estimate onto the low-resolution observation, the data term of eq. 3; 0 iterations: none.
-  mcsc::BackProjectionOptions back_projection{20, 4, 1e-3};
+  mcsc::BackProjectionOptions back_projection{30, 4, 1e-3};
   bool fusion = false;
   std::uint64_t seed = 1;
 };
