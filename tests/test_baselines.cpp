@@ -628,6 +628,37 @@ TEMPLATE_LIST_TEST_CASE("guided back-projection recovers a guided depth step bet
   REQUIRE(max_diff(to_host_image(same), to_host_image(bicubic)) == 0);
 }
 
+TEMPLATE_LIST_TEST_CASE("ColorGuidedFilter applied repeatedly, in place or not, equals guided_filter_color",
+                        "[baselines][guided]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const int H = 20, W = 17;
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  HostImage guide(2, 3, H, W), a(2, 1, H, W), b(2, 2, H, W);
+  for (auto* im : {&guide, &a, &b})
+    for (int n = 0; n < im->N; ++n)
+      for (int c = 0; c < im->C; ++c)
+        for (int i = 0; i < H; ++i)
+          for (int j = 0; j < W; ++j) (*im)(n, c, i, j) = u(gen);
+  const auto tg = to_tensor<T, Space>(guide);
+  const ColorGuidedFilter<T, Space> filter(tg, 3, 1e-3);
+  for (const HostImage* im : {&a, &b, &a}) {
+    const auto src = to_tensor<T, Space>(*im);
+    auto ref = make_tensor_like("ref", src), out = make_tensor_like("out", src);
+    guided_filter_color(tg, src, ref, 3, 1e-3);
+    filter.apply(src, out);
+    REQUIRE(max_diff(to_host_image(out), to_host_image(ref)) == 0);
+    auto in_place = to_tensor<T, Space>(*im);
+    filter.apply(in_place, in_place);
+    REQUIRE(max_diff(to_host_image(in_place), to_host_image(ref)) == 0);
+  }
+  auto grey = make_tensor<T, Space>("grey", Shape4{2, 1, H, W});
+  REQUIRE_THROWS_WITH((ColorGuidedFilter<T, Space>(grey, 3, 1e-3)), Contains("3 channels"));
+  auto other = make_tensor<T, Space>("other", Shape4{2, 1, H, W + 1});
+  REQUIRE_THROWS_WITH(filter.apply(other, other), Contains("differ in batch size or image size"));
+}
+
 TEMPLATE_LIST_TEST_CASE("back_project rejects bad input", "[baselines][back_projection][errors]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
@@ -639,8 +670,10 @@ TEMPLATE_LIST_TEST_CASE("back_project rejects bad input", "[baselines][back_proj
   BackProjectionOptions o;
   REQUIRE_THROWS_WITH(back_project(wrong, z, z, 4.0, o), Contains("mcsc::back_project") && Contains("downsampled by 4"));
   REQUIRE_THROWS_WITH(back_project(low, z, z, 1.0, o), Contains("scale must be > 1"));
-  REQUIRE_THROWS_WITH(back_project(low, g2, z, 4.0, o), Contains("guide"));
-  REQUIRE_THROWS_WITH(back_project(low, g_small, z, 4.0, o), Contains("guide"));
+  REQUIRE_THROWS_WITH(back_project(low, g2, z, 4.0, o), Contains("does not fit z"));
+  REQUIRE_THROWS_WITH(back_project(low, g_small, z, 4.0, o), Contains("does not fit z"));
+  auto z_odd = make_tensor<T, Space>("z_odd", Shape4{1, 1, 15, 16});  // ceil(15/4) = 4 rows, but 4 x 4 != 15
+  REQUIRE_THROWS_WITH(back_project(low, z_odd, z_odd, 4.0, o), Contains("must be 4 times low's"));
   o.iterations = -1;
   REQUIRE_THROWS_WITH(back_project(low, z, z, 4.0, o), Contains("iterations"));
   o.iterations = 2;

@@ -137,7 +137,8 @@ int run(Settings& s) {
   const auto validation_set = validation_samples.empty() ? std::vector<mcsc::ImageTriplet>{} : triplets(validation_samples);
 
   std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(s.gf_radius, s.gf_eps),
-                                 joint_bilateral_method(1.0, 0.1), back_projection_method(s.common.classical.back_projection)};
+                                 joint_bilateral_method(1.0, 0.1)};
+  if (s.common.classical.back_projection.iterations > 0) methods.push_back(back_projection_method(s.common.classical.back_projection));
   if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train_set, s.common.classical, s.common.train.quiet));
   if (!s.common.no_train)
     methods.push_back(train_cunet_method("CU-Net (trained here)", train_set, validation_set, 1, false, s.common.train));

@@ -29,8 +29,8 @@ struct Settings {
 using Pair = NamedPair;  // first: no-flash, second: flash
 
 /// The pairs as noisy samples, each centre-cropped to at most max_side. The noise of the i-th
-/// pair is seeded with seed + seed_step * i (test pairs: step 0, the official protocol's one seed;
-/// training pairs: step 1, so that pairs of one size do not share a noise field).
+/// pair is seeded with seed + seed_step * i (test pairs: seed, step 0, the official protocol's one
+/// seed; training pairs: seed + 1, step 1, so that no two pairs share a noise field).
 std::vector<Sample> load(const std::vector<Pair>& pairs, double sigma, int max_side, std::uint64_t seed,
                          std::uint64_t seed_step) {
   std::vector<Sample> samples;
@@ -66,7 +66,7 @@ int run(Settings& s) {
   TaskRun run("Flash-guided non-flash denoising (PSNR dB, SSIM)", s.common.output_dir, {psnr_metric(), ssim_metric()},
               Layout::methods_as_rows);
   std::string trained_on;
-  {
+  if (!(s.common.no_train && s.common.no_classical)) {
     std::vector<Pair> kept = train;
     const auto held = mcsc_cli::hold_out_items(kept, s.common.holdout, s.common.seed);  // the split hold_out makes
     for (const auto& p : kept) trained_on += (trained_on.empty() ? "" : ", ") + p.name;
@@ -87,7 +87,7 @@ int run(Settings& s) {
     methods[2].name = "JBF";
     std::vector<mcsc::ImageTriplet> training, validation;
     if (!(s.common.no_train && s.common.no_classical)) {
-      auto train_samples = load(train, sigma, train_side, s.common.seed, 1);
+      auto train_samples = load(train, sigma, train_side, s.common.seed + 1, 1);
       const auto held = hold_out(train_samples, s.common.holdout, s.common.seed);
       training = triplets(train_samples);
       if (!held.empty()) validation = triplets(held);

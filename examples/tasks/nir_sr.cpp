@@ -60,8 +60,8 @@ int run(Settings& s) {
       train = triplets(train_samples);
       if (!held.empty()) validation = triplets(held);
     }
-    std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(4, 1e-3), joint_bilateral_method(1.0, 0.1),
-                                   back_projection_method(s.common.classical.back_projection)};
+    std::vector<Method> methods = {input_method("Bicubic"), guided_filter_method(4, 1e-3), joint_bilateral_method(1.0, 0.1)};
+    if (s.common.classical.back_projection.iterations > 0) methods.push_back(back_projection_method(s.common.classical.back_projection));
     if (!s.common.no_classical) methods.push_back(classical_method("Classical MCSC", train, s.common.classical, s.common.train.quiet));
     TrainOptions options = s.common.train;
     options.output_dir = s.common.output_dir + "/" + group;

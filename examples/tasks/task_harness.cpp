@@ -372,7 +372,9 @@ Method classical_method(const std::string& name, const std::vector<mcsc::ImageTr
   (void)result;
   {
     // The zero-boundary operators' norms grow with the image towards the circulant's; on 48-pixel
-    // patches of 7x7 filters the estimate is within a few per cent of it, so a 1.1 margin.
+    // patches of 7x7 filters the estimate is within a few per cent of it, so a 1.1 margin. Not
+    // proven for larger --classical-kernel against smaller --classical-patch (the circulant bound
+    // of the stacked operator would be; to do).
     using Dict = mcsc::FftConvDictionary<T, ExecSpace>;
     const auto& d = model->dicts;
     mcsc::CommonUniqueOptions probe;

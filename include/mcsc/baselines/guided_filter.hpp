@@ -111,12 +111,22 @@ class ColorGuidedFilter {
   /// guide (N, 3, H, W); radius >= 0, eps > 0. Throws mcsc::Error naming `function` otherwise.
   template <class Guide>
   ColorGuidedFilter(const Guide& guide, int radius, double eps, const char* function = "mcsc::ColorGuidedFilter")
-      : m_guide(make_tensor<T, ExecSpace>("mcsc::ColorGuidedFilter::guide", shape_of(guide))), m_radius(radius) {
-    Impl::check_guided(function, guide, guide, guide, radius, eps, true);
+      : m_radius(radius) {
+    set_guide(guide, eps, function);
+  }
+
+  /// Replaces the guide (same radius) and computes its statistics. The constructor calls it; it
+  /// is public because nvcc allows device lambdas neither in constructors nor in non-public
+  /// member functions.
+  template <class Guide>
+  void set_guide(const Guide& guide, double eps, const char* function = "mcsc::ColorGuidedFilter::set_guide") {
+    Impl::check_guided(function, guide, guide, guide, m_radius, eps, true);
+    m_guide = make_tensor<T, ExecSpace>("mcsc::ColorGuidedFilter::guide", shape_of(guide));
     Kokkos::deep_copy(m_guide, guide);
     const Shape4 s = shape_of(guide);
     const int H = int(s.h), W = int(s.w);
     auto g = m_guide;
+    const int radius = m_radius;
     // stats(n, k): 0..2 the guide, 3..8 its products rr rg rb gg gb bb (box-filtered below).
     auto stats = make_tensor<double, ExecSpace>("mcsc::ColorGuidedFilter::stats", Shape4{s.n, 9, s.h, s.w});
     Kokkos::parallel_for(

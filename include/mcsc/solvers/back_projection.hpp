@@ -38,7 +38,8 @@ struct BackProjectionOptions {
 };
 
 struct BackProjectionResult {
-  /// ||low - imresize(z, 1/s)|| / ||low|| before the first iteration and after each one.
+  /// ||low - imresize(z, 1/s)|| / ||low|| before the first iteration and after each one (the
+  /// norm itself when low is all zero).
   std::vector<double> residuals;
 };
 
@@ -59,9 +60,9 @@ BackProjectionResult back_project(const Low& low, const Guide& guide, const Z& z
   MCSC_REQUIRE(std::isfinite(scale) && scale > 1, fn, "scale must be > 1, got " << scale);
   const Shape4 sz = shape_of(z), sl = shape_of(low), sg = shape_of(guide);
   MCSC_REQUIRE(sz.size() > 0, fn, "empty estimate z " << sz);
-  MCSC_REQUIRE(shape_of(low) == resized_shape(sz, 1.0 / scale), fn,
-               "low " << sl << " is not z " << sz << " downsampled by " << scale << " (expected "
-                      << resized_shape(sz, 1.0 / scale) << ")");
+  MCSC_REQUIRE(shape_of(low) == resized_shape(sz, 1.0 / scale) && resized_shape(sl, scale) == sz, fn,
+               "low " << sl << " is not z " << sz << " downsampled by " << scale << " (z's sides must be "
+                      << scale << " times low's, so that the up- and downsampling use the same scale)");
   const bool color_guide = sg.c == 3 && sz.c == 1;
   if (options.radius > 0)
     MCSC_REQUIRE(sg.n == sz.n && sg.h == sz.h && sg.w == sz.w && (sg.c == 1 || sg.c == sz.c || color_guide), fn,
@@ -81,7 +82,7 @@ BackProjectionResult back_project(const Low& low, const Guide& guide, const Z& z
   };
   // The colour guide's statistics once for all iterations (guided_upsample would redo them).
   std::optional<ColorGuidedFilter<typename Guide::non_const_value_type, typename Z::execution_space>> color_filter;
-  if (options.radius > 0 && color_guide) color_filter.emplace(guide, options.radius, options.eps, fn);
+  if (options.iterations > 0 && options.radius > 0 && color_guide) color_filter.emplace(guide, options.radius, options.eps, fn);
   BackProjectionResult result;
   result.residuals.push_back(residual());
   for (int it = 0; it < options.iterations; ++it) {

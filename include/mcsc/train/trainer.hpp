@@ -68,7 +68,8 @@ struct ImageTriplet {
 /// With input_noise > 0 the input patch is not read from the image but drawn afresh for every
 /// patch as target + input_noise N(0, 1) (denoising: a new noise field at every step instead of
 /// the one stored with the image); the draws come from the same generator, so runs stay
-/// reproducible and resumable.
+/// reproducible and resumable (for one standard library: std::normal_distribution's algorithm
+/// is the library's, so libstdc++ and libc++ draw different fields).
 class PatchSampler {
  public:
   PatchSampler(const std::vector<ImageTriplet>& images, int patch, bool augment, double input_noise = 0)
