@@ -173,8 +173,13 @@ class ColorGuidedFilter {
     const std::int64_t plane_pixels = s.n * s.h * s.w;
     auto g = m_guide;
     auto inv = m_inverse;
-    // stats(n, 4c): the input p of channel c, 4c + 1 + k the products I_k p.
-    auto stats = make_tensor<double, ExecSpace>("mcsc::guided_filter_color::stats", Shape4{s.n, 4 * s.c, s.h, s.w});
+    // stats(n, 4c): the input p of channel c, 4c + 1 + k the products I_k p. The workspace is
+    // kept between calls (back_project applies the filter once per iteration); every entry is
+    // written before it is read, so it is allocated without initialisation.
+    if (!(shape_of(m_work) == Shape4{s.n, 4 * s.c, s.h, s.w}))
+      m_work = Tensor4<double, ExecSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mcsc::guided_filter_color::stats"),
+                                          s.n, 4 * s.c, s.h, s.w);
+    auto stats = m_work;
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::input_products", Kokkos::RangePolicy<ExecSpace>(0, plane_pixels),
         KOKKOS_LAMBDA(const std::int64_t id) {
@@ -222,6 +227,7 @@ class ColorGuidedFilter {
  private:
   Tensor4<T, ExecSpace> m_guide;
   Tensor4<double, ExecSpace> m_inverse;
+  mutable Tensor4<double, ExecSpace> m_work;  ///< apply()'s statistics, reused while the input shape stays
   int m_radius;
 };
 
