@@ -4,7 +4,7 @@
     check_scores.py RESULTS.csv --metric RMSE --images Art Books \
         --require "Classical MCSC <= Bicubic * 0.9" --require "Classical MCSC < Guided filter"
 
-Each --require is "METHOD OP METHOD [* FACTOR | + OFFSET]" with OP one of < <= > >=; it must hold
+Each --require is "METHOD OP METHOD [* FACTOR | + OFFSET]" with OP one of == < <= > >= (== compares the CSV's printed values exactly); it must hold
 on every --images entry (and in --group, e.g. x4, when the CSV has groups). Prints every
 comparison; exits 1 when one fails or a row is missing, 2 on bad arguments.
 """
@@ -13,8 +13,8 @@ import csv
 import re
 import sys
 
-OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-RULE = re.compile(r"^\s*(.+?)\s*(<=|>=|<|>)\s*(.+?)\s*(?:([*+])\s*([-+0-9.eE]+))?\s*$")
+OPS = {"==": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+RULE = re.compile(r"^\s*(.+?)\s*(<=|>=|==|<|>)\s*(.+?)\s*(?:([*+])\s*([-+0-9.eE]+))?\s*$")
 
 
 def main():

@@ -457,6 +457,11 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
   if (residual_start)
     for (const char* name : {"decoder.conv_1.weight", "decoder.conv_2.weight", "decoder.weight"})
       if (model.parameters().contains(name)) mcsc::fill(model.parameters().value(model.parameters().find(name)), T(0));
+  if (!o.init_from.empty()) {  // fine-tuning (a resumed run reloads its own checkpoint below instead)
+    const auto info = mcsc::load_checkpoint(o.init_from, model.parameters(), Model::type_name, model.config_string());
+    if (!o.quiet)
+      std::cerr << "  starting from " << o.init_from << " (epoch " << info.epoch << " of its run)\n";
+  }
   auto options = o.trainer;
   options.progress = !o.quiet;
   if (!o.output_dir.empty()) {
@@ -1032,6 +1037,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("holdout", with_default(s.holdout), "training: pairs held back from the training set to validate on after every epoch")
     ("resume", po::bool_switch(&s.train.resume), "training: continue the run whose checkpoint is in --output-dir")
     ("overwrite", po::bool_switch(&s.train.overwrite), "training: replace an earlier run's checkpoint in --output-dir")
+    ("init-from", po::value(&s.train.init_from)->value_name("FILE|ZOO-NAME"), "training: fine-tune, starting from this checkpoint of the same architecture (a file, or a zoo model's name such as flash-denoise25-cunet) instead of a random initialisation")
     ("filters", with_default(s.train.filters), "trained networks: filters K")
     ("kernel", with_default(s.train.kernel), "trained networks: filter size s")
     ("stages", with_default(s.train.stages), "trained networks: unrolled stages per encoder")
@@ -1067,6 +1073,11 @@ void validate_common(CommonSettings& s) {
               s.classical.back_projection.eps > 0,
           "--classical-back-projections >= 0, --classical-bp-radius >= 0, --classical-bp-eps > 0");
   require(s.output_dir.size() > 0, "--output-dir must not be empty");
+  if (!s.train.init_from.empty() && !fs::is_regular_file(s.train.init_from)) {
+    const std::string zoo = zoo_model(s.train.init_from);
+    require(!zoo.empty(), "--init-from '" + s.train.init_from + "' is neither a checkpoint file nor a model under models/");
+    s.train.init_from = zoo;
+  }
   if (s.data_dir.empty()) s.data_dir = default_data_dir();
   t.seed = s.seed ? s.seed : 1;
   s.classical.seed = t.seed;

@@ -140,6 +140,9 @@ struct TrainOptions {
   bool quiet = false;
   bool resume = false;     ///< continue <output_dir>/<tag>.mcsc
   bool overwrite = false;  ///< replace an earlier run's checkpoint and log (refused otherwise)
+  /// Fine-tuning: a checkpoint of the same architecture to start from instead of a random
+  /// initialisation (a file, or the name of a zoo model under models/; resolved by validate_common).
+  std::string init_from;
 };
 /// Trains a CU-Net (restoration: the residual variant, output += x; or the fusion variant) and
 /// returns it as a method (with its common and unique parts).
