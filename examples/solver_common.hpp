@@ -193,7 +193,7 @@ inline std::vector<std::int64_t> parse_dims(const std::string& text) {
     if (std::isdigit(static_cast<unsigned char>(c))) {
       token += c;
     } else if (c == 'x' || c == 'X' || c == ',') {
-      if (token.empty()) return {};
+      if (token.empty() || token.size() > 18) return {};  // more than 18 digits cannot be a dimension (stoll would throw)
       dims.push_back(std::stoll(token));
       token.clear();
     } else if (c != ' ' && c != '(' && c != ')') {
@@ -240,7 +240,8 @@ inline mcsc::NpyArray<T> read_array(const std::string& path, const std::string& 
                                  ") is unknown: give it (e.g. 32x8x8) or name the file ..._32x8x8.f32");
     }
     a.dtype = "<f4";
-    a.values = mcsc::read_raw_f32(path, std::size_t(a.size()));
+    a.values = mcsc::read_raw_f32(
+        path, std::size_t(mcsc::checked_element_count("read_array", what + " shape " + dims_string(a.shape), a.shape, 4)));
   } else {
     throw mcsc_cli::UsageError(what + " '" + path + "': unsupported file type '" + ext + "' (.npy or .f32)");
   }

@@ -2,6 +2,7 @@
 // truncated, corrupted or mismatched files.
 #include "test_common.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -116,6 +117,17 @@ TEST_CASE("damaged or mismatched checkpoints are refused with a message", "[chec
   REQUIRE_THROWS_WITH(load(write("corrupt.mcsc", flipped)), Catch::Contains("checksum"));
   REQUIRE_THROWS_WITH(load(write("text.mcsc", std::vector<char>(64, 'x'))), Catch::Contains("bad magic"));
   REQUIRE_THROWS_WITH(load("/nonexistent/file.mcsc"), Catch::Contains("cannot read"));
+  // A crafted string length near 2^64, with a valid checksum: m_pos + n wraps around, so the bound
+  // check must compare n with what is left (it used to pass and read far past the buffer).
+  {
+    auto crafted = std::vector<char>(bytes.begin(), bytes.end() - 8);
+    const std::size_t at = sizeof(mcsc::Impl::checkpoint_magic) + 4 + 4;  // the model type's length
+    const std::uint64_t huge = ~std::uint64_t(0) - 16;
+    std::memcpy(crafted.data() + at, &huge, 8);
+    const std::uint64_t sum = mcsc::Impl::fnv1a(crafted.data(), crafted.size());
+    crafted.insert(crafted.end(), reinterpret_cast<const char*>(&sum), reinterpret_cast<const char*>(&sum) + 8);
+    REQUIRE_THROWS_WITH(load(write("huge_string.mcsc", crafted)), Catch::Contains("ends early"));
+  }
   // Another configuration or model type.
   auto config = small_config();
   config.filters = 4;

@@ -187,3 +187,26 @@ TEST_CASE("read_npy refuses bad files with clear messages", "[npy]") {
   write_bytes(path, npy_bytes("{'descr': '<f4', 'shape': (2, 3), }", six));
   CHECK_THROWS_WITH(mcsc::read_npy<float>(path), Catch::Contains("lacks"));
 }
+
+TEST_CASE("shapes whose size overflows are refused before anything is read or allocated", "[npy][errors]") {
+  Cleanup cleanup;
+  const std::string path = temp_path("overflow.npy");
+  cleanup.paths.push_back(path);
+  // 2^31 x 2^31 x 4 float32 values: 2^64 bytes, which wraps int64 to 0 bytes, so an unchecked
+  // reader would accept an empty data section and index past it.
+  write_bytes(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648, 2147483648, 4), }", ""));
+  CHECK_THROWS_WITH(mcsc::read_npy<float>(path), Catch::Contains("overflows"));
+  write_bytes(path, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }", ""));
+  CHECK_THROWS_WITH(mcsc::read_npy<double>(path), Catch::Contains("overflows"));
+  // A zero dimension makes an empty array however large the others are.
+  write_bytes(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 281474976710656), }", ""));
+  CHECK(mcsc::read_npy<float>(path).values.empty());
+
+  const std::vector<int> ok = {3, 4, 5};
+  CHECK(mcsc::checked_element_count("t", "ok", ok, 8) == 60);
+  const std::vector<std::int64_t> huge = {std::int64_t(1) << 40, std::int64_t(1) << 20};
+  CHECK(mcsc::checked_element_count("t", "huge", huge, 4) == std::int64_t(1) << 60);
+  CHECK_THROWS_WITH(mcsc::checked_element_count("t", "huge", huge, 8), Catch::Contains("huge: the shape's size overflows"));
+  const std::vector<std::int64_t> negative = {4, -2};
+  CHECK_THROWS_WITH(mcsc::checked_element_count("t", "neg", negative), Catch::Contains("neg: negative dimension -2"));
+}

@@ -197,7 +197,8 @@ NpyArray<T> read_npy(const std::string& path) {
                "'" << path << "': Fortran-order arrays are not supported (save a C-order array, e.g. "
                       "np.save(path, np.ascontiguousarray(a)))");
   MCSC_REQUIRE(Impl::host_is_little_endian(), fn, "big-endian hosts are not supported");
-  const std::int64_t count = array.size();
+  const std::int64_t count = checked_element_count(fn, "'" + path + "': the header's shape " + npy_shape_string(h.shape),
+                                                  h.shape, width);
   const std::int64_t expected = count * width, available = file_size - preamble_len - header_len;
   MCSC_REQUIRE(available == expected, fn,
                "'" << path << "': the data section has " << available << " bytes, the header's shape "

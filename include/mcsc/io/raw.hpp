@@ -18,6 +18,8 @@ namespace mcsc {
 inline std::vector<float> read_raw_f32(const std::string& path, std::size_t count) {
   const char* fn = "mcsc::read_raw_f32";
   require_regular_file(fn, path);
+  MCSC_REQUIRE(count <= (std::size_t(1) << 60), fn,
+               "'" << path << "': " << count << " float32 values cannot be read (the shape's size overflows)");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   MCSC_REQUIRE(in.good(), fn, "cannot open '" << path << "'");
   const std::streamoff bytes = in.tellg();
@@ -34,7 +36,8 @@ inline std::vector<float> read_raw_f32(const std::string& path, std::size_t coun
 /// Reads a raw float32 file of the given shape into a new tensor; rejects NaN/Inf.
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
 Tensor4<T, ExecSpace> read_raw_tensor(const std::string& path, const Shape4& shape) {
-  const auto data = read_raw_f32(path, std::size_t(shape.size()));
+  const std::int64_t dims[4] = {shape.n, shape.c, shape.h, shape.w};
+  const auto data = read_raw_f32(path, std::size_t(checked_element_count("mcsc::read_raw_tensor", "'" + path + "'", dims, 4)));
   auto t = make_tensor<T, ExecSpace>(path, shape);
   auto h = Kokkos::create_mirror_view(t);
   for (std::size_t i = 0; i < data.size(); ++i) h.data()[i] = T(data[i]);

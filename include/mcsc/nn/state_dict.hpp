@@ -43,6 +43,7 @@ void load_raw_state_dict(const std::string& folder, Parameters<T, ExecSpace>& pa
     std::vector<std::int64_t> dims(std::size_t(ndim > 0 ? ndim : 0));
     for (auto& d : dims) ls >> d;
     MCSC_REQUIRE(!ls.fail() && ndim > 0, fn, "'" << folder << "/index.txt' line " << line_number << " is malformed");
+    checked_element_count(fn, "'" + folder + "/index.txt' line " + std::to_string(line_number) + " ('" + key + "')", dims, 4);
     entries[key] = {file, torch_shape_to_shape4(dims)};
   }
   for (const auto& e : params.entries())

@@ -109,7 +109,8 @@ class ByteReader {
 
  private:
   void need(std::size_t n) const {
-    MCSC_REQUIRE(m_pos + n <= m_bytes.size(), "mcsc::load_checkpoint", "'" << m_path << "' ends early (truncated?)");
+    // m_pos <= size always; n is compared with what is left (m_pos + n could wrap for a crafted n)
+    MCSC_REQUIRE(n <= m_bytes.size() - m_pos, "mcsc::load_checkpoint", "'" << m_path << "' ends early (truncated?)");
   }
   const std::vector<char>& m_bytes;
   std::string m_path;
