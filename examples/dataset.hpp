@@ -148,7 +148,7 @@ inline Sample load_sample(const PairFiles& p, int channels, const Degradation& d
 inline void validate_degradation(const Degradation& d) {
   mcsc_cli::require(d.kind == "sr" || d.kind == "noise", "--degradation must be 'sr' or 'noise'");
   mcsc_cli::require(d.scale >= 1, "--scale must be >= 1");
-  mcsc_cli::require(d.sigma >= 0, "--sigma must be >= 0");
+  mcsc_cli::require(std::isfinite(d.sigma) && d.sigma >= 0, "--sigma must be finite and >= 0");
 }
 
 }  // namespace mcsc_examples

@@ -71,6 +71,9 @@ for src, dst, n in (("depth_ks9.pth", "truncated_legacy.pth", 500000),
 if os.path.exists(weights + "/depth_ks9.pth"):  # one key renamed (same length) in the pickle
     with open(weights + "/depth_ks9.pth", "rb") as f, open(work + "/renamed_key.pth", "wb") as g:
         g.write(f.read().replace(b"decoder.conv_2.weight", b"decoder.conv_9.weight", 1))
+    # The legacy format ends with the last storage's raw data: its last float becomes a NaN.
+    with open(weights + "/depth_ks9.pth", "rb") as f, open(work + "/nan_weight.pth", "wb") as g:
+        g.write(f.read()[:-4] + b"\x00\x00\xc0\x7f")
 ]] ${WORK} ${WEIGHTS} RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "could not make the test inputs")
@@ -79,7 +82,8 @@ set(cases "text.pth|not a PyTorch checkpoint" "missing.pth|does not exist"
           "other.pth|not a PyTorch checkpoint" "not_cunet.pth|does not hold a CU-Net state_dict")
 if(EXISTS ${WORK}/truncated_legacy.pth)
   list(APPEND cases "truncated_legacy.pth|truncated" "truncated_zip.pth|truncated"
-                    "renamed_key.pth|missing keys: decoder.conv_2.weight.*unexpected keys: decoder.conv_9.weight")
+                    "renamed_key.pth|missing keys: decoder.conv_2.weight.*unexpected keys: decoder.conv_9.weight"
+                    "nan_weight.pth|parameter '[^']+' holds 1 NaN/Inf value")
 endif()
 foreach(case ${cases})
   string(REPLACE "|" ";" parts "${case}")
@@ -92,6 +96,14 @@ foreach(case ${cases})
     message(FATAL_ERROR "${input}: expected status 2 and an error mentioning '${expected}', got status ${rc}:\n${err}")
   endif()
 endforeach()
+# The output path naming the input itself is refused, and the input is left as it was.
+file(WRITE ${WORK}/self.pth "this is not a checkpoint either\n")
+execute_process(COMMAND ${PYTHON} ${CONVERTER} ${WORK}/self.pth ${WORK}/./self.pth
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+file(READ ${WORK}/self.pth left)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "error: the output '.*self.pth' is the input file" OR NOT left MATCHES "^this is not")
+  message(FATAL_ERROR "output = input: expected status 2 and 'is the input file', got status ${rc}:\n${err}")
+endif()
 ]=])
   add_test(NAME convert_cunet_error_messages
            COMMAND ${CMAKE_COMMAND} -DPYTHON=${MCSC_PYTHON3} -DCONVERTER=${MCSC_CUNET_CONVERTER}

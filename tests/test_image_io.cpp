@@ -18,6 +18,8 @@
 #include "mcsc/data/image_io.hpp"
 #include "test_common.hpp"
 
+#include <limits>
+
 #if __has_include(<boost/program_options.hpp>)
 #include "../examples/dataset.hpp"
 #define MCSC_TEST_HAVE_DATASET 1
@@ -239,11 +241,19 @@ TEST_CASE("16-bit PNG: write / read round trips are exact", "[image_io][png16]")
     REQUIRE(read_image(again).pixels == unit.pixels);
     REQUIRE(read_image(again, PixelScale::file).pixels == im.pixels);
   }
-  // Values are clamped (and NaN written as 0); uncompressed: about 2 bytes per sample.
+  // Values are clamped; uncompressed: about 2 bytes per sample.
   Image odd = make_image(3, 1, 1);
-  odd.pixels = {-0.5f, 2.0f, std::nanf("")};
+  odd.pixels = {-0.5f, 2.0f, 0.25f};
   write_png16(tmp / "odd.png", odd);
-  REQUIRE(read_image(tmp / "odd.png", PixelScale::file).pixels == std::vector<float>{0, 65535, 0});
+  REQUIRE(read_image(tmp / "odd.png", PixelScale::file).pixels == std::vector<float>{0, 65535, 16384});
+  // NaN/Inf pixels are refused (they used to be written as 0 or clamped: a black image, exit 0).
+  for (const float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    Image poisoned = odd;
+    poisoned.pixels[1] = bad;
+    REQUIRE_THROWS_WITH(write_png16(tmp / "poisoned.png", poisoned), Contains("refusing to write") && Contains("1 of 3 pixel values are NaN/Inf"));
+    REQUIRE_THROWS_WITH(write_png(tmp / "poisoned.png", poisoned), Contains("mcsc::write_png") && Contains("NaN/Inf"));
+    REQUIRE(!fs::exists(tmp / "poisoned.png"));
+  }
   REQUIRE(fs::file_size(tmp / "depth1.png") > 2 * 203 * 97);
   // 8-bit PNG in file units.
   const Image im8 = noise_image(5, 4, 2, 3);

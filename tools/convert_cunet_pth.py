@@ -33,6 +33,7 @@ import argparse
 import collections
 import hashlib
 import io
+import math
 import os
 import pickle
 import struct
@@ -440,7 +441,11 @@ def fnv1a64(data):
 
 
 def encode_values(tensor, name, dtype):
-    """The tensor's values as little-endian float32 or float64 bytes."""
+    """The tensor's values as little-endian float32 or float64 bytes; NaN/Inf values are refused
+    (mcsc's checkpoint reader refuses them too: a model with them outputs garbage)."""
+    bad = sum(1 for v in tensor.values(name) if not math.isfinite(v))
+    if bad:
+        raise ConversionError("parameter '%s' holds %d NaN/Inf value(s)" % (name, bad))
     if dtype == "float32" and tensor.storage.type.name == "FloatStorage":
         return tensor.raw_bytes(name)  # stored little-endian already: copy bit for bit
     values = tensor.values(name)
@@ -531,6 +536,8 @@ def check_with_torch(path, state, layout):
 
 def convert(input_path, output_path, dtype="float32", torch_check=False):
     """Converts input_path to output_path; returns a one-line summary."""
+    if os.path.exists(output_path) and os.path.exists(input_path) and os.path.samefile(input_path, output_path):
+        raise ConversionError("the output '%s' is the input file; give another output path" % output_path)
     obj, container = load_pth(input_path)
     state = state_dict_of(obj, input_path)
     config = infer_config(state, input_path)

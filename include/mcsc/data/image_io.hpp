@@ -75,6 +75,15 @@ inline const char* stbi_reason() {
 }
 
 /// Checks that `image` is a well-formed Image (positive size, pixel count matching).
+/// Refuses to write an image with NaN/Inf pixels (a model or solver that produced them failed;
+/// writing them clamped would hide that behind a plausible-looking file).
+inline void check_finite_pixels(const char* function, const std::string& path, const Image& image) {
+  std::size_t bad = 0;
+  for (const float v : image.pixels) bad += std::isfinite(v) ? 0 : 1;
+  MCSC_REQUIRE(bad == 0, function, "refusing to write '" << path << "': " << bad << " of " << image.pixels.size()
+                                                          << " pixel values are NaN/Inf");
+}
+
 inline void check_image(const char* function, const Image& image) {
   MCSC_REQUIRE(image.width > 0 && image.height > 0 && image.channels > 0, function,
                "empty image " << image.width << "x" << image.height << " with " << image.channels << " channel(s)");
@@ -179,12 +188,13 @@ inline void write_png(const std::string& path, const Image& image) {
   const char* fn = "mcsc::write_png";
   MCSC_REQUIRE(!path.empty(), fn, "empty path");
   Impl::check_image(fn, image);
+  Impl::check_finite_pixels(fn, path, image);
   MCSC_REQUIRE(image.channels <= 4, fn,
                "cannot write '" << path << "': PNG holds 1 to 4 channels, the image has " << image.channels);
   std::vector<unsigned char> bytes(image.pixels.size());
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     const float v = image.pixels[i];
-    const float clamped = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;  // NaN -> 0
+    const float clamped = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
     bytes[i] = static_cast<unsigned char>(std::lround(clamped * 255.0f));
   }
   const std::string tmp = path + ".tmp";
@@ -270,6 +280,7 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
   const char* fn = "mcsc::write_png16";
   MCSC_REQUIRE(!path.empty(), fn, "empty path");
   Impl::check_image(fn, image);
+  Impl::check_finite_pixels(fn, path, image);
   MCSC_REQUIRE(image.channels <= 4, fn,
                "cannot write '" << path << "': PNG holds 1 to 4 channels, the image has " << image.channels);
   const std::uint64_t row_bytes = 1 + 2 * std::uint64_t(image.width) * std::uint64_t(image.channels);
@@ -285,7 +296,7 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
     for (int c = 0; c < image.width; ++c)
       for (int ch = 0; ch < image.channels; ++ch) {
         const float v = image.at(r, c, ch);
-        const float clamped = v > 0.0f ? (v < top ? v : top) : 0.0f;  // NaN -> 0
+        const float clamped = v > 0.0f ? (v < top ? v : top) : 0.0f;
         const long q = std::lround(double(clamped) * double(factor));
         const unsigned value = unsigned(q < 0 ? 0 : (q > 65535 ? 65535 : q));
         raw.push_back(static_cast<unsigned char>(value >> 8));
