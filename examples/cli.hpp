@@ -12,6 +12,8 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <new>
+#include <typeinfo>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -87,6 +89,20 @@ inline void store_recipe(const std::string& value, const po::options_description
 
 /// Parses, validates (validate() throws UsageError) and runs work() between Kokkos::initialize
 /// and Kokkos::finalize. `about` is printed above the options in the usage text.
+/// Boost.Program_options converts "-1" to an unsigned option (a seed) as 2^64 - 1 without a word:
+/// refuse a negative value given to any option whose value is of an unsigned type.
+inline void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variables_map& vm) {
+  for (const auto& option : parsed.options) {
+    if (option.unregistered || !vm.count(option.string_key)) continue;
+    const auto& type = vm[option.string_key].value().type();
+    const bool is_unsigned = type == typeid(unsigned) || type == typeid(unsigned long) ||
+                             type == typeid(unsigned long long) || type == typeid(unsigned short);
+    for (const std::string& token : option.value)
+      if (is_unsigned && token.find('-') != std::string::npos)
+        throw UsageError("--" + option.string_key + " must be >= 0 (got '" + token + "')");
+  }
+}
+
 inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,
                const std::function<void()>& validate, const std::function<int()>& work) {
   auto usage = [&](std::ostream& os) {
@@ -99,6 +115,7 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
         throw UsageError((arg.rfind("-", 0) == 0 ? "unrecognised option '" : "unexpected argument '") + arg + "'");
     po::variables_map vm;
     po::store(parsed, vm);
+    refuse_negative_unsigned(parsed, vm);
     if (vm.count("recipe") && !vm.count("help")) store_recipe(vm["recipe"].as<std::string>(), options, vm);
     if (vm.count("help")) {
       usage(std::cout);
@@ -119,6 +136,9 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
     std::cerr << argv[0] << ": " << e.what() << "\n\n";
     usage(std::cerr);
     status = 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << argv[0] << ": error: out of memory (std::bad_alloc): the images and options given need more "
+                            "memory than this machine can allocate\n";
   } catch (const std::exception& e) {  // mcsc::Error and the rest
     std::cerr << argv[0] << ": error: " << e.what() << "\n";
   }

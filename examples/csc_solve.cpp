@@ -216,7 +216,7 @@ po::options_description make_options(Settings& s) {
      "circular boundary; summary table, compare.csv, compare.svg");
   po::options_description output("Output");
   output.add_options()
-    ("print-every", po::value(&s.print_every)->value_name("K"),
+    ("print-every", po::value(&s.print_every)->value_name("K")->notifier([](int k) { mcsc_cli::require(k >= 0, "--print-every must be >= 0"); }),
      "print the per-iteration table every K-th iteration (and the last); 0: no table, a progress bar "
      "instead [default: 1, or 0 with --compare]")
     ("output-dir", with_default(s.output_dir)->value_name("DIR"),
@@ -252,7 +252,6 @@ void validate(const Settings& s) {
   require(std::isfinite(s.highpass_lambda) && s.highpass_lambda >= 0, "--highpass-lambda must be >= 0");
   require(s.highpass_pad >= 0, "--highpass-pad must be >= 0");
   require(s.check_lowpass.empty() || s.highpass, "--check-lowpass needs --highpass");
-  require(s.print_every >= -1, "--print-every must be >= 0");
   require(s.dictionary_layout == "MHW" || s.dictionary_layout == "HWM", "--dictionary-layout must be MHW or HWM");
   require(s.filter_convention == "convolution" || s.filter_convention == "correlation",
           "--filter-convention must be 'convolution' or 'correlation'");
@@ -392,9 +391,21 @@ void learn(const Settings& s, Problem& pb) {
 
 Problem make_problem(const Settings& s) {
   Problem pb;
-  pb.weights = load_dictionary(s, pb.dictionary_source);
-  const int m = int(pb.weights.extent(0));
+  // A built-in dictionary (one channel) is made after the image is known to fit its filters, so that
+  // --filter-size 10000 is refused at once instead of after building a 12 GB dictionary.
+  const bool built_in = s.dictionary == "dct" || s.dictionary == "random";
+  if (!built_in) pb.weights = load_dictionary(s, pb.dictionary_source);
+  const int m = built_in ? 1 : int(pb.weights.extent(0));
   pb.image = load_signal(s.image, s.image_shape, s.synthetic, 0, s, m, "--image", pb.image_source);
+  const std::int64_t H = std::int64_t(pb.image.extent(2)), W = std::int64_t(pb.image.extent(3));
+  if (built_in) {
+    mcsc_cli::require(s.filter_size <= std::min(H, W), "--filter-size " + std::to_string(s.filter_size) +
+                                                           " is larger than the image (" + shape_text(pb.image) + ")");
+    pb.weights = load_dictionary(s, pb.dictionary_source);
+  }
+  mcsc_cli::require(!s.highpass || s.highpass_pad <= std::max(H, W),
+                    "--highpass-pad " + std::to_string(s.highpass_pad) + " is more than the image's larger side (" +
+                        shape_text(pb.image) + ")");
   MCSC_REQUIRE(int(pb.image.extent(1)) == m, "csc-solve",
                "the image has " << pb.image.extent(1) << " channel(s) but the dictionary has " << m);
   MCSC_REQUIRE(pb.weights.extent(2) <= pb.image.extent(2) && pb.weights.extent(3) <= pb.image.extent(3),

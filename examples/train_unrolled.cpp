@@ -87,6 +87,7 @@ void validate(Settings& s) {
   require(s.init == "xavier" || s.init == "normal", "--init must be xavier or normal");
   mcsc_cli::validate_training_options(s.trainer, s.schedule);
   require(s.crop == 0 || s.crop >= s.trainer.patch_size, "--crop must be 0 or at least --patch");
+  require(s.test_crop >= 0, "--test-crop must be >= 0 (0: whole images)");
   require(s.holdout >= 0, "--holdout must be >= 0");
   require(!(s.resume && s.overwrite), "--resume and --overwrite exclude each other");
   if (s.filters == 0) s.filters = s.model == "lmcsc" ? 85 : 64;

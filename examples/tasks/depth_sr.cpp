@@ -7,6 +7,7 @@
 /// border crop. Methods: bicubic, the guided filter (colour guide), joint bilateral upsampling,
 /// the classical multimodal solver (coupled dictionaries + common/unique coding), a CU-Net
 /// trained here, and with --weights the official model.
+#include <cmath>
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -207,8 +208,9 @@ int main(int argc, char* argv[]) {
       "in a table of RMSE/SSIM per image and an HTML report.\n",
       [&] {
         validate_common(s.common);
-        mcsc_cli::require(s.scale >= 2, "--scale must be >= 2");
-        mcsc_cli::require(s.gf_radius >= 1 && s.gf_eps > 0, "--gf-radius >= 1 and --gf-eps > 0");
+        mcsc_cli::require(s.scale >= 2 && s.scale <= 16, "--scale must be between 2 and 16");
+        mcsc_cli::require(s.gf_radius >= 1 && std::isfinite(s.gf_eps) && s.gf_eps > 0,
+                          "--gf-radius >= 1 and --gf-eps finite and > 0");
       },
       [&] { return run(s); });
 }

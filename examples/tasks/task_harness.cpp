@@ -1020,6 +1020,13 @@ std::string TaskRun::write() const {
 
 // ------------------------------------------------------------------------------------ options
 
+namespace {
+/// A notifier refusing an empty value ("--weights ''" used to mean no weights: a silent full run).
+std::function<void(const std::string&)> not_empty(const std::string& option) {
+  return [option](const std::string& v) { mcsc_cli::require(!v.empty(), option + " must not be empty"); };
+}
+}  // namespace
+
 void add_common_options(po::options_description& desc, CommonSettings& s) {
   using mcsc_cli::with_default;
   auto& t = s.train.trainer;
@@ -1029,7 +1036,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("data-dir", po::value(&s.data_dir)->value_name("DIR"), "the shared data folder (default: $MCSC_SHARED_DIR/data or ../shared/data)")
     ("max-side", with_default(s.max_side), "centre-crop every image to at most this side (0: whole images)")
     ("recipe", po::value(&s.recipe)->value_name("FILE|NAME"), "read options from a recipe (recipes/NAME.ini or a file; the command line wins)")
-    ("weights", po::value(&s.weights)->value_name("FILE"), "a checkpoint of a model this task runs (a zoo model, one trained with --output-dir, or official CU-Net weights converted by tools/convert_cunet_pth.py): adds its row, named after the file ('CU-Net (official)' for converted official weights)")
+    ("weights", po::value(&s.weights)->value_name("FILE")->notifier(not_empty("--weights")), "a checkpoint of a model this task runs (a zoo model, one trained with --output-dir, or official CU-Net weights converted by tools/convert_cunet_pth.py): adds its row, named after the file ('CU-Net (official)' for converted official weights)")
     ("no-train", po::bool_switch(&s.no_train), "skip the networks trained here")
     ("no-zoo", po::bool_switch(&s.no_zoo), "skip the row of the model trained here and committed under models/")
     ("guide-ablation", po::bool_switch(&s.guide_ablation), "add rows of the zoo and --weights models run with a zero guide and with another image's guide")
@@ -1037,7 +1044,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("holdout", with_default(s.holdout), "training: pairs held back from the training set to validate on after every epoch")
     ("resume", po::bool_switch(&s.train.resume), "training: continue the run whose checkpoint is in --output-dir")
     ("overwrite", po::bool_switch(&s.train.overwrite), "training: replace an earlier run's checkpoint in --output-dir")
-    ("init-from", po::value(&s.train.init_from)->value_name("FILE|ZOO-NAME"), "training: fine-tune, starting from this checkpoint of the same architecture (a file, or a zoo model's name such as flash-denoise25-cunet) instead of a random initialisation")
+    ("init-from", po::value(&s.train.init_from)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--init-from")), "training: fine-tune, starting from this checkpoint of the same architecture (a file, or a zoo model's name such as flash-denoise25-cunet) instead of a random initialisation")
     ("filters", with_default(s.train.filters), "trained networks: filters K")
     ("kernel", with_default(s.train.kernel), "trained networks: filter size s")
     ("stages", with_default(s.train.stages), "trained networks: unrolled stages per encoder")
@@ -1060,12 +1067,14 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
 void validate_common(CommonSettings& s) {
   using mcsc_cli::require;
   auto& t = s.train.trainer;
-  require(s.max_side >= 0, "--max-side must be >= 0");
+  require(s.max_side == 0 || s.max_side >= 16, "--max-side must be 0 (whole images) or at least 16");
   mcsc_cli::validate_training_options(t, s.schedule);
   require(s.holdout >= 0, "--holdout must be >= 0");
   require(!(s.train.resume && s.train.overwrite), "--resume and --overwrite exclude each other");
   require(s.train.filters > 0 && s.train.kernel > 0 && s.train.kernel % 2 == 1 && s.train.stages >= 0,
           "--filters > 0, --kernel odd and > 0, --stages >= 0");
+  require(std::isfinite(s.classical.lambda), "--classical-lambda must be finite");
+  require(std::isfinite(s.classical.back_projection.eps), "--classical-bp-eps must be finite");
   require(s.classical.filters > 0 && s.classical.kernel > 0 && s.classical.lambda >= 0 && s.classical.learn_iterations >= 0 &&
               s.classical.patches > 0 && s.classical.sweeps >= 0 && s.classical.inner_iterations > 0,
           "--classical-filters/-kernel/-patches/-inner > 0, --classical-lambda/-learn/-sweeps >= 0");
