@@ -130,7 +130,7 @@ mcsc::Image load_clean_image(const Settings& s, std::string& source) {
       throw std::runtime_error("the default demo image " + path +
                                " is missing: run `cmake/setup.sh --demo-data` (or pass --image PATH or --synthetic)");
   }
-  const mcsc::Image image = mcsc::read_image(path);
+  const mcsc::Image image = mcsc::drop_opaque_alpha(mcsc::read_image(path), path);
   std::ostringstream os;
   os << path << " (" << image.width << "x" << image.height << ", " << image.channels << " channel(s), "
      << (image.sixteen_bit ? 16 : 8) << "-bit)";

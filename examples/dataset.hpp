@@ -66,7 +66,7 @@ struct Degradation {
 
 /// An Image as a (1, C, H, W) tensor: C = channels of the image, or its luma when channels == 1.
 inline Tensor load_planes(const std::string& path, int channels) {
-  const mcsc::Image image = mcsc::read_image(path);
+  const mcsc::Image image = mcsc::drop_opaque_alpha(mcsc::read_image(path), path);
   auto t = mcsc::image_to_tensor<T, ExecSpace>(image);
   if (channels == image.channels) return t;
   MCSC_REQUIRE(channels == 1 && image.channels >= 3, "load_planes",

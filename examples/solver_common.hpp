@@ -270,15 +270,8 @@ inline Tensor load_image(const std::string& path, const std::string& shape, int 
     Kokkos::deep_copy(t, h);
     return t;
   }
-  mcsc::Image image = mcsc::read_image(path);
+  mcsc::Image image = mcsc::drop_opaque_alpha(mcsc::read_image(path), path);
   if (channels == 1 && image.channels != 1) image = mcsc::to_grayscale(image);
-  if (channels == 3 && image.channels == 4) {
-    mcsc::Image rgb = mcsc::make_image(image.width, image.height, 3);
-    for (int r = 0; r < image.height; ++r)
-      for (int c = 0; c < image.width; ++c)
-        for (int ch = 0; ch < 3; ++ch) rgb.at(r, c, ch) = image.at(r, c, ch);
-    image = rgb;
-  }
   return mcsc::image_to_tensor<T, ExecSpace>(image);
 }
 

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "mcsc/nn/cunet.hpp"
 #include "mcsc/train/checkpoint.hpp"
 #include "mcsc/train/optim.hpp"
@@ -164,4 +167,31 @@ TEST_CASE("the checkpoint checksum is standard FNV-1a 64", "[checkpoint]") {
   REQUIRE(mcsc::Impl::fnv1a("", 0) == 0xcbf29ce484222325ull);
   REQUIRE(mcsc::Impl::fnv1a("a", 1) == 0xaf63dc4c8601ec8cull);
   REQUIRE(mcsc::Impl::fnv1a("foobar", 6) == 0x85944171f73967e8ull);
+}
+
+TEST_CASE("stale temporary files of dead writers are removed on the next write", "[checkpoint][errors]") {
+  using T = float;
+  using Space = Kokkos::DefaultExecutionSpace;
+  const auto path = scratch("model.mcsc").string();
+  // A process that has exited: its pid is free (and will not be reused within this test).
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  const std::string dead = path + ".tmp." + std::to_string(child);
+  const std::string alive = path + ".tmp." + std::to_string(::getppid());  // a running process
+  const std::string other = scratch("other.mcsc").string() + ".tmp." + std::to_string(child);  // another file's
+  for (const auto& p : {dead, alive, other}) std::ofstream(p) << "half-written";
+  CuNet<T, Space> net(small_config());
+  CheckpointInfo info;
+  info.model_type = net.type_name;
+  info.model_config = net.config_string();
+  save_checkpoint(path, net.parameters(), info);
+  CHECK(!fs::exists(dead));
+  CHECK(fs::exists(alive));
+  CHECK(fs::exists(other));
+  CHECK(!fs::exists(mcsc::temporary_path_for(path)));
+  REQUIRE_NOTHROW(load_checkpoint(path, net.parameters(), net.type_name, net.config_string()));
+  fs::remove_all(fs::path(path).parent_path());
 }

@@ -291,3 +291,25 @@ TEST_CASE("the examples' pair loader rejects images of different sizes", "[image
   WARN("Boost.Program_options headers not found: examples/dataset.hpp not tested");
 #endif
 }
+
+TEST_CASE("one alpha rule for every loader: an opaque alpha is dropped, transparency is refused", "[image_io][errors]") {
+  using mcsc::drop_opaque_alpha;
+  for (const int colour : {1, 3}) {
+    CAPTURE(colour);
+    Image im = make_image(3, 2, colour + 1);
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 3; ++c) {
+        for (int ch = 0; ch < colour; ++ch) im.at(r, c, ch) = 0.1f * float(r + c + ch);
+        im.at(r, c, colour) = 1.0f;
+      }
+    const Image out = drop_opaque_alpha(im, "a.png");
+    REQUIRE(out.channels == colour);
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 3; ++c)
+        for (int ch = 0; ch < colour; ++ch) REQUIRE(out.at(r, c, ch) == im.at(r, c, ch));
+    im.at(1, 2, colour) = 0.5f;
+    REQUIRE_THROWS_WITH(drop_opaque_alpha(im, "a.png"), Contains("'a.png' has 1 transparent pixel(s)"));
+  }
+  const Image rgb = make_image(2, 2, 3);
+  REQUIRE(drop_opaque_alpha(rgb, "b.png").channels == 3);
+}

@@ -58,10 +58,10 @@ std::vector<float> host_planes(const Tensor& t) {
 // ------------------------------------------------------------------------------------ samples
 
 Tensor load_image(const std::string& path, int channels) {
-  const mcsc::Image image = mcsc::read_image(path);
+  const mcsc::Image image = mcsc::drop_opaque_alpha(mcsc::read_image(path), path);
   const Tensor all = mcsc::image_to_tensor<T, ExecSpace>(image);
   const std::int64_t H = image.height, W = image.width;
-  const int have = image.channels >= 3 ? 3 : 1;  // alpha (2nd or 4th channel) is dropped
+  const int have = image.channels;
   Tensor planes = mcsc::make_tensor<T, ExecSpace>("image", {1, have, H, W});
   Kokkos::deep_copy(planes, Kokkos::subview(all, Kokkos::ALL, std::make_pair(0, have), Kokkos::ALL, Kokkos::ALL));
   if (channels == have) return planes;

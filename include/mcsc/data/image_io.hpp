@@ -332,6 +332,30 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
   }
 }
 
+/// The one rule for images with an alpha channel (gray + alpha, RGBA), which every loader of the
+/// examples applies first: a fully opaque alpha (all 1) is dropped, leaving gray or RGB; an image
+/// with any transparent pixel is refused, naming `path` (what lies behind transparent pixels is
+/// not part of the image: composite it onto a background first). Images without alpha are
+/// returned as they are.
+inline Image drop_opaque_alpha(const Image& image, const std::string& path) {
+  const char* fn = "mcsc::drop_opaque_alpha";
+  Impl::check_image(fn, image);
+  if (image.channels != 2 && image.channels != 4) return image;
+  const int colour = image.channels - 1;
+  std::size_t transparent = 0;
+  for (int r = 0; r < image.height; ++r)
+    for (int c = 0; c < image.width; ++c) transparent += image.at(r, c, colour) < 1.0f ? 1 : 0;
+  MCSC_REQUIRE(transparent == 0, fn,
+               "'" << path << "' has " << transparent << " transparent pixel(s) (alpha < 1): composite it onto a "
+                   "background first (e.g. convert IN -background white -flatten OUT)");
+  Image out = make_image(image.width, image.height, colour);
+  out.sixteen_bit = image.sixteen_bit;
+  for (int r = 0; r < image.height; ++r)
+    for (int c = 0; c < image.width; ++c)
+      for (int ch = 0; ch < colour; ++ch) out.at(r, c, ch) = image.at(r, c, ch);
+  return out;
+}
+
 /// The luma of `image` as a one-channel image, by ITU-R BT.601: Y = 0.299 R + 0.587 G + 0.114 B
 /// for RGB and RGBA images (alpha dropped); the gray channel itself for gray and gray + alpha
 /// images. Throws for other channel counts.

@@ -3,9 +3,14 @@
 /// What every reader of a file does first: refuse a path that is not a regular file (missing,
 /// a folder, a device, a pipe) with a message naming it, before opening it. (A folder opened as
 /// a stream reports a size of 2^63 - 1 bytes, which readers then tried to allocate.)
+#include <cerrno>
 #include <filesystem>
 #include <string>
 #include <system_error>
+
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "mcsc/core/error.hpp"
 
@@ -22,6 +27,28 @@ inline void require_regular_file(const char* function, const std::string& path) 
                "cannot read '" << path << "': it is a directory (a folder), not a file");
   MCSC_REQUIRE(std::filesystem::is_regular_file(status), function,
                "cannot read '" << path << "': not a regular file (a device, pipe or socket)");
+}
+
+/// The temporary name of an atomic write of `path` by this process: "<path>.tmp.<pid>".
+inline std::string temporary_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+/// Removes the "<path>.tmp.<pid>" files that processes which no longer run left behind (a write
+/// cut off between creating its temporary file and renaming it into place). Files of running
+/// processes, this one included, are left alone; nothing is reported (best effort).
+inline void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(digits);
+    if (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)) fs::remove(it->path(), ec);
+  }
 }
 
 }  // namespace mcsc

@@ -167,7 +167,8 @@ inline void write_atomically(const std::string& path, std::vector<char>& bytes) 
   const std::uint64_t hash = fnv1a(bytes.data(), bytes.size());
   const char* h = reinterpret_cast<const char*>(&hash);
   bytes.insert(bytes.end(), h, h + 8);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  remove_stale_temporaries(path);
+  const std::string tmp = temporary_path_for(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   MCSC_REQUIRE(f != nullptr, fn, "cannot write '" << tmp << "'");
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&

@@ -585,7 +585,8 @@ class Trainer {
 
   /// The log, rewritten from the history (atomically: temporary file, then rename).
   void write_csv() const {
-    const std::string tmp = m_options.csv_path + ".tmp." + std::to_string(::getpid());
+    remove_stale_temporaries(m_options.csv_path);
+    const std::string tmp = temporary_path_for(m_options.csv_path);
     {
       std::ofstream csv(tmp, std::ios::trunc);
       MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "cannot write '" << tmp << "'");
