@@ -14,6 +14,8 @@
 #include <iostream>
 #include <new>
 #include <typeinfo>
+
+#include <unistd.h>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +25,7 @@
 #include <Kokkos_Core.hpp>
 
 #include "mcsc/core/error.hpp"
+#include "mcsc/core/memory.hpp"
 
 namespace mcsc_cli {
 
@@ -89,6 +92,30 @@ inline void store_recipe(const std::string& value, const po::options_description
 
 /// Parses, validates (validate() throws UsageError) and runs work() between Kokkos::initialize
 /// and Kokkos::finalize. `about` is printed above the options in the usage text.
+/// Output locations are checked before any work (a run used to compute for minutes and then
+/// fail to write): `dir` is created if needed and must be a writable folder.
+inline void require_output_dir(const std::string& option, const std::string& dir) {
+  namespace fs = std::filesystem;
+  require(!dir.empty(), option + " must not be empty");
+  std::error_code ec;
+  require(!fs::exists(dir, ec) || fs::is_directory(dir, ec), option + " '" + dir + "' exists and is not a folder");
+  fs::create_directories(dir, ec);
+  require(!ec, option + " '" + dir + "' cannot be created: " + ec.message());
+  require(::access(dir.c_str(), W_OK | X_OK) == 0, option + " '" + dir + "' is not writable");
+}
+
+/// `file` (to be written) must not be a folder, and its folder must exist and be writable.
+inline void require_output_file(const std::string& option, const std::string& file) {
+  namespace fs = std::filesystem;
+  require(!file.empty(), option + " must not be empty");
+  std::error_code ec;
+  require(!fs::is_directory(file, ec), option + " '" + file + "' is a folder; give a file name");
+  const fs::path parent = fs::path(file).has_parent_path() ? fs::path(file).parent_path() : fs::path(".");
+  require(fs::is_directory(parent, ec), option + " '" + file + "': the folder '" + parent.string() + "' does not exist");
+  require(::access(parent.c_str(), W_OK | X_OK) == 0, option + " '" + file + "': the folder '" + parent.string() +
+                                                          "' is not writable");
+}
+
 /// Boost.Program_options converts "-1" to an unsigned option (a seed) as 2^64 - 1 without a word:
 /// refuse a negative value given to any option whose value is of an unsigned type.
 inline void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variables_map& vm) {
@@ -105,11 +132,19 @@ inline void refuse_negative_unsigned(const po::parsed_options& parsed, const po:
 
 inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,
                const std::function<void()>& validate, const std::function<int()>& work) {
+  // Options every program has.
+  std::string max_memory;
+  po::options_description common("Every program");
+  common.add_options()("max-memory", po::value(&max_memory)->value_name("SIZE"),
+                       "memory budget for the checks made before large allocations (e.g. 8G, 512M; default: "
+                       "the memory available on this machine)");
+  po::options_description all;
+  all.add(options).add(common);
   auto usage = [&](std::ostream& os) {
-    os << "Usage: " << argv[0] << " [options]\n" << about << "\nKokkos options (--kokkos-threads=N, ...) are passed on to Kokkos.\n\n" << options;
+    os << "Usage: " << argv[0] << " [options]\n" << about << "\nKokkos options (--kokkos-threads=N, ...) are passed on to Kokkos.\n\n" << all;
   };
   try {
-    const auto parsed = po::command_line_parser(argc, argv).options(options).allow_unregistered().run();
+    const auto parsed = po::command_line_parser(argc, argv).options(all).allow_unregistered().run();
     for (const std::string& arg : po::collect_unrecognized(parsed.options, po::include_positional))
       if (arg.rfind("--kokkos-", 0) != 0)
         throw UsageError((arg.rfind("-", 0) == 0 ? "unrecognised option '" : "unexpected argument '") + arg + "'");
@@ -122,6 +157,11 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
       return 0;
     }
     po::notify(vm);
+    if (vm.count("max-memory")) {
+      const std::uint64_t bytes = mcsc::parse_memory_size(max_memory);
+      require(bytes > 0, "--max-memory '" + max_memory + "' is not a size (e.g. 8G, 512M, 100000)");
+      mcsc::set_memory_budget(bytes);
+    }
     validate();
   } catch (const std::exception& e) {  // po::error and UsageError
     std::cerr << argv[0] << ": " << e.what() << "\n\n";

@@ -104,7 +104,7 @@ void validate(const Settings& s) {
   require(s.filters >= 1 && s.filters < s.filter_size * s.filter_size,
           "--filters must be between 1 and filter-size^2 - 1 = " + std::to_string(s.filter_size * s.filter_size - 1));
   require(s.size >= s.filter_size, "--size must be >= --filter-size");
-  require(!s.output_dir.empty(), "--output-dir must not be empty");
+  mcsc_cli::require_output_dir("--output-dir", s.output_dir);
 }
 
 // ------------------------------------------------------------------------------------ images

@@ -258,7 +258,7 @@ void validate(const Settings& s) {
   require(s.filter_size >= 1, "--filter-size must be >= 1");
   require(s.filters >= 1 && s.filters < s.filter_size * s.filter_size,
           "--filters must be between 1 and filter-size^2 - 1 = " + std::to_string(s.filter_size * s.filter_size - 1));
-  require(!s.output_dir.empty(), "--output-dir must not be empty");
+  mcsc_cli::require_output_dir("--output-dir", s.output_dir);
   const SolverInfo& solver = *find_solver(s.solver_name());
   if (!s.compare) {
     require(!solver.needs_guide || s.has_guide(), "--solver " + s.solver_name() + " needs --guide");

@@ -35,7 +35,7 @@ int main(int argc, char* argv[]) {
   return mcsc_cli::run(
       argc, argv, desc, "Writes the model of a training checkpoint as an inference checkpoint (no optimiser, no history).\n",
       [&] {
-        mcsc_cli::require(!s.output.empty(), "--output must not be empty");
+        mcsc_cli::require_output_file("--output", s.output);
         mcsc_cli::require(std::filesystem::absolute(s.input) != std::filesystem::absolute(s.output),
                           "--output must differ from --input");
         mcsc_cli::require(s.overwrite || !std::filesystem::exists(s.output),

@@ -41,6 +41,7 @@ po::options_description make_options(Settings& s) {
 void validate(const Settings& s) {
   mcsc_cli::require(s.input.empty() != s.target.empty(), "give exactly one of --input and --target");
   validate_degradation(s.degradation);
+  mcsc_cli::require_output_file("--output", s.output);
 }
 
 int infer(const Settings& s) {

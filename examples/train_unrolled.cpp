@@ -90,6 +90,7 @@ void validate(Settings& s) {
   require(s.test_crop >= 0, "--test-crop must be >= 0 (0: whole images)");
   require(s.holdout >= 0, "--holdout must be >= 0");
   require(!(s.resume && s.overwrite), "--resume and --overwrite exclude each other");
+  mcsc_cli::require_output_dir("--output-dir", s.output_dir);
   if (s.filters == 0) s.filters = s.model == "lmcsc" ? 85 : 64;
   if (s.kernel == 0) s.kernel = s.model == "cunet" ? 9 : (s.model == "lmcsc" ? 5 : 8);
   if (s.threshold < 0) s.threshold = s.model == "lmcsc" ? 0.2 : 0.01;

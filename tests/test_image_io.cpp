@@ -9,16 +9,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <stb/stb_image_write.h>
+#include <unistd.h>
 
 #include "mcsc/data/image_io.hpp"
 #include "test_common.hpp"
-
-#include <limits>
 
 #if __has_include(<boost/program_options.hpp>)
 #include "../examples/dataset.hpp"
@@ -312,4 +312,32 @@ TEST_CASE("one alpha rule for every loader: an opaque alpha is dropped, transpar
   }
   const Image rgb = make_image(2, 2, 3);
   REQUIRE(drop_opaque_alpha(rgb, "b.png").channels == 3);
+}
+
+TEST_CASE("an image that would not fit the memory budget is refused before it is decoded", "[image_io][errors]") {
+  // A PNG whose header announces 20000x20000 grey pixels and holds no data: 400 M samples, 2 GB
+  // as stb's bytes plus the float image. stb decodes the header only (stbi_info) before the check.
+  const fs::path tmp = fs::temp_directory_path() / ("mcsc_test_big_" + std::to_string(::getpid()) + ".png");
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',          // signature
+                                 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x4e, 0x20,    // length, width 20000
+                                 0, 0, 0x4e, 0x20, 8, 0, 0, 0, 0, 0, 0, 0, 0,          // height, 8-bit grey, CRC
+                                 0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    out.write(reinterpret_cast<const char*>(png), sizeof png);
+  }
+  mcsc::set_memory_budget(std::uint64_t(1) << 30);
+  CHECK_THROWS_WITH(read_image(tmp.string()), Contains("(20000x20000x1) needs 2.0 GB, more than the 1.1 GB of the memory budget set"));
+  mcsc::set_memory_budget(std::uint64_t(1) << 40);  // within the budget: stb then finds no pixel data
+  CHECK_THROWS_WITH(read_image(tmp.string()), Contains("cannot read") && !Contains("needs"));
+  mcsc::set_memory_budget(0);
+  fs::remove(tmp);
+  CHECK(mcsc::parse_memory_size("8G") == std::uint64_t(8) << 30);
+  CHECK(mcsc::parse_memory_size("512M") == std::uint64_t(512) << 20);
+  CHECK(mcsc::parse_memory_size("100000") == 100000);
+  CHECK(mcsc::parse_memory_size("1.5k") == 1536);
+  CHECK(mcsc::parse_memory_size("lots") == 0);
+  CHECK(mcsc::parse_memory_size("-3G") == 0);
+  CHECK(mcsc::parse_memory_size("3Q") == 0);
+  CHECK(mcsc::available_memory() > 0);
 }

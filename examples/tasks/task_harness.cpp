@@ -1081,7 +1081,7 @@ void validate_common(CommonSettings& s) {
   require(s.classical.back_projection.iterations >= 0 && s.classical.back_projection.radius >= 0 &&
               s.classical.back_projection.eps > 0,
           "--classical-back-projections >= 0, --classical-bp-radius >= 0, --classical-bp-eps > 0");
-  require(s.output_dir.size() > 0, "--output-dir must not be empty");
+  mcsc_cli::require_output_dir("--output-dir", s.output_dir);
   if (!s.train.init_from.empty() && !fs::is_regular_file(s.train.init_from)) {
     const std::string zoo = zoo_model(s.train.init_from);
     require(!zoo.empty(), "--init-from '" + s.train.init_from + "' is neither a checkpoint file nor a model under models/");
