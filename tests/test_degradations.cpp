@@ -545,6 +545,14 @@ TEMPLATE_LIST_TEST_CASE("mef_ssim matches a plain transcription of the reference
   REQUIRE(q_over > q_mid + 0.02);
   REQUIRE(q_mid > mef_ssim(under, over, gaussian_blur(mid, 2.0), one) + 0.1);
   REQUIRE(q_mid > mef_ssim(under, over, flat_image, one) + 0.5);
+  // A fused image with the opposite structure: its single-scale Q is negative, which makes the
+  // reference's weighted product complex (it used to be NaN here); the score is 0.
+  auto inverted = make_tensor<T, Space>("inverted", Shape4{1, 1, H, W});
+  lincomb(T(-1), mid, T(0), mid, inverted);
+  const double q_inverted_one = mef_ssim(under, over, inverted, one);
+  CAPTURE(q_inverted_one);
+  REQUIRE(q_inverted_one < 0);  // one scale: Q itself, negative, as the reference
+  REQUIRE(mef_ssim(under, over, inverted, two) == 0.0);
 }
 
 TEMPLATE_LIST_TEST_CASE("mef_ssim rejects bad input", "[metrics][mef_ssim][errors]", AllConfigs) {

@@ -330,8 +330,11 @@ double mef_ssim_single(const Seq& seq, const F& fused, int n, double C2) {
 ///   Q_l   = mean of q over the map.
 /// Between scales every image is 2x2-averaged (edge repeated) and subsampled by 2 (ceil).
 /// Score = prod_l Q_l^(w_l), w = weights / sum(weights) ([0.0448 0.2856 0.3001] for 3 levels).
-/// As in the reference, min(H, W) / 2^(levels - 1) must be at least 11, and a negative Q_l
-/// makes the score NaN. With several scenes the result is the mean of their scores.
+/// As in the reference, min(H, W) / 2^(levels - 1) must be at least 11. A negative Q_l (a fused
+/// image whose structure opposes the sources') makes the reference's product complex (a
+/// negative number to a fractional power): mcsc scores it 0, the lowest score, instead of NaN
+/// (with one scale the score is Q_1 itself, negative or not, as in the reference).
+/// With several scenes the result is the mean of their scores.
 template <class Seq, class F>
 double mef_ssim(const Seq& sequence, const F& fused, const MefSsimOptions& options = {}) {
   static_assert(is_tensor4_v<Seq> && is_tensor4_v<F>, "mcsc::mef_ssim: expects rank-4 LayoutRight views (N, C, H, W)");
@@ -390,8 +393,10 @@ double mef_ssim(const Seq& sequence, const F& fused, const MefSsimOptions& optio
   double total = 0;
   for (int n = 0; n < int(ss.n); ++n) {
     double score = 1;
-    for (int l = 0; l < options.levels; ++l)
-      score *= std::pow(per_scale[std::size_t(n)][std::size_t(l)], options.weights[std::size_t(l)] / wsum);
+    for (int l = 0; l < options.levels; ++l) {
+      const double q = per_scale[std::size_t(n)][std::size_t(l)], e = options.weights[std::size_t(l)] / wsum;
+      score *= q > 0 || e == 1.0 ? std::pow(q, e) : 0.0;  // q <= 0 to a fractional power: see above
+    }
     total += score;
   }
   return total / double(ss.n);
