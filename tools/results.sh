@@ -21,8 +21,16 @@ echo "== depth x4 (Middlebury Art and Books, full images)"
 echo "== NIR x4 (EPFL 0026 and 0030, full images)"
 "$build/mcsc-task-nir-sr" --data-dir "$shared/data" --scale 4 --no-train --guide-ablation --output-dir "$out/nir-x4" --quiet
 
+echo "== flash denoising sigma 25, 50, 75 (the two cave pairs, full images)"
+for sigma in 25 50 75; do
+  python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/denoise$sigma.pth" "$out/denoise$sigma.mcsc" >/dev/null
+done
+"$build/mcsc-task-flash-denoise" --data-dir "$shared/data" --no-train --no-classical --guide-ablation --weights "$out" \
+  --output-dir "$out/flash" --quiet
+
 echo "== training curves"
 mkdir -p "$here/docs/results"
 python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" \
-  "depth x4 CU-Net=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv"
+  "depth x4 CU-Net=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv" \
+  "flash sigma 25 CU-Net=$here/models/flash-denoise25-cunet.train_log.csv"
 echo "tables: $out/*/table.txt; reports: $out/*/report.html"
