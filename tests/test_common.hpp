@@ -19,6 +19,17 @@ inline std::string shared_dir() {
   return env ? env : "../shared";
 }
 
+/// Set by MCSC_SHARED_MISSING; test_main.cpp then makes the program exit with 77, which ctest
+/// reports as "skipped" (SKIP_RETURN_CODE), when nothing failed.
+bool& shared_data_skipped();
+
+/// MCSC_REQUIRE_SHARED=1 (set by cmake/test.sh, i.e. the README's test command and CI): a test
+/// that finds ../shared missing fails instead of skipping.
+inline bool shared_data_required() {
+  const char* env = std::getenv("MCSC_REQUIRE_SHARED");
+  return env && *env && std::string(env) != "0";
+}
+
 template <class T, class Space>
 struct Config {
   using scalar = T;
@@ -155,3 +166,14 @@ void check_gradient(const char* what, const V& view, const G& analytic, Loss&& l
 }
 
 }  // namespace mcsc_test
+
+/// A test case that needs a file of ../shared (or one made from it at configure time) which is
+/// not there: fails under MCSC_REQUIRE_SHARED, else warns, returns, and has the program report
+/// itself skipped to ctest (exit status 77) unless something failed.
+#define MCSC_SHARED_MISSING(message)                                                    \
+  do {                                                                                  \
+    if (::mcsc_test::shared_data_required()) FAIL(message << " (MCSC_REQUIRE_SHARED is set)"); \
+    ::mcsc_test::shared_data_skipped() = true;                                          \
+    WARN(message << ": skipped");                                                       \
+    return;                                                                             \
+  } while (false)

@@ -22,8 +22,7 @@ TEST_CASE("CU-Net with the official weights matches the official outputs and int
   using Space = Kokkos::DefaultExecutionSpace;
   const std::string root = shared_dir() + "/fixtures/cunet_parity";
   if (!exists(root + "/state_dicts/index.json")) {
-    WARN("no fixtures at " << root << " (set MCSC_SHARED_DIR): parity not checked");
-    return;
+    MCSC_SHARED_MISSING("no fixtures at " << root << " (set MCSC_SHARED_DIR)");
   }
   struct Case { const char* name; int channels; bool fusion; };
   for (auto c : {Case{"depth_ks9", 1, false}, Case{"denoise25", 3, false}, Case{"multi_exposure", 3, true}}) {
@@ -42,8 +41,7 @@ TEST_CASE("loading weights of another model or a damaged export fails with a mes
   using Space = Kokkos::DefaultExecutionSpace;
   const std::string root = shared_dir() + "/fixtures/cunet_parity/state_dicts";
   if (!exists(root + "/index.json")) {
-    WARN("no fixtures at " << root << ": not checked");
-    return;
+    MCSC_SHARED_MISSING("no fixtures at " << root);
   }
   CuNetConfig gray;  // channels = 1, restoration
   CuNet<T, Space> net(gray);

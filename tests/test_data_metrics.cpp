@@ -358,8 +358,7 @@ TEMPLATE_LIST_TEST_CASE("imresize_bicubic: the CU-Net depth degradation on a rea
   using Space = typename TestType::space;
   const std::string path = shared_dir() + "/data/rgb_nir/epfl_test/0026_rgb.png";
   if (!exists(path)) {
-    WARN("no " << path << " (set MCSC_SHARED_DIR): not checked");
-    return;
+    MCSC_SHARED_MISSING("no " << path << " (set MCSC_SHARED_DIR)");
   }
   const Image rgb = read_image(path);
   // A 90 x 70 crop (not multiples of 4: 23 x 18 after 1/4, 92 x 72 after x4).
@@ -525,8 +524,7 @@ TEMPLATE_LIST_TEST_CASE("ssim equals an independent ssim_index.m reference", "[m
   SECTION("a real NIR image and a noisy copy (sigma 0.05)") {
     const std::string path = shared_dir() + "/data/rgb_nir/epfl_test/0026_nir.png";
     if (!exists(path)) {
-      WARN("no " << path << " (set MCSC_SHARED_DIR): not checked");
-      return;
+      MCSC_SHARED_MISSING("no " << path << " (set MCSC_SHARED_DIR)");
     }
     const Image nir = read_image(path);
     REQUIRE(nir.channels == 1);

@@ -93,8 +93,7 @@ void init(Net& net) {
 TEST_CASE("training reduces the loss on real patches and logs every epoch", "[trainer]") {
   Fixture f;
   if (!f.available) {
-    WARN("no ../shared/data (set MCSC_SHARED_DIR): not checked");
-    return;
+    MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
   }
   using Space = Kokkos::DefaultExecutionSpace;
   for (int which = 0; which < 2; ++which) {
@@ -136,8 +135,7 @@ TEST_CASE("training reduces the loss on real patches and logs every epoch", "[tr
 TEST_CASE("a resumed run continues bit for bit like an uninterrupted one", "[trainer][checkpoint]") {
   Fixture f;
   if (!f.available) {
-    WARN("no ../shared/data: not checked");
-    return;
+    MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
   }
   using Space = Kokkos::DefaultExecutionSpace;
   const std::string checkpoint = (f.dir / "resume.mcsc").string();
@@ -165,8 +163,7 @@ TEST_CASE("a resumed run continues bit for bit like an uninterrupted one", "[tra
 TEST_CASE("a diverging run stops with a message and keeps the last good checkpoint", "[trainer][errors]") {
   Fixture f;
   if (!f.available) {
-    WARN("no ../shared/data: not checked");
-    return;
+    MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
   }
   using Space = Kokkos::DefaultExecutionSpace;
   const std::string checkpoint = (f.dir / "diverge.mcsc").string();
@@ -194,7 +191,7 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
 TEST_CASE("a provoked loss spike is rolled back, training recovers and the best checkpoint is kept",
           "[trainer][spike]") {
   Fixture f;
-  REQUIRE(f.available);
+  if (!f.available) MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
   using Space = Kokkos::DefaultExecutionSpace;
   using Net = CuNet<float, Space>;
   Net net(small_cunet());
@@ -254,7 +251,7 @@ TEST_CASE("a provoked loss spike is rolled back, training recovers and the best 
 
 TEST_CASE("a resumed run keeps its history, and the log is rewritten from the checkpoint", "[trainer][checkpoint]") {
   Fixture f;
-  REQUIRE(f.available);
+  if (!f.available) MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
   using Space = Kokkos::DefaultExecutionSpace;
   using Net = CuNet<float, Space>;
   auto options = small_options(2);
