@@ -1,5 +1,8 @@
 #include "test_common.hpp"
 
+#include <set>
+#include <utility>
+
 using namespace mcsc;
 using mcsc_test::AllConfigs;
 using mcsc_test::DoubleConfigs;
@@ -290,12 +293,16 @@ TEMPLATE_LIST_TEST_CASE("conv2d_prox (fused convolution, combination and prox) e
   const double tol = std::is_same<T, float>::value ? 2e-5 : 1e-12;
   std::uint64_t seed = 300;
   int variant = 0;
+  std::set<std::pair<bool, double>> combinations;
   for (const auto& k : blocked_cases) {
     ++variant;
     // every case a different combination of the options (all of them over the list)
     const bool l1l1 = variant % 2 == 0, per_channel = variant % 3 != 0, keep_pre = variant % 4 != 1;
     const bool with_a = variant % 5 != 2, with_b = variant % 7 != 3, out_is_b = with_b && variant % 3 == 1;
-    const double sign = variant % 2 == 1 ? -1.0 : 1.0;
+    // the sign cycles with period 4, l1-l1 with period 2: every (prox, sign) pair occurs (LMCSC's
+    // stage is l1-l1 with sign -1, LCSC's soft threshold with -1, ISTA-like updates with +1)
+    const double sign = (variant / 2) % 2 == 1 ? -1.0 : 1.0;
+    combinations.insert({l1l1, sign});
     CAPTURE(k.n, k.c, k.o, k.h, k.w, k.kh, k.kw, l1l1, per_channel, keep_pre, with_a, with_b, out_is_b, sign);
     auto x = make_tensor<T, Space>("x", {k.n, k.c, k.h, k.w});
     auto w = make_tensor<T, Space>("w", {k.o, k.c, k.kh, k.kw});
@@ -332,6 +339,7 @@ TEMPLATE_LIST_TEST_CASE("conv2d_prox (fused convolution, combination and prox) e
       if (keep_pre || !fused) REQUIRE(max_abs(mcsc_test::to_eigen(pre) - want_pre) <= tol * scale);
     }
   }
+  REQUIRE(combinations.size() == 4);
 }
 
 TEMPLATE_LIST_TEST_CASE("conv2d_prox rejects bad operands with a message", "[conv2d][prox][errors]", AllConfigs) {
