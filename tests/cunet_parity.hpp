@@ -14,24 +14,25 @@ namespace mcsc_test {
 
 // Fraction of entries with |a - b| <= tol, and the largest difference.
 template <class A, class B>
-std::pair<double, double> agreement(const A& a, const B& b, double tol) {
+std::pair<std::size_t, double> agreement(const A& a, const B& b, double tol) {
   auto ha = mcsc::to_host(a);
   auto hb = mcsc::to_host(b);
-  std::size_t ok = 0;
+  std::size_t off = 0;
   double worst = 0;
   for (std::size_t i = 0; i < ha.span(); ++i) {
     const double d = std::abs(double(ha.data()[i]) - double(hb.data()[i]));
-    ok += d <= tol;
+    off += d > tol;
     worst = std::max(worst, d);
   }
-  return {double(ok) / double(ha.span()), worst};
+  return {off, worst};
 }
 
 /// Runs net on the 96x96 fixture inputs of case `name` and compares with the official
 /// arrays: output max abs error < 1e-4 (and RMS < 5e-6), also against the float64 run;
 /// conv_u/conv_v/dec_* within 2e-4; codes (all 64 channels for 1-channel cases, channels 0-7
-/// otherwise) >= 99.99 % within 1e-4 and every entry within 2 max|lam| + 1e-4 (isolated flips
-/// at negative thresholds, see the fixtures' README).
+/// otherwise) all but at most 16 entries within 1e-4, and every entry within 2 max|lam| + 2e-4
+/// over the block's negative thresholds lam (isolated flips at negative thresholds, see the
+/// fixtures' README).
 template <class T, class Space>
 void check_cunet_parity(mcsc::CuNet<T, Space>& net, const std::string& fixtures, const std::string& name) {
   using namespace mcsc;
@@ -67,17 +68,27 @@ void check_cunet_parity(mcsc::CuNet<T, Space>& net, const std::string& fixtures,
   for (const auto& [array, codes] : {std::make_pair("net_u", net.codes_u()), std::make_pair("net_v", net.codes_v()),
                                      std::make_pair("net_z", net.codes_z())}) {
     CAPTURE(array);
+    // Measured: at most 7 entries over 1e-4 in any block of the six checkpoints (depth_ks9 net_u),
+    // most blocks none; the cap leaves room for another compiler's rounding, not for a bug.
+    const std::size_t max_off = 16;
     auto ref = read_raw_tensor<T, Space>(prefix + array + (all ? "" : "_ch0-7") + ".f32", Shape4{1, stored, 96, 96});
     auto mine = make_tensor<T, Space>("mine", Shape4{1, stored, 96, 96});
     Kokkos::deep_copy(mine, Kokkos::subview(codes, Kokkos::ALL, std::make_pair(0, stored), Kokkos::ALL, Kokkos::ALL));
-    double max_lam = 0;
+    // Only a negative threshold lets an entry flip between 0 and a value of about 2|lam| (the
+    // fixtures' README): the bound comes from the negative thresholds alone, plus 2e-4 of float
+    // rounding (the image arrays' tolerance; denoise25 net_z, with no negative threshold, is off
+    // by 1.4e-4 at 6 entries).
+    double max_negative_lam = 0;
     for (const auto& e : net.parameters().entries())
-      if (e.name.rfind(std::string(array) + ".lam", 0) == 0)
-        max_lam = std::max(max_lam, std::abs(double(to_host(e.value)(0, 0, 0, 0))));
-    const auto [fraction, worst] = agreement(mine, ref, 1e-4);
-    CAPTURE(fraction, worst, max_lam);
-    REQUIRE(fraction >= 0.9999);
-    REQUIRE(worst <= 2 * max_lam + 1e-4);
+      if (e.name.rfind(std::string(array) + ".lam", 0) == 0) {
+        const auto h = to_host(e.value);
+        for (std::size_t i = 0; i < h.span(); ++i)
+          if (h.data()[i] < 0) max_negative_lam = std::max(max_negative_lam, -double(h.data()[i]));
+      }
+    const auto [off, worst] = agreement(mine, ref, 1e-4);
+    CAPTURE(name, off, worst, max_negative_lam);
+    REQUIRE(off <= max_off);
+    REQUIRE(worst <= 2 * max_negative_lam + 2e-4);
   }
 }
 
