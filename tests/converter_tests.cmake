@@ -41,7 +41,7 @@ else()
   add_test(NAME convert_cunet_rejects_non_pth
            COMMAND ${MCSC_PYTHON3} ${MCSC_CUNET_CONVERTER} ${CMAKE_CURRENT_LIST_FILE}
                    ${MCSC_CONVERTED_DIR}/not_a_checkpoint.mcsc)
-  set_tests_properties(convert_cunet_rejects_non_pth PROPERTIES WILL_FAIL TRUE)
+  set_tests_properties(convert_cunet_rejects_non_pth PROPERTIES WILL_FAIL TRUE)  # status and message: below
 
   # ... and fail properly: status 2, an "error:" line, no Python traceback, no output file. The
   # inputs: a text file, a missing file, a zip that is not a checkpoint, a legacy-format file whose
