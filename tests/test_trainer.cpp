@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
+#include <utility>
 
 #include "mcsc/data/image_io.hpp"
 #include "mcsc/nn/cunet.hpp"
@@ -374,6 +377,79 @@ TEST_CASE("the patch sampler draws fresh input noise when asked", "[trainer]") {
   const auto stored = draw(0, 3);
   for (std::size_t k = 0; k < n; ++k) REQUIRE(stored[0].data()[k] == -7.0f);
   REQUIRE_THROWS_WITH(PatchSampler(images, 16, true, -1.0), Catch::Contains("input noise must be >= 0"));
+}
+
+TEST_CASE("the patch sampler's patches are windows of the image under the 8 symmetries of a square, "
+          "the same for input, guide and target", "[trainer]") {
+  // Every value encodes its own position: (image, channel, row, column) -> a unique number, with the
+  // guide and target offset from the input by constants, so a patch says where each pixel came from.
+  const int H = 23, W = 31, C = 2, P = 6;
+  auto code = [&](int image, int c, int r, int q) { return float(image * 100000 + c * 10000 + r * 100 + q); };
+  std::vector<ImageTriplet> images(2);
+  for (int m = 0; m < 2; ++m) {
+    images[std::size_t(m)].name = "coded" + std::to_string(m);
+    images[std::size_t(m)].channels = C;
+    images[std::size_t(m)].height = H;
+    images[std::size_t(m)].width = W;
+    for (int c = 0; c < C; ++c)
+      for (int r = 0; r < H; ++r)
+        for (int q = 0; q < W; ++q) {
+          images[std::size_t(m)].input.push_back(code(m, c, r, q));
+          images[std::size_t(m)].guide.push_back(code(m, c, r, q) + 0.5f);
+          images[std::size_t(m)].target.push_back(code(m, c, r, q) + 0.25f);
+        }
+  }
+  // The dihedral group D4 written out: patch pixel (i, j) shows window pixel map(i, j).
+  using Map = std::function<std::pair<int, int>(int, int)>;
+  const std::vector<Map> symmetries = {
+      [](int i, int j) { return std::make_pair(i, j); },                 [](int i, int j) { return std::make_pair(i, P - 1 - j); },
+      [](int i, int j) { return std::make_pair(P - 1 - i, j); },         [](int i, int j) { return std::make_pair(P - 1 - i, P - 1 - j); },
+      [](int i, int j) { return std::make_pair(j, i); },                 [](int i, int j) { return std::make_pair(j, P - 1 - i); },
+      [](int i, int j) { return std::make_pair(P - 1 - j, i); },         [](int i, int j) { return std::make_pair(P - 1 - j, P - 1 - i); }};
+  using Hv = Kokkos::View<float****, Kokkos::LayoutRight, Kokkos::HostSpace>;
+  for (const bool augment : {true, false}) {
+    CAPTURE(augment);
+    Hv x("x", 64, C, P, P), y("y", 64, C, P, P), t("t", 64, C, P, P);
+    std::mt19937_64 rng(11);
+    PatchSampler(images, P, augment).sample(rng, x, y, t);
+    std::set<int> seen;
+    for (int b = 0; b < 64; ++b) {
+      CAPTURE(b);
+      const int v00 = int(x(b, 0, 0, 0)), image = v00 / 100000;
+      // The window's top-left corner is the smallest (row, column) in the patch.
+      int top = H, left = W;
+      for (int i = 0; i < P; ++i)
+        for (int j = 0; j < P; ++j) {
+          const int v = int(x(b, 0, i, j)) % 10000;
+          top = std::min(top, v / 100);
+          left = std::min(left, v % 100);
+        }
+      int which = -1;
+      for (int k = 0; k < 8 && which < 0; ++k) {
+        bool all = true;
+        for (int c = 0; c < C && all; ++c)
+          for (int i = 0; i < P && all; ++i)
+            for (int j = 0; j < P && all; ++j) {
+              const auto [r, q] = symmetries[std::size_t(k)](i, j);
+              all = x(b, c, i, j) == code(image, c, top + r, left + q);
+            }
+        if (all) which = k;
+      }
+      REQUIRE(which >= 0);  // a window of one image under one symmetry, every channel alike
+      seen.insert(which);
+      for (int c = 0; c < C; ++c)
+        for (int i = 0; i < P; ++i)
+          for (int j = 0; j < P; ++j) {
+            REQUIRE(y(b, c, i, j) == x(b, c, i, j) + 0.5f);   // the guide at the same place
+            REQUIRE(t(b, c, i, j) == x(b, c, i, j) + 0.25f);  // the target at the same place
+          }
+    }
+    if (augment) {
+      REQUIRE(seen.size() == 8);  // 64 draws: every symmetry occurs
+    } else {
+      REQUIRE(seen == std::set<int>{0});
+    }
+  }
 }
 
 TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
