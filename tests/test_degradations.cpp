@@ -555,6 +555,44 @@ TEMPLATE_LIST_TEST_CASE("mef_ssim matches a plain transcription of the reference
   REQUIRE(mef_ssim(under, over, inverted, two) == 0.0);
 }
 
+TEMPLATE_LIST_TEST_CASE("mef_ssim with its defaults (3 scales, the reference's weights) as the task programs use it",
+                        "[metrics][mef_ssim]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const double ftol = std::is_same<T, float>::value ? 1e-4 : 1e-10;
+  const int H = 47, W = 53;  // 3 scales need min(H, W) / 4 >= 11; odd sides exercise the edge repeat
+  HostImage scene = filter2d(random_image(1, 1, H, W, 37), gaussian_kernel(1.2), ImageBorder::symmetric);
+  HostImage pair(1, 2, H, W), fused(1, 1, H, W);
+  std::vector<HostImage> levels_seq(2, HostImage(1, 1, H, W));
+  HostImage fused255(1, 1, H, W);
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < W; ++j) {
+      const double v = scene(0, 0, i, j);
+      pair(0, 0, i, j) = std::min(1.0, 0.5 * v);  // under-exposed
+      pair(0, 1, i, j) = std::min(1.0, 2.2 * v);  // over-exposed, clipped
+      fused(0, 0, i, j) = 0.8 * std::pow(v, 0.7);
+      for (int k = 0; k < 2; ++k) levels_seq[std::size_t(k)](0, 0, i, j) = 255 * pair(0, k, i, j);
+      fused255(0, 0, i, j) = 255 * fused(0, 0, i, j);
+    }
+  // The reference: Q at 3 scales (2x2 mean and subsampling between them), weights normalised.
+  const double weights[3] = {0.0448, 0.2856, 0.3001}, wsum = weights[0] + weights[1] + weights[2];
+  double expected = 1;
+  HostImage f = fused255;
+  for (int l = 0; l < 3; ++l) {
+    if (l > 0) {
+      for (auto& im : levels_seq) im = reference_downsample(im);
+      f = reference_downsample(f);
+    }
+    expected *= std::pow(reference_mef_ssim_single(levels_seq, f), weights[l] / wsum);
+  }
+  const auto tpair = to_tensor<T, Space>(pair), tfused = to_tensor<T, Space>(fused);
+  CAPTURE(expected);
+  REQUIRE(std::abs(mef_ssim(tpair, tfused) - expected) < ftol);
+  const MefSsimOptions defaults;
+  REQUIRE(defaults.levels == 3);
+  REQUIRE(defaults.weights == std::vector<double>{0.0448, 0.2856, 0.3001});
+}
+
 TEMPLATE_LIST_TEST_CASE("mef_ssim rejects bad input", "[metrics][mef_ssim][errors]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
