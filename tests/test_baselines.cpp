@@ -484,6 +484,63 @@ TEMPLATE_LIST_TEST_CASE("csr_fusion of an image with itself is its base plus its
   REQUIRE(max_abs_diff(again.fused_base, base) == 0);
 }
 
+TEMPLATE_LIST_TEST_CASE("csr_fusion's fusion rule (activity, decision, fused codes, detail and base) equals a "
+                        "plain host reference on two different sources", "[baselines][fusion][csr]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const int H = 12, W = 14, r = 2;
+  const auto w = dct_dictionary<T, Space>(3);
+  // Two sources, each sharp where the other is blurred, so that each wins part of the decision.
+  MultiFocusOptions mf;
+  mf.sigma = 1.5;
+  mf.seed = 3;
+  const auto pair = make_multifocus_pair(gaussian_blur(to_tensor<T, Space>(random_image(1, 1, H, W, 21)), 0.6), mf);
+  const auto &a = pair.a, &b = pair.b;
+  const Eigen::MatrixXd M = mcsc_test::dense_conv_matrix(w, 1, H, W, Boundary::circular);  // codes -> image
+  for (const bool choose : {false, true}) {
+    CAPTURE(choose);
+    CsrFusionOptions opt = choose ? CsrFusionOptions::multi_focus() : CsrFusionOptions::multi_modal();
+    opt.activity_radius = r;
+    opt.fista.max_iterations = 12;
+    opt.fista.lipschitz = 1.01 * 9;  // lambda_max of the 3x3 DCT atoms without DC, circular (above)
+    const auto out = csr_fusion(w, a, b, opt);
+    const Eigen::VectorXd ca = mcsc_test::to_eigen(out.codes_a), cb = mcsc_test::to_eigen(out.codes_b);
+    const Eigen::VectorXd ba = mcsc_test::to_eigen(out.base_a), bb = mcsc_test::to_eigen(out.base_b);
+    const int K = int(out.codes_a.extent(1));
+    // Activity: sum_k |c_k|, then the mean over the (2r+1)^2 window, zeros outside the image.
+    auto activity = [&](const Eigen::VectorXd& c) {
+      Eigen::VectorXd l1 = Eigen::VectorXd::Zero(H * W), act = Eigen::VectorXd::Zero(H * W);
+      for (int k = 0; k < K; ++k)
+        for (int i = 0; i < H * W; ++i) l1(i) += std::abs(c(k * H * W + i));
+      for (int i = 0; i < H; ++i)
+        for (int j = 0; j < W; ++j) {
+          double sum = 0;
+          for (int di = -r; di <= r; ++di)
+            for (int dj = -r; dj <= r; ++dj)
+              if (i + di >= 0 && i + di < H && j + dj >= 0 && j + dj < W) sum += l1((i + di) * W + j + dj);
+          act(i * W + j) = sum / double((2 * r + 1) * (2 * r + 1));
+        }
+      return act;
+    };
+    const Eigen::VectorXd aa = activity(ca), ab = activity(cb);
+    Eigen::VectorXd decision(H * W), codes(K * H * W), base(H * W);
+    for (int i = 0; i < H * W; ++i) {
+      decision(i) = aa(i) > ab(i) ? 1 : 0;
+      base(i) = choose ? (decision(i) > 0 ? ba(i) : bb(i)) : 0.5 * (ba(i) + bb(i));
+      for (int k = 0; k < K; ++k) codes(k * H * W + i) = decision(i) > 0 ? ca(k * H * W + i) : cb(k * H * W + i);
+    }
+    const Eigen::VectorXd detail = M * codes, fused = base + detail;
+    REQUIRE((mcsc_test::to_eigen(out.activity_a) - aa).cwiseAbs().maxCoeff() < 1e-12);
+    REQUIRE((mcsc_test::to_eigen(out.activity_b) - ab).cwiseAbs().maxCoeff() < 1e-12);
+    REQUIRE(mcsc_test::to_eigen(out.decision) == decision);
+    REQUIRE(decision.sum() > 0.1 * H * W);  // both sources win somewhere: the rule is exercised
+    REQUIRE(decision.sum() < 0.9 * H * W);
+    REQUIRE((mcsc_test::to_eigen(out.fused_base) - base).cwiseAbs().maxCoeff() < 1e-14);
+    REQUIRE((mcsc_test::to_eigen(out.fused_detail) - detail).cwiseAbs().maxCoeff() < 1e-12);
+    REQUIRE((mcsc_test::to_eigen(out.fused) - fused).cwiseAbs().maxCoeff() < 1e-12);
+  }
+}
+
 // Double only (a behaviour test; the float kernels are covered above), to keep the run short.
 TEMPLATE_LIST_TEST_CASE("csr_fusion picks the in-focus halves of a synthetic multi-focus pair",
                         "[baselines][fusion][csr]", DoubleConfigs) {
