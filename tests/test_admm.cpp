@@ -237,30 +237,35 @@ TEMPLATE_LIST_TEST_CASE("ADMM warm start continues a run exactly", "[admm]", All
   REQUIRE_THROWS_WITH(admm_cbpdn(w, y, opts, {}, first.codes, bad), Catch::Contains("initial dual"));
 }
 
-TEST_CASE("ADMM with SPORCO ConvBPDN's settings reproduces SPORCO's objective on the benchmark problem",
-          "[admm][.sporco]") {
-  // ../shared/bench: kodim23 high-pass 256x256, SPORCO's 32 8x8 filters, lambda 0.05, 200
-  // iterations from zero; SPORCO's ConvBPDN reports 28.96532 (objective at X).
-  using T = float;
-  using Space = Kokkos::DefaultExecutionSpace;
+namespace {
+/// The benchmark problem of ../shared/bench (kodim23 high-pass 256x256, SPORCO's 32 8x8 filters):
+/// false when its inputs are missing. SPORCO convolves; mcsc's conv2d correlates: the filters are
+/// flipped (the circular shift this leaves changes no objective value).
+bool load_sporco_problem(Tensor4<float, Kokkos::DefaultExecutionSpace>& y, Tensor4<float, Kokkos::DefaultExecutionSpace>& w) {
   const std::string dir = mcsc_test::shared_dir() + "/bench/inputs/";
-  if (!std::ifstream(dir + "kodim23_gray_highpass_256x256.f32").good()) {
-    MCSC_SHARED_MISSING("no benchmark inputs in " << dir << " (set MCSC_SHARED_DIR)");
-  }
+  if (!std::ifstream(dir + "kodim23_gray_highpass_256x256.f32").good()) return false;
   const auto image = read_raw_f32(dir + "kodim23_gray_highpass_256x256.f32", 256 * 256);
   const auto filters = read_raw_f32(dir + "dict_sporco_G8x8x32_layout-MHW_32x8x8.f32", 32 * 8 * 8);
-  auto y = make_tensor<T, Space>("y", {1, 1, 256, 256});
-  auto w = make_tensor<T, Space>("d", {1, 32, 8, 8});
+  y = make_tensor<float, Kokkos::DefaultExecutionSpace>("y", {1, 1, 256, 256});
+  w = make_tensor<float, Kokkos::DefaultExecutionSpace>("d", {1, 32, 8, 8});
   auto hy = Kokkos::create_mirror_view(y);
   auto hw = Kokkos::create_mirror_view(w);
   for (int i = 0; i < 256 * 256; ++i) hy.data()[i] = image[std::size_t(i)];
-  // SPORCO convolves; mcsc's conv2d correlates: the filters are flipped (the circular shift this
-  // leaves changes no objective value).
   for (int k = 0; k < 32; ++k)
     for (int p = 0; p < 8; ++p)
       for (int q = 0; q < 8; ++q) hw(0, k, p, q) = filters[std::size_t((k * 8 + 7 - p) * 8 + 7 - q)];
   Kokkos::deep_copy(y, hy);
   Kokkos::deep_copy(w, hw);
+  return true;
+}
+}  // namespace
+
+TEST_CASE("ADMM with SPORCO ConvBPDN's settings reproduces SPORCO's objective on the benchmark problem",
+          "[admm][.sporco]") {
+  // lambda 0.05, 200 iterations from zero; SPORCO's ConvBPDN reports 28.96532 (objective at X,
+  // ../shared/bench/README.md).
+  Tensor4<float, Kokkos::DefaultExecutionSpace> y, w;
+  if (!load_sporco_problem(y, w)) MCSC_SHARED_MISSING("no benchmark inputs in " << mcsc_test::shared_dir() << "/bench/inputs");
   AdmmOptions opts = AdmmOptions::sporco_convbpdn(0.05);
   opts.max_iterations = 200;
   const auto r = admm_cbpdn(w, y, opts);
@@ -269,6 +274,25 @@ TEST_CASE("ADMM with SPORCO ConvBPDN's settings reproduces SPORCO's objective on
   REQUIRE(std::abs(r.objective_x.back() - 28.96532) <= 1e-5 * 28.96532);
   REQUIRE(r.rho.back() != r.rho.front());  // ConvBPDN's rule moved rho on this problem
   REQUIRE(r.objective.back() < r.objective_x.back());  // V is the sparse solution: lower here
+}
+
+TEST_CASE("FISTA with the exact step reproduces SPORCO's FISTA objective on the benchmark problem",
+          "[fista][.sporco]") {
+  // The same problem; SPORCO's FISTA reports 28.98164 (../shared/bench/README.md), which it reaches
+  // with L = lambda_max(D'D) (docs/solvers.md: with its default L = 500 it ends at 29.22).
+  Tensor4<float, Kokkos::DefaultExecutionSpace> y, w;
+  if (!load_sporco_problem(y, w)) MCSC_SHARED_MISSING("no benchmark inputs in " << mcsc_test::shared_dir() << "/bench/inputs");
+  const FftConvDictionary<float, Kokkos::DefaultExecutionSpace> D(w, Boundary::circular);
+  FistaOptions o;
+  o.lambda = 0.05;
+  o.max_iterations = 200;
+  o.lipschitz = lipschitz_from_spectra(D.operator_for(D.code_shape(shape_of(y))));
+  CAPTURE(o.lipschitz);
+  REQUIRE(std::abs(o.lipschitz - 145.041) < 1e-3 * 145.041);
+  const auto r = fista(D, y, o);
+  REQUIRE(r.objective.size() == 200);
+  CAPTURE(r.objective.back());
+  REQUIRE(std::abs(r.objective.back() - 28.98164) <= 1e-6 * 28.98164);  // docs/solvers.md: +1.2e-7
 }
 
 TEMPLATE_LIST_TEST_CASE("ADMM rejects bad input", "[admm][errors]", AllConfigs) {
