@@ -406,7 +406,18 @@ int run(int argc, char** argv, const std::string& command) {
   json.close();
   if (!json) throw std::runtime_error("error while writing '" + opt.json_path + "'");
   std::cerr << "bench_conv: wrote " << opt.json_path << "\n";
-  return 0;
+  // The run's own correctness check: every FFT, reference and unfused result equals the direct
+  // kernel's to float32 accuracy, or the figures above time a wrong computation (status 1).
+  constexpr double tolerance = 1e-4;
+  int wrong = 0;
+  for (const ConvResult& r : results)
+    if (r.rel_diff > tolerance || std::isnan(r.rel_diff)) {
+      std::cerr << "bench_conv: FAILED: " << shape_label(r.shape) << " s=" << r.shape.kernel << " " << name_of(r.op) << " "
+                << name_of(r.method) << " differs from direct by " << r.rel_diff << " (relative), more than " << tolerance
+                << "\n";
+      ++wrong;
+    }
+  return wrong ? 1 : 0;
 }
 
 }  // namespace
