@@ -711,6 +711,8 @@ class OutputDir {
 void write_images(OutputDir& out, const Problem& pb, const RunResult& run, const std::string& suffix) {
   out.png("reconstruction" + suffix + ".png", mcsc::tensor_to_image(full_reconstruction(pb, run)));
   out.png("codes" + suffix + ".png", mcsc_examples::tile_channels(mcsc::tensor_to_image(run.codes), 1, false));
+  // The codes themselves, (N, K, H, W) float32 (bit-comparable between runs: the thread-count test).
+  mcsc::write_npy_tensor(out.path("codes" + suffix + ".npy"), run.codes);
 }
 
 /// The best (smallest) objective per problem over all runs.
