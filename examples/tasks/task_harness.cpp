@@ -18,6 +18,7 @@
 #include "../solver_common.hpp"
 #include "../training_options.hpp"
 #include "mcsc/baselines/fusion.hpp"
+#include "mcsc/core/memory.hpp"
 #include "mcsc/baselines/guided_filter.hpp"
 #include "mcsc/baselines/joint_bilateral.hpp"
 #include "mcsc/metrics/fusion.hpp"
@@ -334,6 +335,16 @@ Method classical_method(const std::string& name, const std::vector<mcsc::ImageTr
                         const ClassicalOptions& options, bool quiet) {
   auto model = std::make_shared<ClassicalModel>();
   model->options = options;
+  {
+    // Before any of the work: the patches (x, y, target and their low-passes) and, per dictionary
+    // learning step, the three code sets with their gradients, momenta and spectra (about four
+    // copies each). A lower bound; --classical-patches 100000 used to run for a minute first.
+    const int C = training.empty() ? 1 : training[0].channels;
+    const double per_patch = double(options.patch) * options.patch * sizeof(T) * (5.0 * C + 4.0 * 3 * options.filters);
+    mcsc::require_memory("the classical solver", "--classical-patches " + std::to_string(options.patches) + " of " +
+                             std::to_string(options.patch) + "x" + std::to_string(options.patch),
+                         per_patch * options.patches);
+  }
   const auto t0 = Clock::now();
   auto [x, y, z] = training_patches(training, options.patches, options.patch, options.seed);
   const int C = int(x.extent(1));
@@ -443,6 +454,22 @@ Method cunet_as_method(const std::string& name, std::shared_ptr<CuNet> net) {
           }};
 }
 
+/// Before any of the work (the model is not even built): what one training step keeps for the
+/// backward pass, at least the codes before and after every stage's prox for each of up to three
+/// encoders, and the parameters (up to three encoders of two filter banks per stage) with their
+/// gradients and Adam moments. A lower bound: --stages 100000 used to run for half a minute first.
+void require_training_memory(const TrainOptions& o, int channels) {
+  const auto& t = o.trainer;
+  const double codes = double(t.batch_size) * t.patch_size * t.patch_size * o.filters * sizeof(T);
+  const double parameters = 3.0 * (o.stages + 1) * 2 * o.filters * channels * o.kernel * o.kernel;
+  mcsc::require_memory("training",
+                       "a network of " + std::to_string(o.stages) + " stages of " + std::to_string(o.filters) + " filters " +
+                           std::to_string(o.kernel) + "x" + std::to_string(o.kernel) + " on batches of " +
+                           std::to_string(t.batch_size) + " patches of " + std::to_string(t.patch_size) + "x" +
+                           std::to_string(t.patch_size),
+                       codes * 2.0 * 3 * (o.stages + 1) + 4.0 * sizeof(T) * parameters);
+}
+
 template <class Model>
 void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
                  const std::vector<mcsc::ImageTriplet>& validation, const TrainOptions& o, const std::string& tag,
@@ -503,6 +530,7 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
 Method train_cunet_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                           const std::vector<mcsc::ImageTriplet>& validation, int channels, bool fusion,
                           const TrainOptions& options) {
+  require_training_memory(options, channels);
   mcsc::CuNetConfig c;
   c.channels = channels;
   c.filters = options.filters;
@@ -518,6 +546,7 @@ Method train_cunet_method(const std::string& name, const std::vector<mcsc::Image
 Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                           const std::vector<mcsc::ImageTriplet>& validation, int channels,
                           const TrainOptions& options) {
+  require_training_memory(options, channels);
   mcsc::UnrolledNetConfig c;
   c.channels = channels;
   c.filters = options.filters;

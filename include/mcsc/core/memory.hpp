@@ -60,7 +60,7 @@ inline std::string format_bytes(double bytes) {
 inline void require_memory(const char* function, const std::string& what, double bytes) {
   const std::uint64_t budget = memory_budget();
   MCSC_REQUIRE(bytes <= double(budget), function,
-               what << " needs " << format_bytes(bytes) << ", more than the " << format_bytes(double(budget))
+               what << " needs about " << format_bytes(bytes) << ", more than the " << format_bytes(double(budget))
                     << (Impl::memory_budget_setting() ? " of the memory budget set (--max-memory)"
                                                       : " of memory available on this machine (--max-memory overrides)"));
 }
