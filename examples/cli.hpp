@@ -60,6 +60,20 @@ inline std::string recipe_path(const std::string& value) {
   throw UsageError("--recipe: '" + value + "' is neither a file nor a recipe name under recipes/");
 }
 
+/// Boost.Program_options converts "-1" to an unsigned option (a seed) as 2^64 - 1 without a word:
+/// refuse a negative value given to any option whose value is of an unsigned type.
+inline void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variables_map& vm) {
+  for (const auto& option : parsed.options) {
+    if (option.unregistered || !vm.count(option.string_key)) continue;
+    const auto& type = vm[option.string_key].value().type();
+    const bool is_unsigned = type == typeid(unsigned) || type == typeid(unsigned long) ||
+                             type == typeid(unsigned long long) || type == typeid(unsigned short);
+    for (const std::string& token : option.value)
+      if (is_unsigned && token.find('-') != std::string::npos)
+        throw UsageError("--" + option.string_key + " must be >= 0 (got '" + token + "')");
+  }
+}
+
 /// Stores the options of the recipe file into vm (values already there, from the command line, win).
 inline void store_recipe(const std::string& value, const po::options_description& options, po::variables_map& vm) {
   const std::string path = recipe_path(value);
@@ -88,6 +102,7 @@ inline void store_recipe(const std::string& value, const po::options_description
   } catch (const po::error& e) {
     throw UsageError("--recipe '" + path + "': " + e.what());
   }
+  refuse_negative_unsigned(parsed, vm);
 }
 
 /// Parses, validates (validate() throws UsageError) and runs work() between Kokkos::initialize
@@ -114,20 +129,6 @@ inline void require_output_file(const std::string& option, const std::string& fi
   require(fs::is_directory(parent, ec), option + " '" + file + "': the folder '" + parent.string() + "' does not exist");
   require(::access(parent.c_str(), W_OK | X_OK) == 0, option + " '" + file + "': the folder '" + parent.string() +
                                                           "' is not writable");
-}
-
-/// Boost.Program_options converts "-1" to an unsigned option (a seed) as 2^64 - 1 without a word:
-/// refuse a negative value given to any option whose value is of an unsigned type.
-inline void refuse_negative_unsigned(const po::parsed_options& parsed, const po::variables_map& vm) {
-  for (const auto& option : parsed.options) {
-    if (option.unregistered || !vm.count(option.string_key)) continue;
-    const auto& type = vm[option.string_key].value().type();
-    const bool is_unsigned = type == typeid(unsigned) || type == typeid(unsigned long) ||
-                             type == typeid(unsigned long long) || type == typeid(unsigned short);
-    for (const std::string& token : option.value)
-      if (is_unsigned && token.find('-') != std::string::npos)
-        throw UsageError("--" + option.string_key + " must be >= 0 (got '" + token + "')");
-  }
 }
 
 inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,

@@ -192,8 +192,8 @@ inline Image read_image(const std::string& path, PixelScale scale = PixelScale::
   return Impl::load_scaled<stbi_uc>(path, stbi_load, false, unit);
 }
 
-/// Writes `image` (1 to 4 channels) as an 8-bit PNG, values clamped to [0, 1] (NaN written as 0)
-/// and rounded to the nearest of 0..255. The file is written to `path + ".tmp"` first and then
+/// Writes `image` (1 to 4 channels) as an 8-bit PNG, values clamped to [0, 1] and rounded to the
+/// nearest of 0..255; NaN/Inf pixels are refused. The file is written to `path + ".tmp"` first and then
 /// renamed to `path`, so `path` is never left half-written. Throws mcsc::Error on failure.
 inline void write_png(const std::string& path, const Image& image) {
   const char* fn = "mcsc::write_png";
@@ -347,7 +347,7 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
 /// examples applies first: a fully opaque alpha (all 1) is dropped, leaving gray or RGB; an image
 /// with any transparent pixel is refused, naming `path` (what lies behind transparent pixels is
 /// not part of the image: composite it onto a background first). Images without alpha are
-/// returned as they are.
+/// returned as they are. For images read in PixelScale::unit (opaque = 1.0).
 inline Image drop_opaque_alpha(const Image& image, const std::string& path) {
   const char* fn = "mcsc::drop_opaque_alpha";
   Impl::check_image(fn, image);

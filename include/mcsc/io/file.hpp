@@ -34,7 +34,9 @@ inline std::string temporary_path_for(const std::string& path) { return path + "
 
 /// Removes the "<path>.tmp.<pid>" files that processes which no longer run left behind (a write
 /// cut off between creating its temporary file and renaming it into place). Files of running
-/// processes, this one included, are left alone; nothing is reported (best effort).
+/// processes, this one included, are left alone; nothing is reported (best effort). The pid is
+/// looked up on this machine, in this pid namespace: a writer on another host sharing the folder
+/// (NFS) or in another container would look dead, so do not point two machines' runs at one folder.
 inline void remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -47,7 +49,8 @@ inline void remove_stale_temporaries(const std::string& path) {
     const std::string digits = name.substr(prefix.size());
     if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     const long pid = std::stol(digits);
-    if (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)) fs::remove(it->path(), ec);
+    std::error_code removed;  // a file that cannot be removed does not stop the scan
+    if (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)) fs::remove(it->path(), removed);
   }
 }
 

@@ -395,7 +395,7 @@ double mef_ssim(const Seq& sequence, const F& fused, const MefSsimOptions& optio
     double score = 1;
     for (int l = 0; l < options.levels; ++l) {
       const double q = per_scale[std::size_t(n)][std::size_t(l)], e = options.weights[std::size_t(l)] / wsum;
-      score *= q > 0 || e == 1.0 ? std::pow(q, e) : 0.0;  // q <= 0 to a fractional power: see above
+      score *= q < 0 && e != 0.0 && e != 1.0 ? 0.0 : std::pow(q, e);  // q < 0 to a fractional power: see above
     }
     total += score;
   }
