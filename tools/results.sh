@@ -20,6 +20,8 @@ echo "== depth x4 (Middlebury Art and Books, full images)"
   --output-dir "$out/depth-x4" --quiet
 echo "== NIR x4 (EPFL 0026 and 0030, full images)"
 "$build/mcsc-task-nir-sr" --data-dir "$shared/data" --scale 4 --no-train --guide-ablation --output-dir "$out/nir-x4" --quiet
+echo "== NIR x2 (EPFL 0026 and 0030, full images)"
+"$build/mcsc-task-nir-sr" --data-dir "$shared/data" --scale 2 --no-train --guide-ablation --output-dir "$out/nir-x2" --quiet
 
 echo "== flash denoising sigma 25, 50, 75 (the two cave pairs, full images)"
 for sigma in 25 50 75; do
@@ -32,6 +34,7 @@ echo "== training curves"
 mkdir -p "$here/docs/results"
 python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" \
   "depth x4 CU-Net=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv" \
+  "NIR x2 LMCSC (fine-tuned)=$here/models/nir-x2-lmcsc.train_log.csv" \
   "flash sigma 25 CU-Net=$here/models/flash-denoise25-cunet.train_log.csv" \
   "flash sigma 50 CU-Net (fine-tuned)=$here/models/flash-denoise50-cunet.train_log.csv" \
   "flash sigma 75 CU-Net (fine-tuned)=$here/models/flash-denoise75-cunet.train_log.csv"
