@@ -31,11 +31,13 @@ inline void set_memory_budget(std::uint64_t bytes) { Impl::memory_budget_setting
 /// The machine's available memory in bytes: MemAvailable, or free pages without /proc/meminfo.
 inline std::uint64_t available_memory() {
   std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024;
+  std::string line;
+  while (std::getline(meminfo, line)) {  // "MemAvailable:   23456789 kB" (some lines have no unit)
+    std::istringstream fields(line);
+    std::string key;
+    std::uint64_t kib = 0;
+    if (fields >> key >> kib && key == "MemAvailable:") return kib * 1024;
+  }
   const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   return pages > 0 && page > 0 ? std::uint64_t(pages) * std::uint64_t(page) : ~std::uint64_t(0);
 }

@@ -178,6 +178,7 @@ inline Image read_image(const std::string& path, PixelScale scale = PixelScale::
   MCSC_REQUIRE(!path.empty(), "mcsc::read_image", "empty path");
   Impl::check_image_file("mcsc::read_image", path);
   const bool unit = scale == PixelScale::unit;
+  const bool sixteen_bit = stbi_is_16_bit(path.c_str()) != 0;
   int width = 0, height = 0, channels = 0;
   if (stbi_info(path.c_str(), &width, &height, &channels) && width > 0 && height > 0 && channels > 0) {
     // stb's samples (1 or 2 bytes) and the float image, before stb allocates (a small PNG can
@@ -186,9 +187,9 @@ inline Image read_image(const std::string& path, PixelScale scale = PixelScale::
     require_memory("mcsc::read_image",
                    "'" + path + "' (" + std::to_string(width) + "x" + std::to_string(height) + "x" +
                        std::to_string(channels) + ")",
-                   samples * ((stbi_is_16_bit(path.c_str()) ? 2 : 1) + sizeof(float)));
+                   samples * ((sixteen_bit ? 2 : 1) + sizeof(float)));
   }
-  if (stbi_is_16_bit(path.c_str())) return Impl::load_scaled<stbi_us>(path, stbi_load_16, true, unit);
+  if (sixteen_bit) return Impl::load_scaled<stbi_us>(path, stbi_load_16, true, unit);
   return Impl::load_scaled<stbi_uc>(path, stbi_load, false, unit);
 }
 
