@@ -33,7 +33,12 @@ struct Settings {
   int train_crop = 256;
 };
 
-using Pair = NamedPair;  // first: source A, second: source B
+using Pair = NamedPair;
+
+/// The zoo model of this task (models/<name>.mcsc), shown by default when it exists.
+std::string zoo_name() {
+  return task == Task::exposure ? "multi-exposure-cunet" : (task == Task::focus ? "multi-focus-cunet" : "medical-fusion-cunet");
+}  // first: source A, second: source B
 
 std::vector<Pair> default_pairs(const std::string& d) {
   if (task == Task::exposure)  // x = over-exposed, y = under-exposed (the official CUtest_npy.py order)
@@ -129,6 +134,8 @@ int run(Settings& s) {
     methods.push_back(classical_method("Classical MCSC", training, options, s.common.train.quiet));
   }
   if (!s.common.no_train) methods.push_back(train_cunet_method("CU-Net (trained here)", training, {}, channels, true, s.common.train));
+  if (const std::string zoo = zoo_model(zoo_name()); !s.common.no_zoo && !zoo.empty())
+    methods.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, channels, true));
   const std::string weights = resolve_weights(s.common.weights, task == Task::exposure ? "multi_exposure" : "multi_focus");
   if (!weights.empty()) {
     Method official = cunet_checkpoint_method("CU-Net (official)", weights, 3, true);
@@ -177,7 +184,7 @@ int main(int argc, char* argv[]) {
   return mcsc_cli::run(argc, argv, desc, about,
                        [&] {
                          validate_common(s.common);
-                                          if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
+                         if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
                          mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
                        },
                        [&] { return run(s); });

@@ -22,6 +22,7 @@
 #include "mcsc/baselines/guided_filter.hpp"
 #include "mcsc/baselines/joint_bilateral.hpp"
 #include "mcsc/metrics/fusion.hpp"
+#include "mcsc/nn/cunet_dictionaries.hpp"
 #include "mcsc/nn/init.hpp"
 #include "mcsc/solvers/coupled_dictionary_learning.hpp"
 
@@ -331,9 +332,32 @@ std::array<Tensor, 3> training_patches(const std::vector<mcsc::ImageTriplet>& im
 }
 }  // namespace
 
-Method classical_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
-                        const ClassicalOptions& options, bool quiet) {
+Method classical_method(const std::string& method_name, const std::vector<mcsc::ImageTriplet>& training,
+                        const ClassicalOptions& options_in, bool quiet) {
   auto model = std::make_shared<ClassicalModel>();
+  ClassicalOptions options = options_in;
+  std::string name = method_name;
+  if (!options.dictionaries.empty()) {  // a trained CU-Net's filters instead of learned ones
+    using CuNet = mcsc::CuNet<T, ExecSpace>;
+    const char* fn = "--classical-dictionaries";
+    const auto info = mcsc::read_checkpoint_info(options.dictionaries);
+    MCSC_REQUIRE(info.model_type == CuNet::type_name, fn,
+                 "'" << options.dictionaries << "' holds a " << info.model_type << "; only a CU-Net's filters map onto "
+                     << "the classical dictionaries (Dc, Du, Hc, Hv)");
+    const auto config = CuNet::config_from_string(info.model_config);
+    const int C = training.empty() ? config.channels : training[0].channels;
+    MCSC_REQUIRE(config.channels == C && config.fusion == options.fusion, fn,
+                 "'" << options.dictionaries << "' is a " << config.channels << "-channel "
+                     << (config.fusion ? "fusion" : "restoration") << " CU-Net; this task needs a " << C << "-channel "
+                     << (options.fusion ? "fusion" : "restoration") << " one");
+    CuNet net(config);
+    mcsc::load_checkpoint(options.dictionaries, net.parameters(), CuNet::type_name, net.config_string());
+    model->dicts = mcsc::cunet_dictionaries(net);
+    options.filters = config.filters;
+    options.kernel = config.kernel;
+    options.learn_iterations = 0;
+    name += " (dictionaries of " + fs::path(options.dictionaries).stem().string() + ")";
+  }
   model->options = options;
   {
     // Before any of the work: the patches (x, y, target and their low-passes) and, per dictionary
@@ -361,9 +385,10 @@ Method classical_method(const std::string& name, const std::vector<mcsc::ImageTr
     mcsc::axpby(T(-1), x, T(1), z);  // x holds x - xl here: z - (x - xl) - xl = z - x
     mcsc::axpby(T(-1), xl, T(1), z);
   }
-  model->dicts = mcsc::random_multimodal_dictionaries<T, ExecSpace>(C, C, C, options.filters, options.filters,
-                                                                    options.filters, options.kernel, options.fusion,
-                                                                    options.seed);
+  if (options.dictionaries.empty())
+    model->dicts = mcsc::random_multimodal_dictionaries<T, ExecSpace>(C, C, C, options.filters, options.filters,
+                                                                      options.filters, options.kernel, options.fusion,
+                                                                      options.seed);
   mcsc::CoupledDictionaryLearningOptions learn;
   learn.max_iterations = options.learn_iterations;
   learn.coding.lambda = options.lambda;
@@ -371,11 +396,14 @@ Method classical_method(const std::string& name, const std::vector<mcsc::ImageTr
       model->dicts, x, y, z, learn, mcsc::Boundary::zero, [&](const mcsc::CoupledDictionaryLearningIterate& it) {
         if (!quiet)
           std::cerr << "  " << name << ": dictionary learning iteration " << it.iteration << ", objective "
-                    << it.objective << " (" << std::fixed << std::setprecision(1) << it.seconds << " s)"
+                    << std::setprecision(6) << it.objective << " (" << std::fixed << std::setprecision(1) << it.seconds << " s)"
                     << std::defaultfloat << "\n";
         return true;
       });
-  if (!quiet)
+  if (!quiet && !options.dictionaries.empty())
+    std::cerr << "  " << name << ": coded " << options.patches << " patches and fitted G in " << std::fixed
+              << std::setprecision(1) << seconds_since(t0) << " s" << std::defaultfloat << "\n";
+  else if (!quiet)
     std::cerr << "  " << name << ": learned " << options.filters << "+" << options.filters << "+" << options.filters
               << " filters of " << options.kernel << "x" << options.kernel << " from " << options.patches
               << " patches in " << std::fixed << std::setprecision(1) << seconds_since(t0) << " s"
@@ -1084,6 +1112,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("classical-patches", with_default(s.classical.patches), "classical solver: training patches")
     ("classical-sweeps", with_default(s.classical.sweeps), "classical solver: common/unique sweeps per image")
     ("classical-inner", with_default(s.classical.inner_iterations), "classical solver: FISTA iterations per sweep and part")
+    ("classical-dictionaries", po::value(&s.classical.dictionaries)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--classical-dictionaries")), "classical solver: use a trained CU-Net's filters (a checkpoint, or a zoo model's name such as depth-x4-cunet) as its dictionaries instead of learning them (G is refitted); the row is named after it")
     ("classical-back-projections", with_default(s.classical.back_projection.iterations), "classical solver, super-resolution: guided back-projection iterations onto the low-resolution image (0: none)")
     ("classical-bp-radius", with_default(s.classical.back_projection.radius), "classical solver: guided-filter radius of the back-projection (0: bicubic, no guide)")
     ("classical-bp-eps", with_default(s.classical.back_projection.eps), "classical solver: guided-filter eps of the back-projection")
@@ -1115,6 +1144,12 @@ void validate_common(CommonSettings& s) {
     const std::string zoo = zoo_model(s.train.init_from);
     require(!zoo.empty(), "--init-from '" + s.train.init_from + "' is neither a checkpoint file nor a model under models/");
     s.train.init_from = zoo;
+  }
+  if (!s.classical.dictionaries.empty() && !fs::is_regular_file(s.classical.dictionaries)) {
+    const std::string zoo = zoo_model(s.classical.dictionaries);
+    require(!zoo.empty(), "--classical-dictionaries '" + s.classical.dictionaries +
+                              "' is neither a checkpoint file nor a model under models/");
+    s.classical.dictionaries = zoo;
   }
   if (s.data_dir.empty()) s.data_dir = default_data_dir();
   t.seed = s.seed ? s.seed : 1;

@@ -126,6 +126,12 @@ struct ClassicalOptions {
   mcsc::BackProjectionOptions back_projection{30, 4, 1e-3};
   bool fusion = false;
   std::uint64_t seed = 1;
+  /// A CU-Net checkpoint (file; --classical-dictionaries also takes a zoo name) whose filters
+  /// replace the learned Dc, Du, Hc, Hv (mcsc::cunet_dictionaries: a trained network's
+  /// dictionaries handed back to the classical solver). Nothing is learned then: the codes of
+  /// the training patches are computed once and G is fitted to them (from the network's
+  /// decoders); filters/kernel/learn_iterations are the network's / unused.
+  std::string dictionaries;
 };
 /// Learns the dictionaries from `training` (for fusion without targets the G filters are
 /// (Dc + Hc)/2, Du and Hv) and returns the method.
