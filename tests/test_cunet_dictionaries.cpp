@@ -100,3 +100,57 @@ TEMPLATE_LIST_TEST_CASE("cunet_dictionaries refuses a CU-Net without stages", "[
   CuNet<T, Space> net(config);
   REQUIRE_THROWS_WITH(cunet_dictionaries(net), Catch::Contains("0 stages"));
 }
+
+TEMPLATE_LIST_TEST_CASE("a CU-Net initialised from dictionaries runs ISTA on them and gives them back",
+                        "[nn][cunet][unfolding]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (bool fusion : {false, true}) {
+    CAPTURE(fusion);
+    CuNetConfig config;
+    config.channels = 1;
+    config.filters = 4;
+    config.kernel = 5;
+    config.stages = 2;
+    config.fusion = fusion;
+    CuNet<T, Space> net(config);
+    const auto d = random_multimodal_dictionaries<T, Space>(1, 1, 1, 4, 4, 4, 5, fusion, 300);
+    const double lambda = 0.05;
+    initialize_from_dictionaries(net, d, lambda, 32);
+    // the round trip gives the same filters back
+    const auto back = cunet_dictionaries(net);
+    REQUIRE(max_abs_diff(d.Dc, back.Dc) == 0);
+    REQUIRE(max_abs_diff(d.Du, back.Du) == 0);
+    REQUIRE(max_abs_diff(d.Hc, back.Hc) == 0);
+    REQUIRE(max_abs_diff(d.Hv, back.Hv) == 0);
+    REQUIRE(max_abs_diff(d.Gc, back.Gc) == 0);
+    REQUIRE(max_abs_diff(d.Gu, back.Gu) == 0);
+    if (fusion) REQUIRE(max_abs_diff(d.Gv, back.Gv) == 0);
+    // net_u's codes of x are stages + 1 ISTA iterations on Du (step 1/L, L read back from the
+    // threshold lambda/L), computed by the classical solver
+    auto& params = net.parameters();
+    auto lam = to_host(params.value(params.find("net_u.lam_in")));
+    const double L = lambda / double(lam(0, 0, 0, 0));
+    ConvDictionary<T, Space> Du(d.Du);
+    REQUIRE(L >= power_iteration(Du, Shape4{1, 4, 32, 32}));
+    auto x = make_tensor<T, Space>("x", {1, 1, 20, 18});
+    fill_normal(x, 301);
+    FistaOptions ista;
+    ista.lambda = lambda;
+    ista.lipschitz = L;
+    ista.accelerate = false;
+    ista.max_iterations = config.stages + 1;
+    const auto reference = fista(Du, x, ista);
+    const auto& codes = net.encoder_u().forward(x, {}, false);
+    const double scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
+    REQUIRE(scale > 0);
+    REQUIRE(max_abs_diff(codes, reference.codes) <= 1e-12 * (1 + 10 * scale));
+  }
+  CuNetConfig other;
+  other.filters = 3;
+  other.kernel = 5;
+  other.stages = 1;
+  CuNet<T, Space> small(other);
+  const auto d = random_multimodal_dictionaries<T, Space>(1, 1, 1, 4, 4, 4, 5, false, 302);
+  REQUIRE_THROWS_WITH(initialize_from_dictionaries(small, d, 0.1), Catch::Contains("should be (1, 3, 5, 5)"));
+}

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Draws training curves from the trainer's CSV logs as one SVG (standard library only).
 
-    plot_training.py OUT.svg LABEL=train_log.csv [LABEL=train_log.csv ...]
+    plot_training.py OUT.svg LABEL=train_log.csv[@SECONDS] [LABEL=train_log.csv[@SECONDS] ...]
+
+@SECONDS starts that curve later (work done before the first epoch, e.g. the classical
+dictionary learning of --init-classical).
 
 Two panels against wall time (minutes, the epochs' cumulative `seconds`): the epoch's training
 loss (log scale) and the validation PSNR; epochs with a rollback event are circled, the best
@@ -14,10 +17,17 @@ import sys
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 
-def read_log(path):
+def read_log(spec):
+    path, start = spec, 0.0
+    if "@" in spec:
+        path, _, offset = spec.rpartition("@")
+        try:
+            start = float(offset)
+        except ValueError:
+            raise SystemExit("plot_training: '%s': the text after @ must be seconds" % spec)
     rows = []
     with open(path, newline="") as f:
-        t = 0.0
+        t = start
         for r in csv.DictReader(f):
             t += float(r["seconds"])
             rows.append({"minutes": t / 60, "loss": float(r["train_loss"]), "psnr": float(r["validation_psnr"]),

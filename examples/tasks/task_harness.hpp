@@ -149,6 +149,11 @@ struct TrainOptions {
   /// Fine-tuning: a checkpoint of the same architecture to start from instead of a random
   /// initialisation (a file, or the name of a zoo model under models/; resolved by validate_common).
   std::string init_from;
+  /// CU-Net only: start from the classical solver's dictionaries, learned first from the same
+  /// training images (ClassicalOptions `classical`, with the network's filters and kernel):
+  /// mcsc::initialize_from_dictionaries, each encoder exact ISTA steps on them.
+  bool init_classical = false;
+  ClassicalOptions classical;
 };
 /// Trains a CU-Net (restoration: the residual variant, output += x; or the fusion variant) and
 /// returns it as a method (with its common and unique parts).

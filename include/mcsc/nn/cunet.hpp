@@ -138,6 +138,11 @@ class CuNet {
   const tensor_type& codes_z() const { return m_z; }
   const tensor_type& residual_x() const { return m_px; }
   const tensor_type& residual_y() const { return m_py; }
+  /// The three encoders (UFEM x, UFEM y, CFPM), e.g. to initialise them from dictionaries
+  /// (initialize_from_dictionaries in cunet_dictionaries.hpp).
+  LcscEncoder<T, ExecSpace>& encoder_u() { return m_net_u; }
+  LcscEncoder<T, ExecSpace>& encoder_v() { return m_net_v; }
+  LcscEncoder<T, ExecSpace>& encoder_z() { return m_net_z; }
   const tensor_type& decoded_u() const { return m_dec_u; }
   const tensor_type& decoded_z() const { return m_dec_z; }
   const tensor_type& decoded_v() const { return m_dec_v; }
