@@ -12,6 +12,18 @@ double value_at(const V& v, int n, int c, int i, int j) {
   auto h = to_host(v);
   return double(h(n, c, i, j));
 }
+// [a; b] along the first (output-channel) axis of (m, K, s, s) filter banks.
+template <class V>
+void concat_batch_for_test(const V& a, const V& b, const V& out) {
+  auto ha = to_host(a), hb = to_host(b);
+  auto ho = Kokkos::create_mirror_view(out);
+  const int m = int(a.extent(0));
+  for (int i = 0; i < int(out.extent(0)); ++i)
+    for (int k = 0; k < int(out.extent(1)); ++k)
+      for (int p = 0; p < int(out.extent(2)); ++p)
+        for (int q = 0; q < int(out.extent(3)); ++q) ho(i, k, p, q) = i < m ? ha(i, k, p, q) : hb(i - m, k, p, q);
+  Kokkos::deep_copy(out, ho);
+}
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("cunet_dictionaries maps each CU-Net filter bank to its classical dictionary",
@@ -126,25 +138,35 @@ TEMPLATE_LIST_TEST_CASE("a CU-Net initialised from dictionaries runs ISTA on the
     REQUIRE(max_abs_diff(d.Gc, back.Gc) == 0);
     REQUIRE(max_abs_diff(d.Gu, back.Gu) == 0);
     if (fusion) REQUIRE(max_abs_diff(d.Gv, back.Gv) == 0);
-    // net_u's codes of x are stages + 1 ISTA iterations on Du (step 1/L, L read back from the
-    // threshold lambda/L), computed by the classical solver
+    // each encoder's codes are stages + 1 ISTA iterations on its dictionary (step 1/L, L read
+    // back from its threshold lambda/L), computed by the classical solver: net_u on Du, net_v on
+    // Hv, net_z on [Dc; Hc] (2 input channels)
+    auto common = make_tensor<T, Space>("common", {2, 4, 5, 5});
+    concat_batch_for_test(d.Dc, d.Hc, common);
     auto& params = net.parameters();
-    auto lam = to_host(params.value(params.find("net_u.lam_in")));
-    const double L = lambda / double(lam(0, 0, 0, 0));
-    ConvDictionary<T, Space> Du(d.Du);
-    REQUIRE(L >= power_iteration(Du, Shape4{1, 4, 32, 32}));
-    auto x = make_tensor<T, Space>("x", {1, 1, 20, 18});
-    fill_normal(x, 301);
-    FistaOptions ista;
-    ista.lambda = lambda;
-    ista.lipschitz = L;
-    ista.accelerate = false;
-    ista.max_iterations = config.stages + 1;
-    const auto reference = fista(Du, x, ista);
-    const auto& codes = net.encoder_u().forward(x, {}, false);
-    const double scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
-    REQUIRE(scale > 0);
-    REQUIRE(max_abs_diff(codes, reference.codes) <= 1e-12 * (1 + 10 * scale));
+    auto check = [&](LcscEncoder<T, Space>& encoder, const std::string& prefix, const Tensor4<T, Space>& dict,
+                     std::uint64_t seed) {
+      CAPTURE(prefix);
+      auto lam = to_host(params.value(params.find(prefix + "lam_in")));
+      const double L = lambda / double(lam(0, 0, 0, 0));
+      ConvDictionary<T, Space> D(dict);
+      REQUIRE(L >= power_iteration(D, Shape4{1, 4, 32, 32}));
+      auto x = make_tensor<T, Space>("x", {1, int(dict.extent(0)), 20, 18});
+      fill_normal(x, seed);
+      FistaOptions ista;
+      ista.lambda = lambda;
+      ista.lipschitz = L;
+      ista.accelerate = false;
+      ista.max_iterations = config.stages + 1;
+      const auto reference = fista(D, x, ista);
+      const auto& codes = encoder.forward(x, {}, false);
+      const double scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
+      REQUIRE(scale > 0);
+      REQUIRE(max_abs_diff(codes, reference.codes) <= 1e-12 * (1 + 10 * scale));
+    };
+    check(net.encoder_u(), "net_u.", d.Du, 301);
+    check(net.encoder_v(), "net_v.", d.Hv, 302);
+    check(net.encoder_z(), "net_z.", common, 303);
   }
   CuNetConfig other;
   other.filters = 3;

@@ -19,12 +19,12 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 def read_log(spec):
     path, start = spec, 0.0
-    if "@" in spec:
-        path, _, offset = spec.rpartition("@")
-        try:
-            start = float(offset)
+    head, _, offset = spec.rpartition("@")
+    if head:
+        try:  # a trailing @SECONDS; an '@' followed by anything else is part of the path
+            start, path = float(offset), head
         except ValueError:
-            raise SystemExit("plot_training: '%s': the text after @ must be seconds" % spec)
+            pass
     rows = []
     with open(path, newline="") as f:
         t = start

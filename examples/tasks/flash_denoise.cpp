@@ -100,6 +100,7 @@ int run(Settings& s) {
     TrainOptions options = s.common.train;
     options.output_dir = s.common.output_dir + "/sigma" + level;
     options.trainer.input_noise = sigma / 255.0;  // a fresh noise field for every training patch
+    options.classical.lambda = std::max(options.classical.lambda, 0.5 * sigma / 255.0);  // as the classical row
     if (!s.common.no_train)
       methods.push_back(train_cunet_method("CU-Net (trained here)", training, validation, 3, false, options));
     std::vector<Method> checkpoints;

@@ -33,12 +33,12 @@ struct Settings {
   int train_crop = 256;
 };
 
-using Pair = NamedPair;
+using Pair = NamedPair;  // first: source A, second: source B
 
 /// The zoo model of this task (models/<name>.mcsc), shown by default when it exists.
 std::string zoo_name() {
   return task == Task::exposure ? "multi-exposure-cunet" : (task == Task::focus ? "multi-focus-cunet" : "medical-fusion-cunet");
-}  // first: source A, second: source B
+}
 
 std::vector<Pair> default_pairs(const std::string& d) {
   if (task == Task::exposure)  // x = over-exposed, y = under-exposed (the official CUtest_npy.py order)
@@ -54,8 +54,8 @@ std::vector<Pair> default_pairs(const std::string& d) {
           {"Brain s01 CT/T2", d + "/medical/brain_s01_ct.png", d + "/medical/brain_s01_mr_t2.png"}};
 }
 
-/// Synthetic training triplets (x, y, fused target) from the sharp photographs of train_dir.
-std::vector<mcsc::ImageTriplet> synthetic_training(const Settings& s) {
+/// Synthetic training samples (x, y, fused target) from the sharp photographs of train_dir.
+std::vector<Sample> synthetic_training(const Settings& s) {
   std::vector<Sample> samples;
   int k = 0;
   for (const auto& entry : std::filesystem::directory_iterator(s.train_dir)) {
@@ -79,7 +79,7 @@ std::vector<mcsc::ImageTriplet> synthetic_training(const Settings& s) {
   }
   MCSC_REQUIRE(!samples.empty(), "synthetic_training", "no .png/.jpg/.bmp photographs in '" << s.train_dir << "'");
   std::sort(samples.begin(), samples.end(), [](const Sample& a, const Sample& b) { return a.name < b.name; });
-  return triplets(samples);
+  return samples;
 }
 
 /// A 3-channel official model on grey images: the grey plane replicated to R, G and B, the
@@ -126,14 +126,19 @@ int run(Settings& s) {
     samples.back().y_caption = task == Task::exposure ? "under-exposed (y)" : (task == Task::focus ? "source B (y)" : "modality B (y)");
   }
   std::vector<Method> methods = {average_fusion_method(), csr_fusion_method(task == Task::focus)};
-  std::vector<mcsc::ImageTriplet> training;
-  if (!(s.common.no_train && s.common.no_classical)) training = synthetic_training(s);
+  std::vector<mcsc::ImageTriplet> training, validation;
+  if (!(s.common.no_train && s.common.no_classical)) {
+    auto train_samples = synthetic_training(s);
+    const auto held = hold_out(train_samples, s.common.holdout, s.common.seed);  // --holdout: validation pairs
+    training = triplets(train_samples);
+    if (!held.empty()) validation = triplets(held);
+  }
   if (!s.common.no_classical) {
     auto options = s.common.classical;
     options.fusion = true;
     methods.push_back(classical_method("Classical MCSC", training, options, s.common.train.quiet));
   }
-  if (!s.common.no_train) methods.push_back(train_cunet_method("CU-Net (trained here)", training, {}, channels, true, s.common.train));
+  if (!s.common.no_train) methods.push_back(train_cunet_method("CU-Net (trained here)", training, validation, channels, true, s.common.train));
   if (const std::string zoo = zoo_model(zoo_name()); !s.common.no_zoo && !zoo.empty())
     methods.push_back(cunet_checkpoint_method("CU-Net (zoo, trained here)", zoo, channels, true));
   const std::string weights = resolve_weights(s.common.weights, task == Task::exposure ? "multi_exposure" : "multi_focus");

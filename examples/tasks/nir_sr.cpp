@@ -118,6 +118,9 @@ int main(int argc, char* argv[]) {
         if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
         if (s.test_dir.empty()) s.test_dir = s.common.data_dir + "/rgb_nir/epfl_test";
         for (int scale : s.scales) mcsc_cli::require(scale >= 2 && scale <= 8, "--scale must be between 2 and 8");
+        mcsc_cli::require(!s.common.train.init_classical || s.no_lmcsc,
+                          "--init-classical starts CU-Net only (LMCSC's l1-l1 stages have no classical counterpart here): add --no-lmcsc");
+        mcsc_cli::require(!s.common.train.init_classical || !s.no_cunet, "--init-classical needs CU-Net (it is skipped by --no-cunet)");
         mcsc_cli::require(s.train_crop == 0 || s.train_crop >= s.common.train.trainer.patch_size,
                           "--train-crop must be 0 (whole images) or at least --patch");
         if (!s.common.weights.empty())

@@ -519,7 +519,6 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
   if (residual_start)
     for (const char* name : {"decoder.conv_1.weight", "decoder.conv_2.weight", "decoder.weight"})
       if (model.parameters().contains(name)) mcsc::fill(model.parameters().value(model.parameters().find(name)), T(0));
-  if (initialise && !o.resume) initialise(model);  // a resumed run reloads its checkpoint below
   if (!o.init_from.empty()) {  // fine-tuning (a resumed run reloads its own checkpoint below instead)
     const auto info = mcsc::load_checkpoint(o.init_from, model.parameters(), Model::type_name, model.config_string());
     if (!o.quiet)
@@ -541,6 +540,7 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
                                 mcsc::Trainer<Model>::best_path_for(options.checkpoint_path)})
         fs::remove(stale);
   }
+  if (initialise && !o.resume) initialise(model);  // after the cheap checks; a resumed run reloads its checkpoint
   mcsc::Trainer<Model> trainer(model, options);
   if (o.resume) {
     trainer.resume(options.checkpoint_path);
@@ -1145,8 +1145,8 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("classical-patches", with_default(s.classical.patches), "classical solver: training patches")
     ("classical-sweeps", with_default(s.classical.sweeps), "classical solver: common/unique sweeps per image")
     ("classical-inner", with_default(s.classical.inner_iterations), "classical solver: FISTA iterations per sweep and part")
-    ("init-classical", po::bool_switch(&s.train.init_classical), "training, CU-Net: start from the classical solver's dictionaries (learned first from the training images with --classical-lambda/-learn/-patches and the network's --filters and --kernel; every encoder then computes ISTA steps on them) instead of a random initialisation")
-    ("classical-dictionaries", po::value(&s.classical.dictionaries)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--classical-dictionaries")), "classical solver: use a trained CU-Net's filters (a checkpoint, or a zoo model's name such as depth-x4-cunet) as its dictionaries instead of learning them (G is refitted); the row is named after it")
+    ("init-classical", po::bool_switch(&s.train.init_classical), "training, CU-Net: start from the classical solver's dictionaries (learned first from the training images with --classical-lambda/-learn/-patches and the network's --filters and --kernel, never taken from --classical-dictionaries; every encoder then computes ISTA steps on them) instead of a random initialisation")
+    ("classical-dictionaries", po::value(&s.classical.dictionaries)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--classical-dictionaries")), "classical solver: use a trained CU-Net's filters (a checkpoint, or a zoo model's name such as depth-x4-cunet) as its dictionaries instead of learning them (each filter scaled to unit norm, as learned ones are; G is refitted); the row is named after it")
     ("classical-back-projections", with_default(s.classical.back_projection.iterations), "classical solver, super-resolution: guided back-projection iterations onto the low-resolution image (0: none)")
     ("classical-bp-radius", with_default(s.classical.back_projection.radius), "classical solver: guided-filter radius of the back-projection (0: bicubic, no guide)")
     ("classical-bp-eps", with_default(s.classical.back_projection.eps), "classical solver: guided-filter eps of the back-projection")
@@ -1186,6 +1186,13 @@ void validate_common(CommonSettings& s) {
     s.classical.dictionaries = zoo;
   }
   require(!(s.train.init_classical && !s.train.init_from.empty()), "--init-classical and --init-from exclude each other");
+  require(!(s.train.init_classical && s.no_train), "--init-classical starts a network trained here; --no-train trains none");
+  if (!s.classical.dictionaries.empty()) {
+    const auto type = mcsc::read_checkpoint_info(s.classical.dictionaries).model_type;
+    require(type == mcsc::CuNet<T, ExecSpace>::type_name,
+            "--classical-dictionaries: '" + s.classical.dictionaries + "' holds a " + type +
+                "; only a CU-Net's filters map onto the classical dictionaries (Dc, Du, Hc, Hv)");
+  }
   if (s.data_dir.empty()) s.data_dir = default_data_dir();
   t.seed = s.seed ? s.seed : 1;
   s.classical.seed = t.seed;

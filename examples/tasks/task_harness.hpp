@@ -128,7 +128,9 @@ struct ClassicalOptions {
   std::uint64_t seed = 1;
   /// A CU-Net checkpoint (file; --classical-dictionaries also takes a zoo name) whose filters
   /// replace the learned Dc, Du, Hc, Hv (mcsc::cunet_dictionaries: a trained network's
-  /// dictionaries handed back to the classical solver). Nothing is learned then: the codes of
+  /// dictionaries handed back to the classical solver), each filter scaled to unit norm as the
+  /// learned ones are (the network's relative scales of x's and y's filters are not kept).
+  /// Nothing is learned then: the codes of
   /// the training patches are computed once and G is fitted to them (from the network's
   /// decoders); filters/kernel/learn_iterations are the network's / unused.
   std::string dictionaries;
