@@ -257,3 +257,22 @@ TEMPLATE_LIST_TEST_CASE("initialisation: Gaussian, Xavier, thresholds", "[nn][in
   REQUIRE(std::sqrt(sum_squares(d.value) / double(d.shape.size())) == Approx(bound / std::sqrt(3.0)).epsilon(0.15));
 }
 
+
+TEMPLATE_LIST_TEST_CASE("a network refuses an image whose buffers exceed the memory budget", "[nn][errors][memory]",
+                        DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  CuNetConfig config;
+  config.filters = 8;
+  config.kernel = 3;
+  config.stages = 2;
+  CuNet<T, Space> net(config);
+  auto x = make_tensor<T, Space>("x", {1, 1, 256, 256}), y = make_tensor_like("y", x), out = make_tensor_like("out", x);
+  set_memory_budget(1 << 20);  // 1 MiB: one code buffer alone is 8 x 256 x 256 x 8 bytes = 4 MiB
+  REQUIRE_THROWS_WITH(net.forward(x, y, out, false),
+                      Catch::Contains("inference on (1, 1, 256, 256) (codes (1, 8, 256, 256)) needs about") &&
+                          Catch::Contains("of the memory budget set"));
+  set_memory_budget(0);  // back to the machine's memory: the same call works
+  net.forward(x, y, out, false);
+  REQUIRE(std::isfinite(sum_squares(out)));
+}

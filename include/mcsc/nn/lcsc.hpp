@@ -16,9 +16,11 @@
 /// Parameter names follow the official CU-Net state_dict: prefix + "layer_in.weight" (E0),
 /// "down_conv_j.weight" (D_j), "up_conv_j.weight" (E_j), "lam_in", "lam_j" (thresholds; mu for
 /// LMCSC). With `tied` there is one "down_conv.weight", "up_conv.weight" and "lam".
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "mcsc/core/memory.hpp"
 #include "mcsc/nn/parameters.hpp"
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/conv2d_prox.hpp"
@@ -218,6 +220,24 @@ class LcscEncoder {
         (!training || m_g.data())) {
       m_training = training;
       return;
+    }
+    {
+      // What is about to be allocated, checked against the memory budget first (host memory
+      // spaces), so that a large image is refused with the figures instead of ending in
+      // std::bad_alloc or the OOM killer.
+      const std::size_t have_codes = same_shape ? m_codes.size() : 0, have_pre = same_shape ? m_pre.size() : 0,
+                        have_res = same_shape ? m_res.size() : 0;
+      const bool new_grads = training && !(same_shape && m_g.data());
+      const double code_buffers = (same_shape ? 0 : 1) + (new_grads ? 5 : 0) +
+                                  double(want_codes > have_codes ? want_codes - have_codes : 0) +
+                                  double(want_pre > have_pre ? want_pre - have_pre : 0);
+      const double image_buffers = (new_grads ? 1 : 0) + double(want_res > have_res ? want_res - have_res : 0);
+      if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible) {
+        std::ostringstream what;
+        what << (training ? "training" : "inference") << " on " << sx << " (codes " << sc << ")";
+        require_memory("mcsc::LcscEncoder", what.str(),
+                       double(sizeof(T)) * (code_buffers * double(sc.size()) + image_buffers * double(sx.size())));
+      }
     }
     if (!same_shape) {
       m_codes.clear();
