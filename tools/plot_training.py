@@ -14,7 +14,8 @@ import csv
 import math
 import sys
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+LEGEND_COLUMNS = 3
 
 
 def read_log(spec):
@@ -81,19 +82,20 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     series = [(a.split("=", 1)[0], read_log(a.split("=", 1)[1])) for a in sys.argv[2:]]
-    W, H = 960, 380
+    rows = (len(series) + LEGEND_COLUMNS - 1) // LEGEND_COLUMNS
+    W, H = 960, 380 + 16 * rows
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
            '<rect width="%d" height="%d" fill="white"/>' % (W, H)]
     svg += panel(70, 40, 360, 270, "training loss (MSE, log scale)", series, "loss", True)
     svg += panel(560, 40, 360, 270, "validation PSNR (dB)", series, "psnr", False)
-    for i, (label, _) in enumerate(series):
-        y = 350 + 0 * i
-        x = 70 + 220 * i
+    for i, (label, _) in enumerate(series):  # LEGEND_COLUMNS labels a row, below the panels
+        y = 350 + 16 * (i // LEGEND_COLUMNS)
+        x = 70 + 300 * (i % LEGEND_COLUMNS)
         svg.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>' % (
             x, y, x + 24, y, COLORS[i % len(COLORS)]))
         svg.append('<text x="%d" y="%d" font-size="11">%s</text>' % (x + 30, y + 4, label))
     svg.append('<text x="%d" y="%d" font-size="10">filled: a new best validation epoch; ringed: a rollback</text>' % (
-        560, 350 + 4))
+        70, 350 + 16 * rows + 4))
     svg.append("</svg>")
     with open(sys.argv[1], "w") as f:
         f.write("\n".join(svg) + "\n")
