@@ -24,6 +24,15 @@ void concat_batch_for_test(const V& a, const V& b, const V& out) {
         for (int q = 0; q < int(out.extent(3)); ++q) ho(i, k, p, q) = i < m ? ha(i, k, p, q) : hb(i - m, k, p, q);
   Kokkos::deep_copy(out, ho);
 }
+CuNetConfig small_config(int channels, int filters, int kernel, int stages, bool fusion) {
+  CuNetConfig config;
+  config.channels = channels;
+  config.filters = filters;
+  config.kernel = kernel;
+  config.stages = stages;
+  config.fusion = fusion;
+  return config;
+}
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("cunet_dictionaries maps each CU-Net filter bank to its classical dictionary",
@@ -32,12 +41,7 @@ TEMPLATE_LIST_TEST_CASE("cunet_dictionaries maps each CU-Net filter bank to its 
   using Space = typename TestType::space;
   for (bool fusion : {false, true}) {
     CAPTURE(fusion);
-    CuNetConfig config;
-    config.channels = 2;
-    config.filters = 3;
-    config.kernel = 3;
-    config.stages = 2;
-    config.fusion = fusion;
+    const CuNetConfig config = small_config(2, 3, 3, 2, fusion);
     CuNet<T, Space> net(config);
     auto& params = net.parameters();
     for (int i = 0; i < params.count(); ++i) fill_normal(params.value(i), 91 + std::uint64_t(i));  // all distinct
@@ -75,11 +79,7 @@ TEMPLATE_LIST_TEST_CASE("the classical solver runs with a CU-Net's dictionaries 
                         "[nn][cunet][unfolding]", DoubleConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
-  CuNetConfig config;
-  config.channels = 1;
-  config.filters = 4;
-  config.kernel = 5;
-  config.stages = 1;
+  const CuNetConfig config = small_config(1, 4, 5, 1, false);
   CuNet<T, Space> net(config);
   for (int i = 0; i < net.parameters().count(); ++i) fill_normal(net.parameters().value(i), 200 + std::uint64_t(i), 0.0, 0.2);
   auto d = cunet_dictionaries(net);
@@ -105,10 +105,7 @@ TEMPLATE_LIST_TEST_CASE("the classical solver runs with a CU-Net's dictionaries 
 TEMPLATE_LIST_TEST_CASE("cunet_dictionaries refuses a CU-Net without stages", "[nn][cunet][errors]", DoubleConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
-  CuNetConfig config;
-  config.filters = 2;
-  config.kernel = 3;
-  config.stages = 0;
+  const CuNetConfig config = small_config(1, 2, 3, 0, false);
   CuNet<T, Space> net(config);
   REQUIRE_THROWS_WITH(cunet_dictionaries(net), Catch::Contains("0 stages"));
 }
@@ -119,12 +116,7 @@ TEMPLATE_LIST_TEST_CASE("a CU-Net initialised from dictionaries runs ISTA on the
   using Space = typename TestType::space;
   for (bool fusion : {false, true}) {
     CAPTURE(fusion);
-    CuNetConfig config;
-    config.channels = 1;
-    config.filters = 4;
-    config.kernel = 5;
-    config.stages = 2;
-    config.fusion = fusion;
+    const CuNetConfig config = small_config(1, 4, 5, 2, fusion);
     CuNet<T, Space> net(config);
     const auto d = random_multimodal_dictionaries<T, Space>(1, 1, 1, 4, 4, 4, 5, fusion, 300);
     const double lambda = 0.05;
@@ -168,11 +160,7 @@ TEMPLATE_LIST_TEST_CASE("a CU-Net initialised from dictionaries runs ISTA on the
     check(net.encoder_v(), "net_v.", d.Hv, 302);
     check(net.encoder_z(), "net_z.", common, 303);
   }
-  CuNetConfig other;
-  other.filters = 3;
-  other.kernel = 5;
-  other.stages = 1;
-  CuNet<T, Space> small(other);
+  CuNet<T, Space> small(small_config(1, 3, 5, 1, false));
   const auto d = random_multimodal_dictionaries<T, Space>(1, 1, 1, 4, 4, 4, 5, false, 302);
   REQUIRE_THROWS_WITH(initialize_from_dictionaries(small, d, 0.1), Catch::Contains("should be (1, 3, 5, 5)"));
 }

@@ -1174,17 +1174,15 @@ void validate_common(CommonSettings& s) {
               s.classical.back_projection.eps > 0,
           "--classical-back-projections >= 0, --classical-bp-radius >= 0, --classical-bp-eps > 0");
   mcsc_cli::require_output_dir("--output-dir", s.output_dir);
-  if (!s.train.init_from.empty() && !fs::is_regular_file(s.train.init_from)) {
-    const std::string zoo = zoo_model(s.train.init_from);
-    require(!zoo.empty(), "--init-from '" + s.train.init_from + "' is neither a checkpoint file nor a model under models/");
-    s.train.init_from = zoo;
-  }
-  if (!s.classical.dictionaries.empty() && !fs::is_regular_file(s.classical.dictionaries)) {
-    const std::string zoo = zoo_model(s.classical.dictionaries);
-    require(!zoo.empty(), "--classical-dictionaries '" + s.classical.dictionaries +
-                              "' is neither a checkpoint file nor a model under models/");
-    s.classical.dictionaries = zoo;
-  }
+  // A checkpoint option takes a file or a zoo model's name; the name becomes the file's path.
+  const auto resolve_checkpoint = [](const char* option, std::string& value) {
+    if (value.empty() || fs::is_regular_file(value)) return;
+    const std::string zoo = zoo_model(value);
+    require(!zoo.empty(), std::string(option) + " '" + value + "' is neither a checkpoint file nor a model under models/");
+    value = zoo;
+  };
+  resolve_checkpoint("--init-from", s.train.init_from);
+  resolve_checkpoint("--classical-dictionaries", s.classical.dictionaries);
   require(!(s.train.init_classical && !s.train.init_from.empty()), "--init-classical and --init-from exclude each other");
   require(!(s.train.init_classical && s.no_train), "--init-classical starts a network trained here; --no-train trains none");
   if (!s.classical.dictionaries.empty()) {
