@@ -12,6 +12,11 @@
 // warning for the intrinsics headers, which Eigen includes first here.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Eigen is a host-side reference only: without EIGEN_NO_CUDA, nvcc compiles Eigen's own CUDA
+// paths, whose host/device functions call host-only ones (a cross-execution-space error).
+#ifndef EIGEN_NO_CUDA
+#define EIGEN_NO_CUDA
+#endif
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
 

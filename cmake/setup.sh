@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # mcsc fresh-machine setup (Debian 12). Idempotent: a second run only checks and returns.
 #
-#   cmake/setup.sh              Debian packages + Kokkos (OpenMP + Serial) into the cache
-#   cmake/setup.sh --demo-data  also the demo photographs (from Debian packages, into the cache)
+#   cmake/setup.sh                    Debian packages + Kokkos 3.4 (OpenMP + Serial) into the cache
+#   cmake/setup.sh --demo-data        also the demo photographs (from Debian packages, into the cache)
+#   cmake/setup.sh --kokkos 4.6       also Kokkos 4.6.99 (OpenMP + Serial) from ../shared/kokkos
+#   cmake/setup.sh --kokkos 4.6-cuda  also Kokkos 4.6.99 with CUDA (sm_90, OpenMP host); needs nvcc
+#                                     (PATH or /usr/local/cuda/bin): without it, exits 3 and says so
 #
-# Prints the Kokkos install prefix on its last line (for -DKokkos_ROOT=...).
-# The cache lives outside the repository: $MCSC_CACHE, default ~/.cache/mcsc.
+# Prints the install prefix of the Kokkos asked for (default 3.4) on its last line (for
+# -DKokkos_ROOT=...). The cache lives outside the repository: $MCSC_CACHE, default ~/.cache/mcsc.
+# The Kokkos 4.6 source is the snapshot in $MCSC_SHARED/kokkos (default: ../shared beside the
+# repository; its README says what it is).
 # The system's apt configuration is not changed: Kokkos' source comes from Debian's `trilinos`
 # source package through a private deb-src list written into the cache, derived from the
 # machine's own apt sources (same mirrors, same keys).
@@ -14,12 +19,20 @@ set -euo pipefail
 CACHE="${MCSC_CACHE:-$HOME/.cache/mcsc}"
 KOKKOS_PREFIX="$CACHE/kokkos-openmp"
 WANT_DEMO=0
-for arg in "$@"; do
-  case "$arg" in
+WANT_KOKKOS=3.4
+while [ $# -gt 0 ]; do
+  case "$1" in
     --demo-data) WANT_DEMO=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+    --kokkos)
+      [ $# -ge 2 ] || { echo "setup.sh: --kokkos needs a value: 3.4, 4.6 or 4.6-cuda" >&2; exit 2; }
+      WANT_KOKKOS="$2"; shift
+      case "$WANT_KOKKOS" in 3.4|4.6|4.6-cuda) ;; *)
+        echo "setup.sh: --kokkos '$WANT_KOKKOS' is not one of 3.4, 4.6, 4.6-cuda" >&2; exit 2 ;;
+      esac ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 log() { printf '[mcsc-setup] %s\n' "$*" >&2; }
@@ -133,4 +146,58 @@ if [ "$WANT_DEMO" = 1 ]; then
   fi
 fi
 
-echo "$KOKKOS_PREFIX"
+# ---------------------------------------------------------------- Kokkos 4.6 from ../shared/kokkos
+# The snapshot's README gives these configurations; an OpenMP build takes a minute or two, the
+# CUDA one about 25 minutes on 2 cores (once: the install is cached, about 9 MB).
+build_kokkos4() {  # variant (openmp | cuda) -> prints the prefix
+  local variant="$1" prefix="$CACHE/kokkos4-$1"
+  if [ -f "$prefix/.mcsc-complete" ]; then echo "$prefix"; return 0; fi
+  local shared="${MCSC_SHARED:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/../shared}"
+  local tarball
+  tarball=$(ls "$shared"/kokkos/kokkos-4.6.99-*.tar.gz 2>/dev/null | head -n 1 || true)
+  if [ -z "$tarball" ]; then
+    log "no Kokkos 4.6 snapshot: $shared/kokkos/kokkos-4.6.99-*.tar.gz not found (set MCSC_SHARED to the folder holding kokkos/)"
+    exit 1
+  fi
+  local src="$CACHE/src/kokkos-4.6.99" build="$CACHE/src/kokkos4-$variant-build" build_log="$CACHE/kokkos4-$variant-build.log"
+  if [ ! -f "$src/.mcsc-from-$(basename "$tarball")" ]; then
+    log "extracting $(basename "$tarball")"
+    rm -rf "$src" "$CACHE/src/kokkos4-extract"; mkdir -p "$CACHE/src/kokkos4-extract"
+    tar -xzf "$tarball" -C "$CACHE/src/kokkos4-extract"
+    mv "$(find "$CACHE/src/kokkos4-extract" -mindepth 1 -maxdepth 1 -type d | head -n 1)" "$src"
+    rm -rf "$CACHE/src/kokkos4-extract"
+    touch "$src/.mcsc-from-$(basename "$tarball")"
+  fi
+  local args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17
+              -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkos_ENABLE_OPENMP=ON
+              -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF)
+  if [ "$variant" = cuda ]; then
+    args+=(-DKokkos_ENABLE_CUDA=ON -DKokkos_ARCH_HOPPER90=ON -DKokkos_ENABLE_CUDA_LAMBDA=ON
+           -DCMAKE_CXX_COMPILER="$src/bin/nvcc_wrapper")
+  else
+    args+=(-DKokkos_ENABLE_SERIAL=ON)
+  fi
+  log "building Kokkos 4.6.99 ($variant) into $prefix (log: $build_log)"
+  rm -rf "$build"
+  if ! { cmake -S "$src" -B "$build" "${args[@]}" && cmake --build "$build" -j "$(nproc)" &&
+         cmake --install "$build"; } > "$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    log "the Kokkos 4.6.99 ($variant) build failed; full log: $build_log"
+    exit 1
+  fi
+  rm -rf "$build"
+  touch "$prefix/.mcsc-complete"
+  echo "$prefix"
+}
+
+case "$WANT_KOKKOS" in
+  3.4) echo "$KOKKOS_PREFIX" ;;
+  4.6) build_kokkos4 openmp ;;
+  4.6-cuda)
+    if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+    if ! command -v nvcc >/dev/null; then
+      log "no nvcc (neither on PATH nor in /usr/local/cuda/bin): the Kokkos CUDA build is skipped"
+      exit 3
+    fi
+    build_kokkos4 cuda ;;
+esac

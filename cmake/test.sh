@@ -10,8 +10,17 @@
 #      tests/CMakeLists.txt); the official-weight parity tests, label 'parity', only in step 2:
 #      they are large float computations whose code paths the sanitized pass covers with smaller
 #      tests)
+#   4. the release suite of step 2 again, built against Kokkos 4.6.99 (OpenMP + Serial; the
+#      source snapshot in ../shared/kokkos, built once into the cache by setup.sh --kokkos 4.6),
+#      without the headers' self-containedness check (step 2 has it)
+#   5. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90) and mcsc compiled with its nvcc_wrapper,
+#      host-only calls inside kernels as errors: every test (instantiated for the CUDA space)
+#      and every example program, built, not run (no GPU here); the benchmarks are left to
+#      benchmarks/gpu_check.sh to keep CI within its time. Skipped, with the reason, when there
+#      is no nvcc.
 # Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
-# MCSC_KOKKOS_ROOT to use another installed Kokkos instead of building one.
+# MCSC_SKIP_KOKKOS4=1 to skip step 4, MCSC_SKIP_CUDA=1 to skip step 5, MCSC_KOKKOS_ROOT to use
+# another installed Kokkos instead of building one for step 2 (and 3).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -n "${MCSC_KOKKOS_ROOT:-}" ]; then
@@ -30,21 +39,46 @@ export OMP_WAIT_POLICY=passive
 # MCSC_SHARED_MISSING); without this variable such a test reports itself skipped to ctest.
 export MCSC_REQUIRE_SHARED="${MCSC_REQUIRE_SHARED:-1}"
 
-run_suite() {  # name, ctest arguments (space-separated, may be empty), extra cmake args...
-  local dir="$build/$1" ctest_args="$2"; shift 2
-  echo "== configuring $dir"
-  cmake -S "$here" -B "$dir" -DKokkos_ROOT="$kokkos" -DMCSC_WERROR=ON "$@" >/dev/null
+build_only() {  # name, Kokkos prefix, extra cmake args...
+  local dir="$build/$1" prefix="$2"; shift 2
+  echo "== configuring $dir (Kokkos: $prefix)"
+  cmake -S "$here" -B "$dir" -DKokkos_ROOT="$prefix" -DMCSC_WERROR=ON "$@" >/dev/null
   echo "== building $dir"
+  local start=$SECONDS
   cmake --build "$dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^(gmake|make)\[' || true
   cmake --build "$dir" -j "$jobs" >/dev/null  # fails loudly if the build above failed
-  echo "== testing $dir"
+  echo "== built $dir in $((SECONDS - start)) s"
+}
+run_suite() {  # name, Kokkos prefix, ctest arguments (space-separated, may be empty), extra cmake args...
+  local name="$1" prefix="$2" ctest_args="$3"; shift 3
+  build_only "$name" "$prefix" "$@"
+  echo "== testing $build/$name"
   # shellcheck disable=SC2086
-  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900 $ctest_args)
+  (cd "$build/$name" && ctest --output-on-failure -j "$jobs" --timeout 900 $ctest_args)
 }
 
-run_suite release "" -DCMAKE_BUILD_TYPE=Release
+run_suite release "$kokkos" "" -DCMAKE_BUILD_TYPE=Release
 if [ "${MCSC_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite sanitize "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2" -DMCSC_SANITIZE=ON \
+    run_suite sanitize "$kokkos" "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2" -DMCSC_SANITIZE=ON \
     -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_BUILD_EXAMPLES=OFF -DMCSC_TEST_SPACES=default
+fi
+if [ "${MCSC_SKIP_KOKKOS4:-0}" != 1 ]; then
+  kokkos4=$(bash "$here/cmake/setup.sh" --kokkos 4.6 | tail -n 1)
+  # (The headers' self-containedness check does not depend on the Kokkos version: step 2 has it.)
+  run_suite release-kokkos4 "$kokkos4" "" -DCMAKE_BUILD_TYPE=Release -DMCSC_CHECK_HEADERS=OFF
+fi
+if [ "${MCSC_SKIP_CUDA:-0}" != 1 ]; then
+  status=0
+  kokkos_cuda=$(bash "$here/cmake/setup.sh" --kokkos 4.6-cuda | tail -n 1) || status=$?
+  if [ "$status" = 3 ]; then
+    echo "== CUDA build skipped: no nvcc on this machine (setup.sh --kokkos 4.6-cuda says why above)"
+  elif [ "$status" != 0 ]; then
+    exit "$status"
+  else
+    PATH="$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)"):$PATH" \
+      build_only cuda "$kokkos_cuda" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$kokkos_cuda/bin/nvcc_wrapper" \
+      -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_TEST_SPACES=default
+    echo "== CUDA build done (compiled and linked, not run: no GPU here)"
+  fi
 fi

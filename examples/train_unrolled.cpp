@@ -135,7 +135,10 @@ int train(Settings& s) {
   std::cout << "training on " << train.size() << " pairs from " << s.train_dir << ", testing on " << test.size()
             << " from " << s.test_dir << "\n";
 
-  const auto [type, config] = model_type_and_config(s);
+  // Named variables, not a structured binding: capturing a binding in a lambda is C++20 (nvcc
+  // warns).
+  const auto type_and_config = model_type_and_config(s);
+  const std::string &type = type_and_config.first, &config = type_and_config.second;
   return with_model(type, config, [&](auto& model) {
     const std::string checkpoint = (fs::path(s.output_dir) / "model.mcsc").string();
     MCSC_REQUIRE(s.resume || s.overwrite || !fs::exists(checkpoint), "--output-dir",

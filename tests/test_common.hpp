@@ -3,6 +3,11 @@
 // tolerances, and an independent dense (Eigen) matrix of the convolution operator.
 #include <catch2/catch.hpp>
 
+// Eigen is a host-side reference only: without EIGEN_NO_CUDA, nvcc compiles Eigen's own CUDA
+// paths, whose host/device functions call host-only ones (a cross-execution-space error).
+#ifndef EIGEN_NO_CUDA
+#define EIGEN_NO_CUDA
+#endif
 #include <Eigen/Dense>
 #include <cstdlib>
 #include <string>

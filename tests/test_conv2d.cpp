@@ -175,7 +175,7 @@ const ConvCase blocked_cases[] = {
     {1, 3, 1, 9, 261, 9, 9},    {1, 64, 1, 40, 37, 9, 9},   {1, 1, 64, 40, 37, 9, 9},  {2, 2, 64, 33, 40, 8, 8},
     {1, 85, 1, 37, 40, 5, 5},   {1, 1, 85, 37, 40, 5, 5},   {1, 64, 3, 21, 24, 9, 9},  {1, 3, 64, 21, 24, 9, 9},
     {1, 2, 2, 8, 8, 8, 8},      {2, 4, 7, 6, 40, 6, 12},    {1, 6, 64, 14, 20, 9, 9},  {1, 3, 9, 10, 18, 5, 5},
-    {2, 2, 4, 9, 9, 8, 8},      {1, 7, 7, 11, 23, 9, 9},
+    {2, 2, 4, 9, 9, 8, 8},      {1, 7, 7, 11, 23, 9, 9},    {1, 2, 2, 45, 45, 41, 41},
 };
 
 /// max |a - b| <= tol * max(1, max |b|) over all elements.
@@ -189,15 +189,19 @@ bool close_to_reference(const A& a, const B& b, double tol) {
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("conv2d, conv2d_adjoint, conv2d_weight_grad equal their reference kernels",
-                        "[conv2d][blocked]", AllConfigs) {
+                        "[conv2d][blocked][team]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
   const double tol = std::is_same<T, float>::value ? 1e-5 : 1e-12;
   std::uint64_t seed = 100;
+  // automatic: the blocked kernels on host spaces, the team kernels on devices; team: the team
+  // kernels here too (the largest kernel, 41x41, does not fit their scratch: the reference runs).
+  for (const ConvKernel kernel : {ConvKernel::automatic, ConvKernel::team})
   for (const auto& k : blocked_cases) {
     for (bool accumulate : {false, true}) {
-      CAPTURE(k.n, k.c, k.o, k.h, k.w, k.kh, k.kw, accumulate);
-      const Conv2dOptions opt{Boundary::zero, accumulate};
+      CAPTURE(int(kernel), k.n, k.c, k.o, k.h, k.w, k.kh, k.kw, accumulate);
+      Conv2dOptions opt{Boundary::zero, accumulate};
+      opt.kernel = kernel;
       auto x = make_tensor<T, Space>("x", {k.n, k.c, k.h, k.w});
       auto w = make_tensor<T, Space>("w", {k.o, k.c, k.kh, k.kw});
       auto y = make_tensor<T, Space>("y", {k.n, k.o, k.h, k.w});
@@ -226,14 +230,17 @@ TEMPLATE_LIST_TEST_CASE("conv2d, conv2d_adjoint, conv2d_weight_grad equal their 
 }
 
 #if defined(KOKKOS_ENABLE_SERIAL) && defined(KOKKOS_ENABLE_OPENMP)
-TEMPLATE_TEST_CASE("conv2d kernels give bit-identical results on Serial and on OpenMP threads", "[conv2d][blocked]",
-                   float, double) {
+TEMPLATE_TEST_CASE("conv2d kernels give bit-identical results on Serial and on OpenMP threads, run to run",
+                   "[conv2d][blocked][team]", float, double) {
   // The weight gradient is reduced in an order fixed by the shapes; forward and adjoint compute
-  // each output in one place: the thread count does not change a bit.
+  // each output in one place: the thread count does not change a bit (blocked and team kernels).
   using T = TestType;
+  for (const ConvKernel kernel : {ConvKernel::automatic, ConvKernel::team})
   for (const auto& k : {ConvCase{2, 64, 1, 40, 37, 9, 9}, ConvCase{2, 2, 64, 33, 40, 8, 8},
                         ConvCase{1, 13, 2, 10, 270, 9, 7}, ConvCase{1, 2, 5, 40, 300, 5, 5}}) {
-    CAPTURE(k.n, k.c, k.o, k.h, k.w, k.kh, k.kw);
+    CAPTURE(int(kernel), k.n, k.c, k.o, k.h, k.w, k.kh, k.kw);
+    Conv2dOptions opt;
+    opt.kernel = kernel;
     auto xs = make_tensor<T, Kokkos::Serial>("x", {k.n, k.c, k.h, k.w});
     auto ws = make_tensor<T, Kokkos::Serial>("w", {k.o, k.c, k.kh, k.kw});
     auto ys = make_tensor<T, Kokkos::Serial>("y", {k.n, k.o, k.h, k.w});
@@ -249,13 +256,24 @@ TEMPLATE_TEST_CASE("conv2d kernels give bit-identical results on Serial and on O
     auto ao = make_tensor_like("a", xo);
     auto gs = make_tensor_like("g", ws);
     auto go = make_tensor_like("g", wo);
-    conv2d(xs, ws, fs), conv2d(xo, wo, fo);
-    conv2d_adjoint(ys, ws, as), conv2d_adjoint(yo, wo, ao);
-    conv2d_weight_grad(xs, ys, gs), conv2d_weight_grad(xo, yo, go);
+    conv2d(xs, ws, fs, opt), conv2d(xo, wo, fo, opt);
+    conv2d_adjoint(ys, ws, as, opt), conv2d_adjoint(yo, wo, ao, opt);
+    conv2d_weight_grad(xs, ys, gs, opt), conv2d_weight_grad(xo, yo, go, opt);
     Kokkos::fence();
     REQUIRE((mcsc_test::to_eigen(fs).array() == mcsc_test::to_eigen(fo).array()).all());
     REQUIRE((mcsc_test::to_eigen(as).array() == mcsc_test::to_eigen(ao).array()).all());
     REQUIRE((mcsc_test::to_eigen(gs).array() == mcsc_test::to_eigen(go).array()).all());
+    // and again on OpenMP: the same bits
+    auto fo2 = make_tensor_like("f2", yo);
+    auto ao2 = make_tensor_like("a2", xo);
+    auto go2 = make_tensor_like("g2", wo);
+    conv2d(xo, wo, fo2, opt);
+    conv2d_adjoint(yo, wo, ao2, opt);
+    conv2d_weight_grad(xo, yo, go2, opt);
+    Kokkos::fence();
+    REQUIRE((mcsc_test::to_eigen(fo2).array() == mcsc_test::to_eigen(fo).array()).all());
+    REQUIRE((mcsc_test::to_eigen(ao2).array() == mcsc_test::to_eigen(ao).array()).all());
+    REQUIRE((mcsc_test::to_eigen(go2).array() == mcsc_test::to_eigen(go).array()).all());
   }
 }
 #endif

@@ -1,6 +1,8 @@
-// A trained CU-Net's filters handed to the classical multimodal solver (nn/cunet_dictionaries.hpp).
+// A trained CU-Net's filters handed to the classical multimodal solver (nn/cunet_dictionaries.hpp),
+// and a CU-Net converted to another channel count (nn/cunet_channels.hpp).
 #include "test_common.hpp"
 
+#include "mcsc/nn/cunet_channels.hpp"
 #include "mcsc/nn/cunet_dictionaries.hpp"
 
 using namespace mcsc;
@@ -163,4 +165,136 @@ TEMPLATE_LIST_TEST_CASE("a CU-Net initialised from dictionaries runs ISTA on the
   CuNet<T, Space> small(small_config(1, 3, 5, 1, false));
   const auto d = random_multimodal_dictionaries<T, Space>(1, 1, 1, 4, 4, 4, 5, false, 302);
   REQUIRE_THROWS_WITH(initialize_from_dictionaries(small, d, 0.1), Catch::Contains("should be (1, 3, 5, 5)"));
+}
+
+namespace {
+// A CU-Net with every weight random and distinct, thresholds 0.05 (so codes are sparse but not
+// all zero).
+template <class T, class Space>
+void randomize(CuNet<T, Space>& net, std::uint64_t seed) {
+  auto& params = net.parameters();
+  for (int i = 0; i < params.count(); ++i) {
+    const bool threshold = is_threshold_name(params.entries()[std::size_t(i)].name);
+    if (threshold)
+      fill(params.value(i), T(0.05));
+    else
+      fill_normal(params.value(i), seed + std::uint64_t(i), 0.0, 0.15);
+  }
+}
+// (1, 1, H, W) -> (1, C, H, W), the grey image in every channel.
+template <class T, class Space>
+Tensor4<T, Space> replicate(const Tensor4<T, Space>& g, int C) {
+  auto out = make_tensor<T, Space>("replica", Shape4{1, C, std::int64_t(g.extent(2)), std::int64_t(g.extent(3))});
+  for (int c = 0; c < C; ++c)
+    Kokkos::deep_copy(Kokkos::subview(out, std::make_pair(0, 1), std::make_pair(c, c + 1), Kokkos::ALL, Kokkos::ALL), g);
+  return out;
+}
+}  // namespace
+
+TEMPLATE_LIST_TEST_CASE("a grey CU-Net converted to 3 channels gives its result in every channel of a grey replica",
+                        "[nn][cunet][channels]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (bool fusion : {false, true})
+    for (bool residual : {false, true}) {
+      CAPTURE(fusion, residual);
+      CuNetConfig config = small_config(1, 4, 3, 2, fusion);
+      config.residual = residual;
+      CuNet<T, Space> grey(config);
+      randomize(grey, 301);
+      config.channels = 3;
+      CuNet<T, Space> rgb(config);
+      convert_cunet_channels(grey, rgb);
+      auto g = make_tensor<T, Space>("g", Shape4{1, 1, 9, 8}), h = make_tensor_like("h", g);
+      fill_normal(g, 5);
+      fill_normal(h, 6);
+      auto out1 = make_tensor_like("out1", g);
+      grey.forward(g, h, out1);
+      const auto x3 = replicate(g, 3), y3 = replicate(h, 3);
+      auto out3 = make_tensor_like("out3", x3);
+      rgb.forward(x3, y3, out3);
+      const auto h1 = to_host(out1);
+      const auto h3 = to_host(out3);
+      double scale = 0, worst = 0;
+      for (int c = 0; c < 3; ++c)
+        for (int i = 0; i < 9; ++i)
+          for (int j = 0; j < 8; ++j) {
+            scale = std::max(scale, std::abs(double(h1(0, 0, i, j))));
+            worst = std::max(worst, std::abs(double(h3(0, c, i, j) - h1(0, 0, i, j))));
+          }
+      REQUIRE(scale > 0.1);  // a non-trivial output
+      REQUIRE(worst <= 1e-12 * scale);
+    }
+}
+
+TEMPLATE_LIST_TEST_CASE("an RGB CU-Net converted to grey gives the channel mean when its encoders write equal channels",
+                        "[nn][cunet][channels]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (bool fusion : {false, true}) {
+    CAPTURE(fusion);
+    CuNetConfig config = small_config(3, 4, 3, 2, fusion);
+    CuNet<T, Space> rgb(config);
+    randomize(rgb, 401);
+    auto g = make_tensor<T, Space>("g", Shape4{1, 1, 8, 7}), h = make_tensor_like("h", g);
+    fill_normal(g, 7);
+    fill_normal(h, 8);
+    const auto x3 = replicate(g, 3), y3 = replicate(h, 3);
+    auto run_grey = [&](const CuNet<T, Space>& from) {
+      CuNetConfig gc = config;
+      gc.channels = 1;
+      CuNet<T, Space> grey(gc);
+      convert_cunet_channels(from, grey);
+      auto out = make_tensor_like("out", g);
+      grey.forward(g, h, out);
+      return to_host(out);
+    };
+    auto channel_mean_gap = [&](CuNet<T, Space>& net, const Kokkos::View<T****, Kokkos::HostSpace>& grey_out) {
+      auto out3 = make_tensor_like("out3", x3);
+      net.forward(x3, y3, out3);
+      const auto h3 = to_host(out3);
+      double worst = 0, scale = 0;
+      for (int i = 0; i < 8; ++i)
+        for (int j = 0; j < 7; ++j) {
+          const double mean = (double(h3(0, 0, i, j)) + double(h3(0, 1, i, j)) + double(h3(0, 2, i, j))) / 3;
+          scale = std::max(scale, std::abs(mean));
+          worst = std::max(worst, std::abs(double(grey_out(0, 0, i, j)) - mean));
+        }
+      REQUIRE(scale > 0.1);
+      return worst / scale;
+    };
+    // Random weights: only an approximation (the encoders' image-writing weights differ by channel).
+    const double approximate = channel_mean_gap(rgb, run_grey(rgb));
+    CHECK(approximate > 1e-3);
+    // Make every image-writing weight of the encoders equal across the channels of each group
+    // (the decoders keep distinct channels: the mean takes care of them): then it is exact.
+    auto& params = rgb.parameters();
+    for (int p = 0; p < params.count(); ++p) {
+      const std::string& name = params.entries()[std::size_t(p)].name;
+      if (name.rfind("decoder.", 0) == 0 || is_threshold_name(name)) continue;
+      auto w = params.value(p);
+      const Shape4 s = shape_of(w);
+      if (s.n % 3 != 0 || s.n == config.filters) continue;  // reads image channels, writes codes
+      auto hw = Kokkos::create_mirror_view(w);
+      Kokkos::deep_copy(hw, w);
+      for (int o = 0; o < s.n; ++o)
+        for (int k = 0; k < s.c; ++k)
+          for (int i = 0; i < s.h; ++i)
+            for (int j = 0; j < s.w; ++j) hw(o, k, i, j) = hw(o - o % 3, k, i, j);
+      Kokkos::deep_copy(w, hw);
+    }
+    REQUIRE(channel_mean_gap(rgb, run_grey(rgb)) <= 1e-12);
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("convert_cunet_channels refuses networks that differ in more than channels",
+                        "[nn][cunet][channels][errors]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  CuNet<T, Space> rgb(small_config(3, 4, 3, 2, true));
+  CuNet<T, Space> other_filters(small_config(1, 5, 3, 2, true)), other_variant(small_config(1, 4, 3, 2, false)),
+      two(small_config(2, 4, 3, 2, true));
+  REQUIRE_THROWS_WITH(convert_cunet_channels(rgb, other_filters), Catch::Contains("differ in more than their channels"));
+  REQUIRE_THROWS_WITH(convert_cunet_channels(rgb, other_variant), Catch::Contains("differ in more than their channels"));
+  REQUIRE_THROWS_WITH(convert_cunet_channels(rgb, two), Catch::Contains("to or from 1 channel only"));
 }

@@ -520,9 +520,31 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
     for (const char* name : {"decoder.conv_1.weight", "decoder.conv_2.weight", "decoder.weight"})
       if (model.parameters().contains(name)) mcsc::fill(model.parameters().value(model.parameters().find(name)), T(0));
   if (!o.init_from.empty()) {  // fine-tuning (a resumed run reloads its own checkpoint below instead)
-    const auto info = mcsc::load_checkpoint(o.init_from, model.parameters(), Model::type_name, model.config_string());
-    if (!o.quiet)
-      std::cerr << "  starting from " << o.init_from << " (epoch " << info.epoch << " of its run)\n";
+    std::string converted;
+    if constexpr (std::is_same_v<Model, CuNet>) {
+      // A CU-Net of another channel count (an RGB model for a grey task, as the paper's medical
+      // model starts from its multi-focus one): converted by mcsc::convert_cunet_channels.
+      const auto info = mcsc::read_checkpoint_info(o.init_from);
+      if (info.model_type == CuNet::type_name) {
+        const auto from_config = CuNet::config_from_string(info.model_config);
+        const auto& c = model.config();
+        if (from_config.channels != c.channels && from_config.filters == c.filters && from_config.kernel == c.kernel &&
+            from_config.stages == c.stages && from_config.fusion == c.fusion &&
+            from_config.per_channel_threshold == c.per_channel_threshold && from_config.residual == c.residual) {
+          CuNet from(from_config);
+          mcsc::load_checkpoint(o.init_from, from.parameters(), CuNet::type_name, from.config_string());
+          mcsc::convert_cunet_channels(from, model);
+          converted = ", converted from " + std::to_string(from_config.channels) + " to " +
+                      std::to_string(model.config().channels) + " channels";
+        }
+      }
+    }
+    if (converted.empty()) {
+      const auto info = mcsc::load_checkpoint(o.init_from, model.parameters(), Model::type_name, model.config_string());
+      if (!o.quiet) std::cerr << "  starting from " << o.init_from << " (epoch " << info.epoch << " of its run)\n";
+    } else if (!o.quiet) {
+      std::cerr << "  starting from " << o.init_from << converted << "\n";
+    }
   }
   auto options = o.trainer;
   options.progress = !o.quiet;
@@ -1134,7 +1156,7 @@ void add_common_options(po::options_description& desc, CommonSettings& s) {
     ("holdout", with_default(s.holdout), "training: pairs held back from the training set to validate on after every epoch")
     ("resume", po::bool_switch(&s.train.resume), "training: continue the run whose checkpoint is in --output-dir")
     ("overwrite", po::bool_switch(&s.train.overwrite), "training: replace an earlier run's checkpoint in --output-dir")
-    ("init-from", po::value(&s.train.init_from)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--init-from")), "training: fine-tune, starting from this checkpoint of the same architecture (a file, or a zoo model's name such as flash-denoise25-cunet) instead of a random initialisation")
+    ("init-from", po::value(&s.train.init_from)->value_name("FILE|ZOO-NAME")->notifier(not_empty("--init-from")), "training: fine-tune, starting from this checkpoint of the same architecture (a file, or a zoo model's name such as flash-denoise25-cunet) instead of a random initialisation; a CU-Net that differs only in its channel count is converted to grey or from grey")
     ("filters", with_default(s.train.filters), "trained networks: filters K")
     ("kernel", with_default(s.train.kernel), "trained networks: filter size s")
     ("stages", with_default(s.train.stages), "trained networks: unrolled stages per encoder")

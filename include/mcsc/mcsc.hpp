@@ -17,6 +17,7 @@
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/metrics/ssim.hpp"
 #include "mcsc/nn/cunet.hpp"
+#include "mcsc/nn/cunet_channels.hpp"
 #include "mcsc/nn/cunet_dictionaries.hpp"
 #include "mcsc/nn/init.hpp"
 #include "mcsc/nn/lcsc.hpp"

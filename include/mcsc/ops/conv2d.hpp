@@ -16,19 +16,24 @@
 /// an m-channel signal is the weight w of shape (m, K, s, s): `D*U = conv2d(U, w)` maps codes
 /// (N, K, H, W) to signals (N, m, H, W) and `D'*R = conv2d_adjoint(R, w)` maps back.
 ///
-/// Kernels: `conv2d`, `conv2d_adjoint` and `conv2d_weight_grad` dispatch. On execution spaces that
-/// run on the host (Serial, OpenMP, ...) with Boundary::zero they use the register-blocked
-/// kernels of conv2d_blocked.hpp (the input rows a tile needs are staged zero-padded in team
-/// scratch, and each inner step updates a block of output channels x rows x vector columns held
-/// in registers). Everywhere else (device spaces, Boundary::circular, mixed scalar types, or a
-/// shape whose tiles would need more than 16 MiB of scratch) they use the generic gather kernels
-/// `conv2d_reference`, `conv2d_adjoint_reference` and `conv2d_weight_grad_reference`: one output
-/// element (or weight) per iteration, simple enough to be obviously right, and the reference the
-/// blocked kernels are tested against (tests/test_conv2d.cpp).
+/// Kernels: `conv2d`, `conv2d_adjoint` and `conv2d_weight_grad` dispatch (Conv2dOptions::kernel).
+/// By default, on execution spaces that run on the host (Serial, OpenMP, ...) with
+/// Boundary::zero they use the register-blocked kernels of conv2d_blocked.hpp (the input rows a
+/// tile needs are staged zero-padded in team scratch, and each inner step updates a block of
+/// output channels x rows x vector columns held in registers); on device spaces (CUDA) with
+/// Boundary::zero, the team-scratch kernels of conv2d_team.hpp (a team per output tile, input
+/// halo and weights staged cooperatively in team scratch, no atomics, a deterministic two-level
+/// reduction for the weight gradient), which ConvKernel::team also selects on the host.
+/// Everywhere else (Boundary::circular, mixed scalar types, or a shape whose tiles would not fit
+/// the kernels' scratch) they use the generic gather kernels `conv2d_reference`,
+/// `conv2d_adjoint_reference` and `conv2d_weight_grad_reference`: one output element (or weight)
+/// per iteration, simple enough to be obviously right, and the reference the other kernels are
+/// tested against (tests/test_conv2d.cpp).
 #include <type_traits>
 
 #include "mcsc/core/tensor.hpp"
 #include "mcsc/ops/conv2d_blocked.hpp"
+#include "mcsc/ops/conv2d_team.hpp"
 
 namespace mcsc {
 
@@ -37,11 +42,21 @@ enum class Boundary { zero, circular };
 
 inline const char* to_string(Boundary b) { return b == Boundary::zero ? "zero" : "circular"; }
 
+/// Which kernel computes a convolution (the file comment says what each is).
+enum class ConvKernel {
+  automatic,  ///< the blocked kernels on host spaces, the team kernels on device spaces (zero boundary)
+  team,       ///< the team-scratch kernels of conv2d_team.hpp, on any space (zero boundary)
+  reference   ///< the generic gather kernels, always
+};
+
 /// Options common to the convolution routines.
 struct Conv2dOptions {
   Boundary boundary = Boundary::zero;
   /// false: the output is overwritten; true: the result is added to it (gradients accumulate).
   bool accumulate = false;
+  /// Which kernel; a kernel that cannot take the operands (circular boundary, a tile beyond its
+  /// scratch) leaves them to the reference kernels.
+  ConvKernel kernel = ConvKernel::automatic;
 };
 
 /// Padding before the first row/column for a kernel of size s ("same" convention above).
@@ -79,6 +94,23 @@ inline constexpr bool blocked_conv_types_v =
     std::is_same<typename Out::value_type, typename Out::non_const_value_type>::value &&
     std::is_same<typename A::non_const_value_type, typename Out::non_const_value_type>::value &&
     std::is_same<typename B::non_const_value_type, typename Out::non_const_value_type>::value;
+
+/// Can the team kernels of conv2d_team.hpp take these operands? (One floating-point scalar type
+/// for all three, writable output; any execution space.)
+template <class Out, class A, class B>
+inline constexpr bool team_conv_types_v =
+    std::is_floating_point<typename Out::non_const_value_type>::value &&
+    std::is_same<typename Out::value_type, typename Out::non_const_value_type>::value &&
+    std::is_same<typename A::non_const_value_type, typename Out::non_const_value_type>::value &&
+    std::is_same<typename B::non_const_value_type, typename Out::non_const_value_type>::value;
+
+/// Whether the team kernels run: asked for, or the default on a device space; zero boundary.
+template <class ExecSpace>
+bool use_team_kernels(const Conv2dOptions& options) {
+  if (options.boundary != Boundary::zero) return false;
+  if (options.kernel == ConvKernel::team) return true;
+  return options.kernel == ConvKernel::automatic && !blocked::use_blocked_kernels_v<ExecSpace>;
+}
 
 /// The blocked kernels' operands of y = conv2d(x, w) (zero boundary, no accumulation).
 template <class X, class Wt, class Y>
@@ -230,11 +262,25 @@ void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
   static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
                 "mcsc::conv2d: x, w, y must be rank-4 LayoutRight views (N, C, H, W)");
   Impl::check_conv_shapes("mcsc::conv2d", x, w, y);
+  using ExecSpace = typename Y::execution_space;
+  if constexpr (Impl::team_conv_types_v<Y, X, Wt>) {
+    if (Impl::use_team_kernels<ExecSpace>(options)) {
+      if (Impl::team::correlation<ExecSpace>(
+              "mcsc::conv2d", x.data(), x.stride(0), x.stride(1), x.stride(2), y.data(), y.stride(0), y.stride(1),
+              y.stride(2), w.data(), 0, w.stride(0), w.stride(1), w.stride(2), w.stride(3), int(x.extent(0)),
+              int(x.extent(1)), int(w.extent(0)), int(x.extent(2)), int(x.extent(3)), int(w.extent(2)),
+              int(w.extent(3)), same_pad_before(int(w.extent(2))), same_pad_before(int(w.extent(3))),
+              options.accumulate))
+        return;
+      conv2d_reference(x, w, y, options);
+      return;
+    }
+  }
   if constexpr (Impl::blocked_conv_types_v<Y, X, Wt>) {
-    if (options.boundary == Boundary::zero) {
+    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
       auto a = Impl::forward_correlation_args(x, w, y);
       a.accumulate = options.accumulate;
-      if (Impl::blocked::correlation<typename Y::execution_space>("mcsc::conv2d", a)) return;
+      if (Impl::blocked::correlation<ExecSpace>("mcsc::conv2d", a)) return;
     }
   }
   conv2d_reference(x, w, y, options);
@@ -253,8 +299,25 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
   static_assert(is_tensor4_v<X> && is_tensor4_v<Wt> && is_tensor4_v<Y>,
                 "mcsc::conv2d_adjoint: y, w, x must be rank-4 LayoutRight views (N, C, H, W)");
   Impl::check_conv_shapes("mcsc::conv2d_adjoint", x, w, y);
+  using ExecSpace = typename X::execution_space;
+  if constexpr (Impl::team_conv_types_v<X, Y, Wt>) {
+    if (Impl::use_team_kernels<ExecSpace>(options)) {
+      // wt(c, o, p, q) = w[o, c, kh-1-p, kw-1-q], read through strides (as below)
+      const int KH = int(w.extent(2)), KW = int(w.extent(3));
+      if (Impl::team::correlation<ExecSpace>(
+              "mcsc::conv2d_adjoint", y.data(), y.stride(0), y.stride(1), y.stride(2), x.data(), x.stride(0),
+              x.stride(1), x.stride(2), w.data(),
+              std::int64_t(KH - 1) * w.stride(2) + std::int64_t(KW - 1) * w.stride(3), w.stride(1), w.stride(0),
+              -std::int64_t(w.stride(2)), -std::int64_t(w.stride(3)), int(x.extent(0)), int(w.extent(0)),
+              int(x.extent(1)), int(x.extent(2)), int(x.extent(3)), KH, KW, KH - 1 - same_pad_before(KH),
+              KW - 1 - same_pad_before(KW), options.accumulate))
+        return;
+      conv2d_adjoint_reference(y, w, x, options);
+      return;
+    }
+  }
   if constexpr (Impl::blocked_conv_types_v<X, Y, Wt>) {
-    if (options.boundary == Boundary::zero) {
+    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
       using T = typename X::non_const_value_type;
       Impl::blocked::CorrelationArgs<T> a;
       a.in = y.data();
@@ -269,7 +332,7 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
       a.w0 = std::int64_t(a.KH - 1) * w.stride(2) + std::int64_t(a.KW - 1) * w.stride(3);
       a.pt = a.KH - 1 - same_pad_before(a.KH), a.pl = a.KW - 1 - same_pad_before(a.KW);
       a.accumulate = options.accumulate;
-      if (Impl::blocked::correlation<typename X::execution_space>("mcsc::conv2d_adjoint", a)) return;
+      if (Impl::blocked::correlation<ExecSpace>("mcsc::conv2d_adjoint", a)) return;
     }
   }
   conv2d_adjoint_reference(y, w, x, options);
@@ -287,8 +350,22 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
   static_assert(is_tensor4_v<X> && is_tensor4_v<GY> && is_tensor4_v<GW>,
                 "mcsc::conv2d_weight_grad: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
   Impl::check_conv_shapes("mcsc::conv2d_weight_grad", x, gw, gy);
+  using ExecSpace = typename GW::execution_space;
+  if constexpr (Impl::team_conv_types_v<GW, X, GY>) {
+    if (Impl::use_team_kernels<ExecSpace>(options)) {
+      if (Impl::team::weight_grad<ExecSpace>(
+              "mcsc::conv2d_weight_grad", x.data(), x.stride(0), x.stride(1), x.stride(2), gy.data(), gy.stride(0),
+              gy.stride(1), gy.stride(2), gw.data(), gw.stride(0), gw.stride(1), gw.stride(2), int(x.extent(0)),
+              int(x.extent(1)), int(gw.extent(0)), int(x.extent(2)), int(x.extent(3)), int(gw.extent(2)),
+              int(gw.extent(3)), same_pad_before(int(gw.extent(2))), same_pad_before(int(gw.extent(3))),
+              options.accumulate))
+        return;
+      conv2d_weight_grad_reference(x, gy, gw, options);
+      return;
+    }
+  }
   if constexpr (Impl::blocked_conv_types_v<GW, X, GY>) {
-    if (options.boundary == Boundary::zero) {
+    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
       using T = typename GW::non_const_value_type;
       Impl::blocked::WeightGradArgs<T> a;
       a.x = x.data();
@@ -301,7 +378,7 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
       a.O = int(gw.extent(0)), a.KH = int(gw.extent(2)), a.KW = int(gw.extent(3));
       a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
       a.accumulate = options.accumulate;
-      if (Impl::blocked::weight_grad<typename GW::execution_space>("mcsc::conv2d_weight_grad", a)) return;
+      if (Impl::blocked::weight_grad<ExecSpace>("mcsc::conv2d_weight_grad", a)) return;
     }
   }
   conv2d_weight_grad_reference(x, gy, gw, options);

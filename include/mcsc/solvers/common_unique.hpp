@@ -339,7 +339,10 @@ CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execut
   result.lipschitz_u = options.lipschitz_u > 0 ? options.lipschitz_u : 1.01 * power_iteration(Du, su);
   result.lipschitz_v = options.lipschitz_v > 0 ? options.lipschitz_v : 1.01 * power_iteration(Hv, sv);
   result.lipschitz_c = options.lipschitz_c > 0 ? options.lipschitz_c : 1.01 * power_iteration(S, sc);
-  for (double L : {result.lipschitz_c, result.lipschitz_u, result.lipschitz_v})
+  // A named array, not a braced list: nvcc 13's front end rejects this range-for over a braced
+  // list of a local's members ("'begin' was not declared").
+  const double computed[] = {result.lipschitz_c, result.lipschitz_u, result.lipschitz_v};
+  for (double L : computed)
     MCSC_REQUIRE(L > 0 && std::isfinite(L), fn,
                  "a Lipschitz constant is " << L << " (all-zero dictionary?): Dc " << shape_of(Dc.weights()) << ", Du "
                                             << shape_of(Du.weights()) << ", Hc " << shape_of(Hc.weights())

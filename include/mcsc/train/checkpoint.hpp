@@ -209,7 +209,8 @@ void save_checkpoint(const std::string& path, const Parameters<T, ExecSpace>& pa
   w.pod(std::uint32_t(params.count()));
   for (const auto& e : params.entries()) {
     w.str(e.name);
-    for (std::int64_t d : {e.shape.n, e.shape.c, e.shape.h, e.shape.w}) w.pod(d);
+    const std::int64_t extents[] = {e.shape.n, e.shape.c, e.shape.h, e.shape.w};  // not a braced list: nvcc 13
+    for (std::int64_t d : extents) w.pod(d);
     w.template values<T>(e.value);
   }
   std::uint32_t buffers = 0;
