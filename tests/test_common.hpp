@@ -18,6 +18,16 @@
 
 namespace mcsc_test {
 
+/// Sets the team kernels' thread count per team on host spaces (mcsc::Impl::team::host_team_size)
+/// for a scope.
+struct HostTeamSize {
+  explicit HostTeamSize(int size) : saved(mcsc::Impl::team::host_team_size()) { mcsc::Impl::team::host_team_size() = size; }
+  ~HostTeamSize() { mcsc::Impl::team::host_team_size() = saved; }
+  HostTeamSize(const HostTeamSize&) = delete;
+  HostTeamSize& operator=(const HostTeamSize&) = delete;
+  int saved;
+};
+
 /// The shared data folder: $MCSC_SHARED_DIR (ctest sets it), else ../shared.
 inline std::string shared_dir() {
   const char* env = std::getenv("MCSC_SHARED_DIR");

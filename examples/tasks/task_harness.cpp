@@ -526,9 +526,15 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
       // model starts from its multi-focus one): converted by mcsc::convert_cunet_channels.
       const auto info = mcsc::read_checkpoint_info(o.init_from);
       if (info.model_type == CuNet::type_name) {
-        const auto from_config = CuNet::config_from_string(info.model_config);
+        mcsc::CuNetConfig from_config;
+        bool parsed = true;
+        try {  // an unreadable configuration is load_checkpoint's to report, with its clearer message
+          from_config = CuNet::config_from_string(info.model_config);
+        } catch (const mcsc::Error&) {
+          parsed = false;
+        }
         const auto& c = model.config();
-        if (from_config.channels != c.channels && from_config.filters == c.filters && from_config.kernel == c.kernel &&
+        if (parsed && from_config.channels != c.channels && from_config.filters == c.filters && from_config.kernel == c.kernel &&
             from_config.stages == c.stages && from_config.fusion == c.fusion &&
             from_config.per_channel_threshold == c.per_channel_threshold && from_config.residual == c.residual) {
           CuNet from(from_config);

@@ -47,15 +47,31 @@ inline constexpr int kGradGroups = 32;  ///< partial sums per weight at most (th
 /// Team scratch per team: fits CUDA's default 48 KiB of shared memory per block with room left.
 inline constexpr std::size_t kScratchBytes = 32 * 1024;
 
-/// Threads per team: Kokkos' choice on host spaces (one thread), one per pixel of a tile on
-/// devices.
+/// Threads per team on host spaces: 0 (the default) lets Kokkos choose (one thread per team on
+/// OpenMP); a positive value asks for that many, at most the space's concurrency. The tests set
+/// it to run the kernels' cooperative staging, barriers and thread-to-work mapping with several
+/// threads per team on the host.
+inline int& host_team_size() {
+  static int size = 0;
+  return size;
+}
+
+/// Threads per team: on host execution spaces Kokkos' choice (or host_team_size()), on devices
+/// one per pixel of a tile (device_team_size).
 template <class ExecSpace>
 Kokkos::TeamPolicy<ExecSpace> team_policy(std::int64_t league, int device_team_size) {
-  if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible)
-    return Kokkos::TeamPolicy<ExecSpace>(league, Kokkos::AUTO);
-  else
-    return Kokkos::TeamPolicy<ExecSpace>(league, device_team_size);
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    (void)device_team_size;
+    const int wanted = std::min(host_team_size(), ExecSpace().concurrency());
+    if (wanted > 0) return Kokkos::TeamPolicy<ExecSpace>(int(league), wanted);
+    return Kokkos::TeamPolicy<ExecSpace>(int(league), Kokkos::AUTO);
+  } else {
+    return Kokkos::TeamPolicy<ExecSpace>(int(league), device_team_size);
+  }
 }
+
+/// Kokkos' league sizes are int: larger launches are left to the reference kernels.
+inline bool league_fits(std::int64_t league) { return league <= std::int64_t(2147483647); }
 
 /// The correlation described in the file comment, with the operands as raw pointers and strides
 /// (unit stride along columns). Returns false (nothing done) when the tile does not fit.
@@ -77,6 +93,7 @@ bool correlation(const char* label, const T* in, std::int64_t in_sn, std::int64_
   const int tiles_h = (H + TH - 1) / TH, tiles_w = (W + TW - 1) / TW, blocks = (Cout + OB - 1) / OB;
   const std::int64_t league = std::int64_t(N) * blocks * tiles_h * tiles_w;
   if (league == 0) return true;
+  if (!league_fits(league)) return false;
   auto policy = team_policy<ExecSpace>(league, pixels)
                     .set_scratch_size(0, Kokkos::PerTeam(scratch_view::shmem_size(total)));
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
@@ -158,6 +175,7 @@ bool weight_grad(const char* label, const T* x, std::int64_t x_sn, std::int64_t 
   const std::int64_t weights = std::int64_t(O) * C * taps;
   if (weights == 0) return true;
   const int groups = int(std::min<std::int64_t>(std::max<std::int64_t>(chunks, 1), kGradGroups));
+  if (!league_fits(std::int64_t(groups) * O * C)) return false;
   Kokkos::View<T*, typename ExecSpace::memory_space> partial(
       Kokkos::view_alloc(Kokkos::WithoutInitializing, "mcsc::conv2d_weight_grad::partial"), std::size_t(groups) * weights);
   auto policy = team_policy<ExecSpace>(std::int64_t(groups) * O * C, 128)
