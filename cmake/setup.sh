@@ -152,7 +152,8 @@ fi
 # CUDA one 10-25 minutes on 2 cores (10 measured here; once: the install is cached, about 9 MB).
 build_kokkos4() {  # variant (openmp | cuda) -> prints the prefix
   local variant="$1" prefix="$CACHE/kokkos4-$1"
-  if [ -f "$prefix/.mcsc-complete" ]; then echo "$prefix"; return 0; fi
+  # (-2: built with cmake/kokkos-4.6.99-gcc12.patch; an earlier install without it is rebuilt)
+  if [ -f "$prefix/.mcsc-complete-2" ]; then echo "$prefix"; return 0; fi
   local shared="${MCSC_SHARED:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/../shared}"
   local tarball
   tarball=$(ls "$shared"/kokkos/kokkos-4.6.99-*.tar.gz 2>/dev/null | head -n 1 || true)
@@ -168,6 +169,13 @@ build_kokkos4() {  # variant (openmp | cuda) -> prints the prefix
     mv "$(find "$CACHE/src/kokkos4-extract" -mindepth 1 -maxdepth 1 -type d | head -n 1)" "$src"
     rm -rf "$CACHE/src/kokkos4-extract"
     touch "$src/.mcsc-from-$(basename "$tarball")"
+  fi
+  # GCC 12.2-12.5 miscompile the snapshot's constexpr SharedAllocationTracker() in release builds:
+  # every default-constructed View then crashes when destroyed (kokkos/kokkos#7464, #8187; fixed
+  # upstream by #8223 and #9262, after this snapshot). The patch is upstream's change.
+  if [ ! -f "$src/.mcsc-gcc12-patched" ]; then
+    patch -p1 --forward -d "$src" < "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kokkos-4.6.99-gcc12.patch" >&2
+    touch "$src/.mcsc-gcc12-patched"
   fi
   local args=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_CXX_STANDARD=17
               -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DKokkos_ENABLE_OPENMP=ON
@@ -187,7 +195,7 @@ build_kokkos4() {  # variant (openmp | cuda) -> prints the prefix
     exit 1
   fi
   rm -rf "$build"
-  touch "$prefix/.mcsc-complete"
+  touch "$prefix/.mcsc-complete-2"
   echo "$prefix"
 }
 
