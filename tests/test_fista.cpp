@@ -363,23 +363,25 @@ void count_reduce(const char*, std::uint32_t, std::uint64_t*) { ++g_counts.reduc
 template <class F>
 KokkosEventCounts count_kokkos_events(F&& f) {
   namespace tools = Kokkos::Tools::Experimental;
+  struct Hooks {  // installed for this scope, cleared on every exit (an exception included)
+    Hooks() {
+      tools::set_allocate_data_callback(count_allocation);
+      tools::set_begin_deep_copy_callback(count_deep_copy);
+      tools::set_begin_parallel_reduce_callback(count_reduce);
+    }
+    ~Hooks() {
+      tools::set_allocate_data_callback(nullptr);
+      tools::set_begin_deep_copy_callback(nullptr);
+      tools::set_begin_parallel_reduce_callback(nullptr);
+    }
+  };
   Kokkos::fence();
   g_counts = {};
-  tools::set_allocate_data_callback(count_allocation);
-  tools::set_begin_deep_copy_callback(count_deep_copy);
-  tools::set_begin_parallel_reduce_callback(count_reduce);
-  try {
+  {
+    const Hooks hooks;
     f();
-  } catch (...) {
-    tools::set_allocate_data_callback(nullptr);
-    tools::set_begin_deep_copy_callback(nullptr);
-    tools::set_begin_parallel_reduce_callback(nullptr);
-    throw;
+    Kokkos::fence();
   }
-  Kokkos::fence();
-  tools::set_allocate_data_callback(nullptr);
-  tools::set_begin_deep_copy_callback(nullptr);
-  tools::set_begin_parallel_reduce_callback(nullptr);
   return g_counts;
 }
 }  // namespace
