@@ -7,7 +7,8 @@
 ///   z = net_z(concat(x - conv_u*u, y - conv_v*v))      common codes (CFPM), input 2C channels
 ///   output = G_u*u + G_c*z             (restoration)   image reconstruction (IRM)
 ///   output = (G_u*u + G_c*z) + G_v*v   (fusion)
-///   (+ x with `residual`, the paper's residual-learning variant)
+///   (+ x with `residual`, the paper's residual-learning variant; for fusion, + (x + y)/2,
+///   so a fusion network with zero decoders starts as the average of its two sources)
 ///
 /// Parameter names are the official state_dict keys ("net_u.layer_in.weight", "conv_u.weight",
 /// "decoder.conv_1.weight", ...), so the official weights load by name. The official
@@ -25,7 +26,7 @@ struct CuNetConfig {
   int stages = 4;     ///< learned steps per encoder
   bool fusion = false;  ///< add G_v*v to the output (the MIF variant, decoder.conv_3)
   bool per_channel_threshold = false;
-  bool residual = false;  ///< output += x (the paper's residual-learning variant; not the official weights)
+  bool residual = false;  ///< output += x, or (x + y)/2 with `fusion` (the paper's residual-learning variant; not the official weights)
 };
 
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
@@ -98,7 +99,14 @@ class CuNet {
       conv2d(m_v, weight(m_decoder_v), m_dec_v);
       axpby(T(1), m_dec_v, T(1), output);
     }
-    if (m_config.residual) axpby(T(1), x, T(1), output);
+    if (m_config.residual) {
+      if (m_config.fusion) {
+        axpby(T(0.5), x, T(1), output);
+        axpby(T(0.5), y, T(1), output);
+      } else {
+        axpby(T(1), x, T(1), output);
+      }
+    }
     m_trained_forward = training;
   }
 
@@ -109,7 +117,11 @@ class CuNet {
     MCSC_REQUIRE(shape_of(grad_output) == shape_of(m_x), "mcsc::CuNet::backward",
                  "gradient " << shape_of(grad_output) << " should be " << shape_of(m_x));
     const Conv2dOptions add{Boundary::zero, true};
-    if (m_config.residual && grad_x.data()) axpby(T(1), grad_output, T(1), grad_x);
+    if (m_config.residual) {
+      const T share = m_config.fusion ? T(0.5) : T(1);  // output += x, or (x + y)/2 with fusion
+      if (grad_x.data()) axpby(share, grad_output, T(1), grad_x);
+      if (m_config.fusion && grad_y.data()) axpby(share, grad_output, T(1), grad_y);
+    }
     // Decoder.
     conv2d_weight_grad(m_u, grad_output, grad(m_decoder_u), add);
     conv2d_weight_grad(m_z, grad_output, grad(m_decoder_z), add);
