@@ -9,10 +9,12 @@
 #define EIGEN_NO_CUDA
 #endif
 #include <Eigen/Dense>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "mcsc/mcsc.hpp"
 
@@ -178,6 +180,59 @@ void check_gradient(const char* what, const V& view, const G& analytic, Loss&& l
     REQUIRE(std::abs(fd - an) <= tol * (1 + std::abs(fd)));
     if (i == n - 1) break;
   }
+}
+
+/// What the library does besides its kernels, counted through Kokkos' profiling hooks: memory
+/// allocations, deep copies (and those between different memory spaces, with the label of each
+/// one's destination) and parallel_reduce launches (each one returns a scalar to the host on a
+/// device).
+struct KokkosEventCounts {
+  int allocations = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
+  std::vector<std::string> cross_space_destinations;
+};
+inline KokkosEventCounts& kokkos_event_counts() {
+  static KokkosEventCounts counts;
+  return counts;
+}
+
+/// The events of f(), with the hooks installed only around it (they replace, and then clear, any
+/// tool loaded through KOKKOS_TOOLS_LIBS for these three events).
+template <class F>
+KokkosEventCounts count_kokkos_events(F&& f) {
+  namespace tools = Kokkos::Tools::Experimental;
+  struct Hooks {  // installed for this scope, cleared on every exit (an exception included)
+    static void allocation(Kokkos::Tools::SpaceHandle, const char*, const void*, std::uint64_t) {
+      ++kokkos_event_counts().allocations;
+    }
+    static void deep_copy(Kokkos::Tools::SpaceHandle dst, const char* dst_label, const void*,
+                          Kokkos::Tools::SpaceHandle src, const char*, const void*, std::uint64_t) {
+      auto& c = kokkos_event_counts();
+      ++c.deep_copies;
+      if (std::string(dst.name) != std::string(src.name)) {
+        ++c.cross_space_copies;
+        c.cross_space_destinations.emplace_back(dst_label);
+      }
+    }
+    static void reduce(const char*, std::uint32_t, std::uint64_t*) { ++kokkos_event_counts().reductions; }
+    Hooks() {
+      tools::set_allocate_data_callback(allocation);
+      tools::set_begin_deep_copy_callback(deep_copy);
+      tools::set_begin_parallel_reduce_callback(reduce);
+    }
+    ~Hooks() {
+      tools::set_allocate_data_callback(nullptr);
+      tools::set_begin_deep_copy_callback(nullptr);
+      tools::set_begin_parallel_reduce_callback(nullptr);
+    }
+  };
+  Kokkos::fence();
+  kokkos_event_counts() = {};
+  {
+    const Hooks hooks;
+    f();
+    Kokkos::fence();
+  }
+  return kokkos_event_counts();
 }
 
 }  // namespace mcsc_test

@@ -342,49 +342,6 @@ TEMPLATE_LIST_TEST_CASE("FISTA rejects bad input", "[fista][errors]", AllConfigs
 }
 
 // ------------------------------------------------------------------ residency (issue 13)
-namespace {
-/// Counts, through Kokkos' profiling hooks, what the library does besides its kernels: memory
-/// allocations, deep copies (and those between different memory spaces) and parallel_reduce
-/// launches (each one returns a scalar to the host on a device).
-struct KokkosEventCounts {
-  int allocations = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
-};
-KokkosEventCounts g_counts;
-void count_allocation(Kokkos::Tools::SpaceHandle, const char*, const void*, std::uint64_t) { ++g_counts.allocations; }
-void count_deep_copy(Kokkos::Tools::SpaceHandle dst, const char*, const void*, Kokkos::Tools::SpaceHandle src,
-                     const char*, const void*, std::uint64_t) {
-  ++g_counts.deep_copies;
-  if (std::string(dst.name) != std::string(src.name)) ++g_counts.cross_space_copies;
-}
-void count_reduce(const char*, std::uint32_t, std::uint64_t*) { ++g_counts.reductions; }
-
-/// The events of f(), with the hooks installed only around it (they replace, and then clear, any
-/// tool loaded through KOKKOS_TOOLS_LIBS for these three events).
-template <class F>
-KokkosEventCounts count_kokkos_events(F&& f) {
-  namespace tools = Kokkos::Tools::Experimental;
-  struct Hooks {  // installed for this scope, cleared on every exit (an exception included)
-    Hooks() {
-      tools::set_allocate_data_callback(count_allocation);
-      tools::set_begin_deep_copy_callback(count_deep_copy);
-      tools::set_begin_parallel_reduce_callback(count_reduce);
-    }
-    ~Hooks() {
-      tools::set_allocate_data_callback(nullptr);
-      tools::set_begin_deep_copy_callback(nullptr);
-      tools::set_begin_parallel_reduce_callback(nullptr);
-    }
-  };
-  Kokkos::fence();
-  g_counts = {};
-  {
-    const Hooks hooks;
-    f();
-    Kokkos::fence();
-  }
-  return g_counts;
-}
-}  // namespace
 
 TEMPLATE_LIST_TEST_CASE("a steady-state FISTA iteration allocates nothing and copies nothing between memory spaces",
                         "[fista][residency]", AllConfigs) {
@@ -402,7 +359,7 @@ TEMPLATE_LIST_TEST_CASE("a steady-state FISTA iteration allocates nothing and co
   o.lipschitz = 1.01 * power_iteration(D, D.code_shape(shape_of(y)));
   auto run = [&](int iterations) {
     o.max_iterations = iterations;
-    return count_kokkos_events([&] { fista(D, y, o); });
+    return mcsc_test::count_kokkos_events([&] { fista(D, y, o); });
   };
   const auto a = run(5), b = run(9);
   const double allocations = (b.allocations - a.allocations) / 4.0, copies = (b.deep_copies - a.deep_copies) / 4.0,

@@ -2,6 +2,11 @@
 // rules, clipping, step decay, and the losses' gradients by finite differences.
 #include "test_common.hpp"
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 
@@ -128,4 +133,49 @@ TEMPLATE_LIST_TEST_CASE("MSE and L1 losses and their gradients", "[loss][gradien
   mcsc_test::check_gradient("l1", p, g, [&]() { return l1_loss(p, q, Tensor4<T, Space>()); }, 40);
   auto wrong = make_tensor<T, Space>("wrong", {2, 1, 4, 4});
   REQUIRE_THROWS_WITH(mse_loss(p, wrong, g), Catch::Contains("mcsc::mse_loss"));
+}
+
+TEMPLATE_LIST_TEST_CASE("a training step's loss read-back: the loss itself, or NaN for a non-finite parameter",
+                        "[loss]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto p = make_tensor<T, Space>("p", {2, 3, 17, 19});
+  auto q = make_tensor_like("q", p);
+  auto g = make_tensor_like("g", p), g_ref = make_tensor_like("g_ref", p);
+  auto params = make_tensor<T, Space>("params", {1, 1, 1, 301});
+  fill_normal(p, 3);
+  fill_normal(q, 4);
+  fill_normal(params, 5);
+  Kokkos::View<int, typename Space::memory_space> flag("flag");
+  for (const auto kind : {LossKind::mse, LossKind::l1}) {
+    CAPTURE(int(kind));
+    const double loss = kind == LossKind::mse ? mse_loss(p, q, g_ref) : l1_loss(p, q, g_ref);
+    loss_gradient(kind, p, q, g);
+    REQUIRE(max_abs_diff(g, g_ref) == 0);
+    // The same reduction as the loss functions: the same value to the bit.
+    REQUIRE(loss_unless_nonfinite(kind, p, q, params, flag) == loss);
+    // A NaN or Inf parameter anywhere (first, middle, last) turns it into NaN, once: the flag is cleared.
+    for (const std::int64_t at : {std::int64_t(0), std::int64_t(150), std::int64_t(300)}) {
+      for (const double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        CAPTURE(at, bad);
+        auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params);
+        const T saved = h.data()[at];
+        h.data()[at] = T(bad);
+        Kokkos::deep_copy(params, h);
+        REQUIRE(std::isnan(loss_unless_nonfinite(kind, p, q, params, flag)));
+        h.data()[at] = saved;
+        Kokkos::deep_copy(params, h);
+        REQUIRE(loss_unless_nonfinite(kind, p, q, params, flag) == loss);
+      }
+    }
+  }
+  // A NaN prediction gives a NaN loss, as the loss functions do.
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p);
+  h.data()[7] = T(std::numeric_limits<double>::quiet_NaN());
+  Kokkos::deep_copy(p, h);
+  REQUIRE(std::isnan(loss_unless_nonfinite(LossKind::mse, p, q, params, flag)));
+  auto wrong = make_tensor<T, Space>("wrong", {2, 3, 17, 18});
+  REQUIRE_THROWS_WITH(loss_unless_nonfinite(LossKind::mse, p, wrong, params, flag),
+                      Catch::Contains("mcsc::loss_unless_nonfinite"));
+  REQUIRE_THROWS_WITH(loss_gradient(LossKind::l1, p, q, wrong), Catch::Contains("mcsc::loss_gradient"));
 }

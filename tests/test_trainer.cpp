@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -518,6 +519,69 @@ TEST_CASE("no allocation inside a training step after the first", "[trainer][mem
   const auto lmcsc_one = allocations_for<LmcscNet<float, Space>>(c, data, 1);
   const auto lmcsc_four = allocations_for<LmcscNet<float, Space>>(c, data, 4);
   REQUIRE(lmcsc_four == lmcsc_one);
+}
+
+TEST_CASE("a steady-state training step reads back one scalar and copies only its batch across memory spaces",
+          "[trainer][residency]") {
+  // Per step = (events of a 9-step epoch) - (events of a 5-step epoch) over 4: the set-up and the
+  // epoch's end (snapshot, record) are the same in both.
+  ImageTriplet t;
+  t.name = "synthetic";
+  t.channels = 1;
+  t.height = t.width = 40;
+  for (int i = 0; i < 1600; ++i) {
+    t.target.push_back(float((i * 37) % 101) / 100.f);
+    t.guide.push_back(float((i * 53) % 97) / 96.f);
+    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
+  }
+  const std::vector<ImageTriplet> data{t};
+  using Space = Kokkos::DefaultExecutionSpace;
+  UnrolledNetConfig lmcsc;
+  lmcsc.filters = 4;
+  lmcsc.kernel = 3;
+  lmcsc.stages = 2;
+  auto per_step = [&](auto make_net, LossKind loss) {
+    auto events = [&](int steps) {
+      auto net = make_net();
+      init(*net);
+      auto options = small_options(1);
+      options.steps_per_epoch = steps;
+      options.loss = loss;
+      Trainer<typename decltype(net)::element_type> trainer(*net, options);
+      return mcsc_test::count_kokkos_events([&] { trainer.fit(data, {}); });
+    };
+    events(1);  // warm-up: Kokkos grows some internal buffers once per process
+    const auto a = events(5), b = events(9);
+    CHECK(a.reductions > 0);  // the hooks see the trainer's work
+    CHECK(a.deep_copies > 0);
+    mcsc_test::KokkosEventCounts d;
+    d.allocations = b.allocations - a.allocations;
+    d.deep_copies = b.deep_copies - a.deep_copies;
+    d.cross_space_copies = b.cross_space_copies - a.cross_space_copies;
+    d.reductions = b.reductions - a.reductions;
+    d.cross_space_destinations = b.cross_space_destinations;
+    return d;
+  };
+  for (const auto loss : {LossKind::mse, LossKind::l1}) {
+    CAPTURE(int(loss));
+    const auto cunet = [] { return std::make_unique<CuNet<float, Space>>(small_cunet()); };
+    const auto lmcsc_net = [&] { return std::make_unique<LmcscNet<float, Space>>(lmcsc); };
+    for (const auto& d : {per_step(cunet, loss), per_step(lmcsc_net, loss)}) {
+      INFO("over 4 steps: " << d.allocations << " allocations, " << d.deep_copies << " deep copies ("
+                            << d.cross_space_copies << " between spaces), " << d.reductions << " reductions");
+      CHECK(d.allocations == 0);
+      // The one scalar a step reads back: the loss, with the parameters' finiteness.
+      CHECK(d.reductions == 4);
+      // Copies: only the batch's upload (input, guide, target), from the host where the patches
+      // are drawn; none on the host itself, where the host mirrors are the views.
+      CHECK(d.deep_copies <= 4 * 3);
+      CHECK(d.cross_space_copies <= 4 * 3);
+      for (const auto& label : d.cross_space_destinations) {
+        CAPTURE(label);
+        CHECK((label == "mcsc::Trainer::x" || label == "mcsc::Trainer::y" || label == "mcsc::Trainer::target"));
+      }
+    }
+  }
 }
 
 TEST_CASE("inference memory does not grow with the number of stages", "[nn][memory]") {

@@ -129,7 +129,6 @@ class PatchSampler {
   double m_input_noise;
 };
 
-enum class LossKind { mse, l1 };
 /// Learning-rate schedule: step (x decay_gamma every decay_every_epochs epochs, the papers') or
 /// cosine (from the initial rate to min_lr_fraction x it over all steps of the run).
 enum class Schedule { step, cosine };
@@ -418,6 +417,11 @@ class Trainer {
   }
 
   /// One step; returns the batch loss (NaN when the loss or a parameter is not finite).
+  /// On a device the step reads one scalar back to the host, the loss with the parameters'
+  /// finiteness (loss_unless_nonfinite), and copies nothing across memory spaces but the batch
+  /// it is given (the patches are drawn on the host: data input); gradient clipping, when asked
+  /// for, reads back the gradient norm too. A NaN loss makes the step's update NaN as well, and
+  /// the rollback that follows restores the state before it.
   double train_step(const PatchSampler& sampler) {
     sampler.sample(m_rng, m_hx, m_hy, m_htarget);
     Kokkos::deep_copy(m_x, m_hx);
@@ -425,15 +429,12 @@ class Trainer {
     Kokkos::deep_copy(m_target, m_htarget);
     m_model->parameters().zero_grad();
     m_model->forward(m_x, m_y, m_out, true);
-    const double loss = m_options.loss == LossKind::mse ? mse_loss(m_out, m_target, m_grad)
-                                                        : l1_loss(m_out, m_target, m_grad);
+    loss_gradient(m_options.loss, m_out, m_target, m_grad);
     ++m_step;
-    if (!std::isfinite(loss)) return loss;
     m_model->backward(m_grad);
     if (m_options.clip_norm > 0) clip_gradient_norm(m_model->parameters(), m_options.clip_norm);
     m_adam.step();
-    if (count_nonfinite(m_model->parameters().values()) != 0) return std::numeric_limits<double>::quiet_NaN();
-    return loss;
+    return loss_unless_nonfinite(m_options.loss, m_out, m_target, m_model->parameters().values(), m_nonfinite);
   }
 
   static double median(std::vector<double> v) { return LossSpikeGuard::median(std::move(v)); }
@@ -612,6 +613,7 @@ class Trainer {
   std::int64_t m_step = 0;
   tensor_type m_x, m_y, m_target, m_out, m_grad;
   typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
+  Kokkos::View<int, typename ExecSpace::memory_space> m_nonfinite{"mcsc::Trainer::nonfinite"};  // loss_unless_nonfinite's flag
   // Loss-spike guard and history.
   LossSpikeGuard m_guard;
   std::vector<EpochRecord> m_history;
