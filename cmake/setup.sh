@@ -45,7 +45,7 @@ fi
 # ---------------------------------------------------------------- Debian packages
 PACKAGES=(build-essential cmake pkg-config dpkg-dev xz-utils
           libfftw3-dev libeigen3-dev libboost-program-options-dev catch2
-          libstb-dev libpng-dev python3)
+          libstb-dev libpng-dev python3 clang libomp-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

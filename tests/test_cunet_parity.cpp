@@ -3,7 +3,11 @@
 #include "test_common.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <string>
+#include <unistd.h>
+#include <utility>
 
 #include "cunet_parity.hpp"
 #include "mcsc/nn/cunet.hpp"
@@ -63,4 +67,28 @@ TEST_CASE("loading weights of another model or a damaged export fails with a mes
   // A truncated tensor file.
   REQUIRE_THROWS_WITH(read_raw_tensor<T>(root + "/depth_ks9/net_u.lam_in.f32", Shape4{2, 1, 1, 1}),
                       Catch::Contains("truncated"));
+}
+
+TEST_CASE("a crafted state-dict index is refused before it sizes an allocation", "[cunet][errors]") {
+  // Found by tests/fuzz/fuzz_state_dict.cpp: a rank of 2e9 made the reader allocate 16 GB for
+  // the dimensions before checking them (tests/fuzz/corpus/state_dict/rank_2e9).
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mcsc_state_dict_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  CuNetConfig c;
+  c.filters = 2;
+  c.kernel = 3;
+  c.stages = 1;
+  CuNet<float, Kokkos::DefaultExecutionSpace> net(c);
+  for (const auto& [line, message] : {std::pair<std::string, std::string>{"conv_u.weight w.f32 2000000000 1", "has rank 2000000000"},
+                                      {"conv_u.weight w.f32 5 1 1 1 1 1", "has rank 5"},
+                                      {"conv_u.weight w.f32 0", "malformed"},
+                                      {"conv_u.weight w.f32 4 1 2 x 3", "malformed"},
+                                      {"conv_u.weight w.f32 99999999999 1", "malformed"}}) {
+    CAPTURE(line);
+    std::ofstream(dir / "index.txt") << line << "\n";
+    REQUIRE_THROWS_WITH(load_raw_state_dict(dir.string(), net.parameters()),
+                        Catch::Contains("index.txt' line 1") && Catch::Contains(message));
+  }
+  fs::remove_all(dir);
 }

@@ -40,9 +40,13 @@ void load_raw_state_dict(const std::string& folder, Parameters<T, ExecSpace>& pa
     std::string key, file;
     int ndim = 0;
     ls >> key >> file >> ndim;
-    std::vector<std::int64_t> dims(std::size_t(ndim > 0 ? ndim : 0));
-    for (auto& d : dims) ls >> d;
     MCSC_REQUIRE(!ls.fail() && ndim > 0, fn, "'" << folder << "/index.txt' line " << line_number << " is malformed");
+    // The rank before the dimensions are read: a crafted rank must not size an allocation.
+    MCSC_REQUIRE(ndim <= 4, fn, "'" << folder << "/index.txt' line " << line_number << " ('" << key << "') has rank "
+                                    << ndim << "; parameters of mcsc models have 1 to 4 dimensions");
+    std::vector<std::int64_t> dims(std::size_t(ndim), 0);
+    for (auto& d : dims) ls >> d;
+    MCSC_REQUIRE(!ls.fail(), fn, "'" << folder << "/index.txt' line " << line_number << " is malformed");
     checked_element_count(fn, "'" + folder + "/index.txt' line " + std::to_string(line_number) + " ('" + key + "')", dims, 4);
     entries[key] = {file, torch_shape_to_shape4(dims)};
   }

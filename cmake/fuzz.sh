@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz with Debian's clang (-fsanitize=fuzzer,address,
+# undefined) against the Kokkos 3.4 install of cmake/setup.sh, and runs each for SECONDS
+# (default 60). Fails on any crash, leak, sanitizer report or unexpected exception (a reader
+# may only refuse an input with mcsc::Error), and prints each harness' executions per second.
+#   bash cmake/fuzz.sh [SECONDS] [HARNESS...]
+# Corpora: the seeds each harness writes (MCSC_FUZZ_WRITE_SEEDS), a few real files of ../shared
+# (copied into the build folder, not into the repository: the .npy/.f32 dictionaries of
+# ../shared/bench/inputs, the smallest PNG and the BMP of ../shared/data) and tests/fuzz/corpus/
+# (committed: inputs that once found a defect, kept as regressions). What a run finds new goes
+# to the build folder's corpus, which later runs reuse. Environment: MCSC_BUILD_DIR (default
+# <repo>/build), MCSC_KOKKOS_ROOT (another Kokkos install built with OpenMP or Serial).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+seconds=60
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
+harnesses=("$@")
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict)
+kokkos=${MCSC_KOKKOS_ROOT:-$(bash "$here/cmake/setup.sh" | tail -n 1)}
+out=${MCSC_BUILD_DIR:-$here/build}/fuzz
+shared=$(cd "$here/.." && pwd)/shared
+mkdir -p "$out"
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (setup.sh installs clang)" >&2; exit 1; }
+klib=$kokkos/lib
+[ -d "$klib" ] || klib=$kokkos/lib64
+flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+       -fopenmp -Wall -Wextra -Werror -DEIGEN_NO_CUDA -I"$here/include" -isystem "$kokkos/include")
+libs=("$klib/libkokkoscontainers.a" "$klib/libkokkoscore.a" -lstb -lfftw3f -lfftw3 -lfftw3f_threads -lfftw3_threads -ldl -lpthread)
+export OMP_NUM_THREADS=1 OMP_PROC_BIND=false
+status=0
+for h in "${harnesses[@]}"; do
+  src=$here/tests/fuzz/fuzz_$h.cpp
+  [ -f "$src" ] || { echo "fuzz.sh: no harness '$h' ($src)" >&2; exit 2; }
+  bin=$out/fuzz_$h
+  if [ ! -x "$bin" ] || [ -n "$(find "$here/include" "$here/tests/fuzz" "$here/examples/solver_common.hpp" "$here/examples/cli.hpp" -newer "$bin" -name '*.?pp' -print -quit)" ]; then
+    start=$SECONDS
+    clang++ "${flags[@]}" "$src" -o "$bin" "${libs[@]}"
+    echo "== fuzz_$h built in $((SECONDS - start)) s"
+  fi
+  seeds=$out/seeds_$h corpus=$out/corpus_$h
+  rm -rf "$seeds"
+  mkdir -p "$seeds" "$corpus"
+  MCSC_FUZZ_WRITE_SEEDS=$seeds "$bin" >/dev/null 2>&1 || true
+  case $h in
+    npy|array) cp "$shared"/bench/inputs/dict_sporco_G8x8x32_layout-MHW_32x8x8.npy "$seeds"/ 2>/dev/null || true ;;
+    image) cp "$shared"/data/depth/middlebury2005_books_lr_x16_noisy.png "$seeds"/ 2>/dev/null || true ;;
+  esac
+  committed=()
+  [ -d "$here/tests/fuzz/corpus/$h" ] && committed=("$here/tests/fuzz/corpus/$h")
+  log=$out/fuzz_$h.log
+  echo "== fuzz_$h: $seconds s"
+  if (cd "$out" && "$bin" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+        -timeout=20 -print_final_stats=1 -artifact_prefix="$out/crash_$h-" "$corpus" "$seeds" "${committed[@]}") >"$log" 2>&1; then
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+    echo "   $runs inputs, $((runs / (seconds > 0 ? seconds : 1))) per second; corpus $(ls "$corpus" | wc -l) files"
+  else
+    echo "!! fuzz_$h failed; the input is $out/crash_$h-*; log: $log"
+    grep -E 'ERROR|mcsc fuzz|SUMMARY|==[0-9]+==' "$log" | head -20
+    status=1
+  fi
+done
+exit $status
