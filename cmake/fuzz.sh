@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of tests/fuzz with Debian's clang (-fsanitize=fuzzer,address,
 # undefined) against the Kokkos 3.4 install of cmake/setup.sh, and runs each for SECONDS
-# (default 60). Fails on any crash, leak, sanitizer report or unexpected exception (a reader
-# may only refuse an input with mcsc::Error), and prints each harness' executions per second.
+# (default 60), then the converter's fuzz loop (tools/fuzz_convert.py, harness name 'convert')
+# for as long. Fails on any crash, leak, sanitizer report or unexpected exception (a reader may
+# only refuse an input with mcsc::Error; the converter only with its own error, within 2 GiB),
+# and prints each harness' executions per second.
 #   bash cmake/fuzz.sh [SECONDS] [HARNESS...]
 # Corpora: the seeds each harness writes (MCSC_FUZZ_WRITE_SEEDS), a few real files of ../shared
 # (copied into the build folder, not into the repository: the .npy/.f32 dictionaries of
@@ -15,7 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=60
 if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict convert)
 kokkos=${MCSC_KOKKOS_ROOT:-$(bash "$here/cmake/setup.sh" | tail -n 1)}
 out=${MCSC_BUILD_DIR:-$here/build}/fuzz
 shared=$(cd "$here/.." && pwd)/shared
@@ -29,6 +31,17 @@ libs=("$klib/libkokkoscontainers.a" "$klib/libkokkoscore.a" -lstb -lfftw3f -lfft
 export OMP_NUM_THREADS=1 OMP_PROC_BIND=false
 status=0
 for h in "${harnesses[@]}"; do
+  if [ "$h" = convert ]; then
+    echo "== fuzz_convert.py: $seconds s"
+    if ! /usr/bin/python3 "$here/tools/fuzz_convert.py" --seconds "$seconds" --crash-dir "$out/crash_convert" \
+        > "$out/fuzz_convert.log" 2>&1; then
+      echo "!! fuzz_convert.py failed; inputs in $out/crash_convert; log: $out/fuzz_convert.log"
+      tail -n 20 "$out/fuzz_convert.log"
+      status=1
+    fi
+    echo "   $(tail -n 1 "$out/fuzz_convert.log" | sed 's/^fuzz_convert.py: //')"
+    continue
+  fi
   src=$here/tests/fuzz/fuzz_$h.cpp
   [ -f "$src" ] || { echo "fuzz.sh: no harness '$h' ($src)" >&2; exit 2; }
   bin=$out/fuzz_$h

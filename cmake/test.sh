@@ -10,20 +10,22 @@
 #      tests/CMakeLists.txt); the official-weight parity tests, label 'parity', only in step 2:
 #      they are large float computations whose code paths the sanitized pass covers with smaller
 #      tests)
-#   Steps 4 and 5 run only when asked for (MCSC_KOKKOS4=1, MCSC_CUDA_BUILD=1): step 4 crashed in
+#   4. fuzzing (cmake/fuzz.sh): the libFuzzer harnesses of tests/fuzz (clang, ASan + UBSan) and
+#      the converter's fuzz loop (tools/fuzz_convert.py), MCSC_FUZZ_SECONDS each (default 30)
+#   Steps 5 and 6 run only when asked for (MCSC_KOKKOS4=1, MCSC_CUDA_BUILD=1): step 5 crashed in
 #   88 of 158 tests under Kokkos 4.6.99 (a GCC 12 miscompilation in Kokkos, now patched by
-#   setup.sh; the whole suite is not rerun yet), and step 5's time within CI's budget is not
+#   setup.sh; the whole suite is not rerun yet), and step 6's time within CI's budget is not
 #   measured yet (docs/gpu.md).
-#   4. the release suite of step 2 again, built against Kokkos 4.6.99 (OpenMP + Serial; the
+#   5. the release suite of step 2 again, built against Kokkos 4.6.99 (OpenMP + Serial; the
 #      source snapshot in ../shared/kokkos, built once into the cache by setup.sh --kokkos 4.6),
 #      without the headers' self-containedness check (step 2 has it)
-#   5. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90) and mcsc compiled with its nvcc_wrapper,
+#   6. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90) and mcsc compiled with its nvcc_wrapper,
 #      host-only calls inside kernels as errors: every test (instantiated for the CUDA space)
 #      and every example program, built, not run (no GPU here); the benchmarks are left to
 #      benchmarks/gpu_check.sh to keep CI within its time. Skipped, with the reason, when there
 #      is no nvcc.
 # Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
-# MCSC_KOKKOS4=1 to run step 4, MCSC_CUDA_BUILD=1 to run step 5, MCSC_KOKKOS_ROOT to use
+# MCSC_SKIP_FUZZ=1 to skip step 4, MCSC_KOKKOS4=1 to run step 5, MCSC_CUDA_BUILD=1 to run step 6, MCSC_KOKKOS_ROOT to use
 # another installed Kokkos instead of building one for step 2 (and 3).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +68,11 @@ if [ "${MCSC_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite sanitize "$kokkos" "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2" -DMCSC_SANITIZE=ON \
     -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_BUILD_EXAMPLES=OFF -DMCSC_TEST_SPACES=default
+fi
+if [ "${MCSC_SKIP_FUZZ:-0}" != 1 ]; then
+  start=$SECONDS
+  MCSC_KOKKOS_ROOT="$kokkos" MCSC_BUILD_DIR="$build" bash "$here/cmake/fuzz.sh" "${MCSC_FUZZ_SECONDS:-30}"
+  echo "== fuzzing done in $((SECONDS - start)) s"
 fi
 if [ "${MCSC_KOKKOS4:-0}" = 1 ]; then
   kokkos4=$(bash "$here/cmake/setup.sh" --kokkos 4.6 | tail -n 1)

@@ -6,6 +6,8 @@
 #   convert_cunet_depth_ks9_float64  the same with --dtype float64
 #   convert_cunet_rejects_non_pth    the converter fails on a file that is not a checkpoint
 #   convert_cunet_error_messages     exit status 2, a message and no traceback for bad inputs
+#   convert_cunet_fuzz_regressions   the inputs tools/fuzz_convert.py found (tests/fuzz/corpus/
+#                                    convert), each refused cleanly within 2 GiB of address space
 #   test_converted_checkpoint        C++: load, compare with the raw exports, run the model
 
 # /usr/bin/python3 first: a pyenv/virtualenv shim earlier on PATH may not be usable from ctest.
@@ -36,6 +38,11 @@ else()
                      ${MCSC_CONVERTED_DIR}/depth_ks9.float64.mcsc)
     set_tests_properties(convert_cunet_depth_ks9_float64 PROPERTIES FIXTURES_SETUP cunet_converted)
   endif()
+
+  # What the converter fuzz loop found, replayed: a clear refusal, no traceback, within 2 GiB.
+  add_test(NAME convert_cunet_fuzz_regressions
+           COMMAND ${MCSC_PYTHON3} ${PROJECT_SOURCE_DIR}/tools/fuzz_convert.py --memory-limit 2
+                   --replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/convert)
 
   # Not a checkpoint (this very file): the converter must fail.
   add_test(NAME convert_cunet_rejects_non_pth

@@ -208,8 +208,25 @@ ALLOWED_GLOBALS = {
 ALLOWED_GLOBALS.update({("torch", name): t for name, t in STORAGE_TYPES.items()})
 
 
-class StateDictUnpickler(pickle.Unpickler):
-    """Unpickles torch.save output without torch: restricted globals, storages collected."""
+class StateDictUnpickler(pickle._Unpickler):
+    """Unpickles torch.save output without torch: restricted globals, storages collected.
+
+    The pure-Python unpickler, not the C one: the C unpickler sizes its memo by the largest index
+    a PUT opcode names, so a damaged pickle with LONG_BINPUT 779747721 made it allocate gigabytes
+    (found by tools/fuzz_convert.py; the machine killed the converter after 21 GB). This one keeps
+    the memo in a dict, and reads from memory (load_pth), so that no length in the file sizes an
+    allocation beyond the file itself. The pickles are a few tens of kilobytes: the speed is moot.
+    """
+
+    # BYTEARRAY8 (protocol 5) allocates the length it reads before reading the bytes: refused,
+    # since torch.save never writes one (a fuzzed length of 2^40 asked for a terabyte).
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load_bytearray8(self):
+        raise ConversionError("'%s': the pickle holds a bytearray (pickle protocol 5), which a PyTorch state_dict "
+                              "does not" % self.path)
+
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
     def __init__(self, file, storages, path):
         super().__init__(file, encoding="latin1")
@@ -249,9 +266,9 @@ class StateDictUnpickler(pickle.Unpickler):
 # --------------------------------------------------------------------------- the two containers
 
 
-def load_zip(path):
+def load_zip(path, content):
     """torch.save's zip format: <prefix>/data.pkl and <prefix>/data/<key> per storage."""
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
         names = archive.namelist()
         pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -277,9 +294,9 @@ def load_zip(path):
     return obj, "zip (torch >= 1.6)"
 
 
-def load_legacy(path):
+def load_legacy(path, content):
     """torch.save's legacy format: five pickles, then the storages' raw data."""
-    with open(path, "rb") as f:
+    with io.BytesIO(content) as f:
         storages = {}
 
         def next_pickle(what):
@@ -289,7 +306,7 @@ def load_legacy(path):
                 raise
             except Exception as e:  # truncated or not a pickle at all
                 raise ConversionError("'%s' is not a PyTorch checkpoint (cannot read the %s: %s)"
-                                      % (path, what, e)) from None
+                                      % (path, what, str(e) or type(e).__name__)) from None
 
         if next_pickle("magic number") != LEGACY_MAGIC_NUMBER:
             raise ConversionError("'%s' is not a PyTorch checkpoint (wrong magic number)" % path)
@@ -332,17 +349,18 @@ def load_pth(path):
     if not os.path.isfile(path):
         raise ConversionError("'%s' does not exist or is not a file" % path)
     with open(path, "rb") as f:
-        head = f.read(4)
-    if zipfile.is_zipfile(path):
+        content = f.read()  # in memory: reads inside it cannot ask for more than the file holds
+    head = content[:4]
+    if zipfile.is_zipfile(io.BytesIO(content)):
         try:
-            return load_zip(path)
+            return load_zip(path, content)
         except ConversionError:
             raise
         except Exception as e:  # a damaged archive, or a data.pkl that is not a pickle
             raise ConversionError("'%s' is a damaged zip checkpoint: %s" % (path, e)) from None
     if head == b"PK\x03\x04":
         raise ConversionError("'%s' starts like a zip checkpoint but has no zip directory (truncated?)" % path)
-    return load_legacy(path)
+    return load_legacy(path, content)
 
 
 # --------------------------------------------------------------------------- CU-Net layout
