@@ -183,12 +183,13 @@ void check_gradient(const char* what, const V& view, const G& analytic, Loss&& l
 }
 
 /// What the library does besides its kernels, counted through Kokkos' profiling hooks: memory
-/// allocations, deep copies (and those between different memory spaces, with the label of each
-/// one's destination) and parallel_reduce launches (each one returns a scalar to the host on a
-/// device).
+/// allocations, fills (deep_copy(view, scalar): a kernel, which Kokkos reports as a copy from a
+/// host "Scalar"), deep copies between views (and those between different memory spaces, with the
+/// label of each one's destination) and parallel_reduce launches (each one returns a scalar to the
+/// host on a device), with the labels of the copies' destinations and of the reductions, in order.
 struct KokkosEventCounts {
-  int allocations = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
-  std::vector<std::string> cross_space_destinations;
+  int allocations = 0, fills = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
+  std::vector<std::string> cross_space_destinations, copy_destinations, reduction_names;
 };
 inline KokkosEventCounts& kokkos_event_counts() {
   static KokkosEventCounts counts;
@@ -205,15 +206,23 @@ KokkosEventCounts count_kokkos_events(F&& f) {
       ++kokkos_event_counts().allocations;
     }
     static void deep_copy(Kokkos::Tools::SpaceHandle dst, const char* dst_label, const void*,
-                          Kokkos::Tools::SpaceHandle src, const char*, const void*, std::uint64_t) {
+                          Kokkos::Tools::SpaceHandle src, const char* src_label, const void*, std::uint64_t) {
       auto& c = kokkos_event_counts();
+      if (std::string(src_label) == "Scalar") {  // deep_copy(view, value)
+        ++c.fills;
+        return;
+      }
       ++c.deep_copies;
+      c.copy_destinations.emplace_back(dst_label);
       if (std::string(dst.name) != std::string(src.name)) {
         ++c.cross_space_copies;
         c.cross_space_destinations.emplace_back(dst_label);
       }
     }
-    static void reduce(const char*, std::uint32_t, std::uint64_t*) { ++kokkos_event_counts().reductions; }
+    static void reduce(const char* name, std::uint32_t, std::uint64_t*) {
+      ++kokkos_event_counts().reductions;
+      kokkos_event_counts().reduction_names.emplace_back(name);
+    }
     Hooks() {
       tools::set_allocate_data_callback(allocation);
       tools::set_begin_deep_copy_callback(deep_copy);

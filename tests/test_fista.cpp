@@ -372,8 +372,7 @@ TEMPLATE_LIST_TEST_CASE("a steady-state FISTA iteration allocates nothing and co
   CHECK(a.deep_copies > 0);
   CHECK(a.reductions > 0);
   CHECK(allocations == 0);
-  // (On CUDA, Kokkos reports deep_copy(view, scalar), i.e. mcsc::fill, as a host-to-device copy:
-  // a fill inside the loop would count here although it is a device kernel.)
+  // (Fills, deep_copy(view, scalar), are kernels: counted apart, as fills, not as copies.)
   CHECK(cross == 0);
   // Copies within one memory space (the momentum's previous iterate) are device-side memcpys.
   CHECK(copies <= 2);

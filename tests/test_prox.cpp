@@ -214,6 +214,27 @@ TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox
     fill(gone, T(0));
     l1l1_prox_backward(v, s, one, g, gv, gs, gone);
     check(one, l1l1_loss, gone, "scalar mu");
+    // A network's stage: no value check and a workspace of C sums, nothing read back to the host;
+    // the same gradients (summed per channel first, so to rounding), accumulated the same way.
+    Kokkos::View<double*, typename Space::memory_space> sums("sums", 3);
+    auto gv2 = make_tensor_like("gv2", v), gs2 = make_tensor_like("gs2", v);
+    Vector<T, Space> gone2("gone2", 1);
+    const double seeded = 0.25;
+    fill(gone2, T(seeded));
+    soft_threshold_backward(v, one, g, gv2, gone2, false, sums);
+    fill(gone, T(0));
+    soft_threshold_backward(v, one, g, gv, gone);  // gone = the reduction path's gradient
+    REQUIRE(max_abs_diff(gv, gv2) == 0.0);
+    CHECK(to_host(gone2)(0) - seeded == Approx(to_host(gone)(0)).epsilon(1e-12));
+    fill(gone, T(0));
+    fill(gone2, T(seeded));
+    l1l1_prox_backward(v, s, one, g, gv2, gs2, gone2, false, sums);
+    l1l1_prox_backward(v, s, one, g, gv, gs, gone);
+    REQUIRE(max_abs_diff(gv, gv2) == 0.0);
+    REQUIRE(max_abs_diff(gs, gs2) == 0.0);
+    CHECK(to_host(gone2)(0) - seeded == Approx(to_host(gone)(0)).epsilon(1e-12));
+    Kokkos::View<double*, typename Space::memory_space> small("small", 2);
+    REQUIRE_THROWS_WITH(soft_threshold_backward(v, one, g, gv2, gone2, false, small), Catch::Contains("workspace"));
   }
   SECTION("l1-l1 prox: d/dv, d/ds and d/dmu") {
     auto loss = [&]() {
@@ -247,6 +268,10 @@ TEMPLATE_LIST_TEST_CASE("prox operators reject bad parameters", "[prox][errors]"
   REQUIRE_THROWS_WITH(soft_threshold(v, wrong, v), Catch::Contains("3 entries") && Catch::Contains("2 channels"));
   fill(theta, std::numeric_limits<T>::quiet_NaN());
   REQUIRE_THROWS_WITH(soft_threshold(v, theta, v, false), Catch::Contains("NaN"));
+  // check_values = false (a network's stage, whose parameters are checked elsewhere): the values
+  // are not read, the shapes still are.
+  REQUIRE_NOTHROW(soft_threshold(v, theta, v, false, /*check_values=*/false));
+  REQUIRE_THROWS_WITH(soft_threshold(v, wrong, v, false, false), Catch::Contains("3 entries"));
   fill(theta, T(0.1));
   auto s_bad = make_tensor<T, Space>("s_bad", {1, 2, 3, 4});
   REQUIRE_THROWS_WITH(l1l1_prox(v, s_bad, theta, v), Catch::Contains("shape mismatch"));

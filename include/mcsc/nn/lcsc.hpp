@@ -246,6 +246,7 @@ class LcscEncoder {
       m_p1 = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::p1", sc);
       m_g = m_gv = m_gp1 = m_neg = m_gs = tensor_type();
       m_gr = tensor_type();
+      m_sums = {};
     }
     // The gradient buffers only for training: inference keeps p1, two code buffers, one
     // pre-activation and one residual, whatever the number of stages.
@@ -256,6 +257,7 @@ class LcscEncoder {
       m_neg = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::neg_grad", sc);
       m_gr = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::grad_residual", sx);
       m_gs = make_tensor<T, ExecSpace>("mcsc::LcscEncoder::grad_side", sc);
+      m_sums = Kokkos::View<double*, typename ExecSpace::memory_space>("mcsc::LcscEncoder::threshold_sums", sc.c);
     }
     while (m_codes.size() < want_codes) m_codes.push_back(make_tensor<T, ExecSpace>("mcsc::LcscEncoder::codes", sc));
     while (m_pre.size() < want_pre) m_pre.push_back(make_tensor<T, ExecSpace>("mcsc::LcscEncoder::pre", sc));
@@ -265,12 +267,16 @@ class LcscEncoder {
 
   auto threshold_values(int threshold_index) const { return m_params->value_vector(threshold_index); }
 
+  // The stage's proximal step reads nothing back to the host: learned thresholds may be negative,
+  // and their values are not checked here (the checkpoint loader and the trainer, after every
+  // step, check that every parameter is finite); a single threshold's gradient is summed through
+  // m_sums (ops/prox.hpp, Impl::per_channel_sum).
   void apply_prox(const tensor_type& v, int threshold_index, const tensor_type& out) const {
     const auto theta = threshold_values(threshold_index);
     if (m_config.prox == ProxKind::soft_threshold)
-      soft_threshold(v, theta, out, /*require_nonnegative=*/false);
+      soft_threshold(v, theta, out, /*require_nonnegative=*/false, /*check_values=*/false);
     else
-      l1l1_prox(v, m_side, theta, out, /*require_nonnegative=*/false);
+      l1l1_prox(v, m_side, theta, out, /*require_nonnegative=*/false, /*check_values=*/false);
   }
 
   /// grad_v = dL/dv from grad_out = dL/d prox(v); accumulates the threshold's and Z's gradients.
@@ -279,9 +285,9 @@ class LcscEncoder {
     const auto theta = m_params->value_vector(threshold_index);
     const auto grad_theta = m_params->grad_vector(threshold_index);
     if (m_config.prox == ProxKind::soft_threshold) {
-      soft_threshold_backward(v, theta, grad_out, grad_v, grad_theta);
+      soft_threshold_backward(v, theta, grad_out, grad_v, grad_theta, /*check_values=*/false, m_sums);
     } else {
-      l1l1_prox_backward(v, m_side, theta, grad_out, grad_v, m_gs, grad_theta);
+      l1l1_prox_backward(v, m_side, theta, grad_out, grad_v, m_gs, grad_theta, /*check_values=*/false, m_sums);
       if (grad_side.data()) axpby(T(1), m_gs, T(1), grad_side);
     }
   }
@@ -294,6 +300,7 @@ class LcscEncoder {
   bool m_training = false, m_forward_for_training = false;
   tensor_type m_x, m_side;
   tensor_type m_p1, m_g, m_gv, m_gp1, m_neg, m_gr, m_gs;
+  Kokkos::View<double*, typename ExecSpace::memory_space> m_sums;  // per-channel sums of a threshold's gradient
   std::vector<tensor_type> m_codes, m_pre, m_res;
 };
 

@@ -67,13 +67,18 @@ KOKKOS_INLINE_FUNCTION T l1l1_prox_value(T v, T s, T mu, L1L1Derivatives<T>* d =
 }
 
 namespace Impl {
+/// Shapes always; with check_values also the values (finite, and >= 0 where required): two
+/// reductions read back to the host, which a network's stage skips (check_values = false) since
+/// its parameters are checked when loaded and by the trainer after every step.
 template <class V, class P>
-void check_per_channel(const char* function, const V& v, const P& param, const char* name, bool require_nonnegative) {
+void check_per_channel(const char* function, const V& v, const P& param, const char* name, bool require_nonnegative,
+                       bool check_values = true) {
   static_assert(is_tensor4_v<V>, "mcsc prox operators: tensors must be rank-4 LayoutRight views");
   MCSC_REQUIRE(v.size() > 0, function, "zero-size tensor '" << v.label() << "' " << shape_of(v));
   MCSC_REQUIRE(param.extent(0) == v.extent(1) || param.extent(0) == 1, function,
                name << " has " << param.extent(0) << " entries but '" << v.label() << "' " << shape_of(v) << " has "
                     << v.extent(1) << " channels (give one per channel, or one for all)");
+  if (!check_values) return;
   double smallest = 0;
   std::size_t nonfinite = 0;
   Kokkos::parallel_reduce(
@@ -149,11 +154,33 @@ KOKKOS_INLINE_FUNCTION double team_sum(const Member& team, int k0, int k1, const
 /// Sum over (n, h, w) of f(n, c, k) (k = h * W + w) for every channel c, added into out(c); or,
 /// when out has one entry, the sum over everything added into out(0). Sums in double, in an order
 /// fixed by the shape and the thread count (no atomics), so training runs repeat bit for bit.
-template <class ExecSpace, class Out, class F>
-void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f) {
+///
+/// A single out with a workspace of at least C doubles: the per-channel sums go to the workspace
+/// and one kernel adds them, in channel order, to out(0), so that nothing is read back to the
+/// host (without it, one parallel_reduce into a host scalar, spread over pieces of planes).
+template <class ExecSpace, class Out, class F, class W = Kokkos::View<double*, typename Out::memory_space>>
+void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, const F& f, const W& workspace = W()) {
   using T = typename Out::value_type;
   using policy = Kokkos::TeamPolicy<ExecSpace>;
   using member = typename policy::member_type;
+  if (out.extent(0) == 1 && workspace.data() != nullptr) {
+    MCSC_REQUIRE(workspace.extent(0) >= std::size_t(C), label,
+                 "workspace of " << workspace.extent(0) << " entries for " << C << " channels");
+    Kokkos::parallel_for(
+        label, policy(C, Kokkos::AUTO), KOKKOS_LAMBDA(const member& team) {
+          const int c = team.league_rank();
+          double total = 0;
+          for (int n = 0; n < N; ++n) total += team_sum(team, 0, HW, [&](const int k) { return f(n, c, k); });
+          Kokkos::single(Kokkos::PerTeam(team), [&]() { workspace(c) = total; });
+        });
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(0, 1), KOKKOS_LAMBDA(const int) {
+          double total = 0;
+          for (int c = 0; c < C; ++c) total += workspace(c);
+          out(0) += T(total);
+        });
+    return;
+  }
   if (out.extent(0) == 1) {
     const int pieces = (HW + kPlanePiece - 1) / kPlanePiece, piece = (HW + pieces - 1) / pieces;
     double total = 0;
@@ -183,10 +210,12 @@ void per_channel_sum(const char* label, int N, int C, int HW, const Out& out, co
 
 /// out = S_theta(v), theta (C) one threshold per channel of v (N, C, H, W), or (1) one for all
 /// channels; out may be v.
-/// Thresholds must be >= 0 unless require_nonnegative is false (learned thresholds, unclamped).
+/// Thresholds must be >= 0 unless require_nonnegative is false (learned thresholds, unclamped);
+/// check_values = false skips the check of their values (Impl::check_per_channel).
 template <class V, class Theta, class Out>
-void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require_nonnegative = true) {
-  Impl::check_per_channel("mcsc::soft_threshold", v, theta, "threshold", require_nonnegative);
+void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require_nonnegative = true,
+                    bool check_values = true) {
+  Impl::check_per_channel("mcsc::soft_threshold", v, theta, "threshold", require_nonnegative, check_values);
   Impl::require_same_shape("mcsc::soft_threshold", v, out);
   const std::int64_t C = v.extent(1), HW = std::int64_t(v.extent(2)) * v.extent(3);
   auto fv = Impl::flat(v);
@@ -200,11 +229,13 @@ void soft_threshold(const V& v, const Theta& theta, const Out& out, bool require
 }
 
 /// Backward of out = S_theta(v): grad_v = grad_out * [|v| > theta] (overwritten, may alias
-/// grad_out) and grad_theta(c) += -sum grad_out * sign(v) * [|v| > theta].
-template <class V, class Theta, class G, class GV, class GTheta>
+/// grad_out) and grad_theta(c) += -sum grad_out * sign(v) * [|v| > theta]. check_values and a
+/// workspace of C doubles (for a single threshold): no read-back (Impl::per_channel_sum).
+template <class V, class Theta, class G, class GV, class GTheta,
+          class W = Kokkos::View<double*, typename GTheta::memory_space>>
 void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, const GV& grad_v,
-                             const GTheta& grad_theta) {
-  Impl::check_per_channel("mcsc::soft_threshold_backward", v, theta, "threshold", false);
+                             const GTheta& grad_theta, bool check_values = true, const W& workspace = W()) {
+  Impl::check_per_channel("mcsc::soft_threshold_backward", v, theta, "threshold", false, check_values);
   Impl::require_same_shape("mcsc::soft_threshold_backward", v, grad_out);
   Impl::require_same_shape("mcsc::soft_threshold_backward", v, grad_v);
   Impl::require_same_shape("mcsc::soft_threshold_backward", theta, grad_theta);
@@ -225,7 +256,8 @@ void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, 
                                      const std::int64_t i = (std::int64_t(n) * C + c) * HW + k;
                                      const T x = fv(i), g = fg(i), t = math::max(T(th(c)), T(0));
                                      return (x > t ? -g : T(0)) + (x < -t ? g : T(0));
-                                   });
+                                   },
+                                   workspace);
   Impl::for_each_in_planes<ExecSpace>(
       "mcsc::soft_threshold_backward", std::int64_t(N) * C, HW, KOKKOS_LAMBDA(const std::int64_t p, const int k) {
         const std::int64_t i = p * HW + k;
@@ -237,8 +269,9 @@ void soft_threshold_backward(const V& v, const Theta& theta, const G& grad_out, 
 /// out = xi_mu(v; s), mu (C) one parameter per channel (or (1) for all); v, s, out (N, C, H, W);
 /// out may be v.
 template <class V, class S, class Mu, class Out>
-void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool require_nonnegative = true) {
-  Impl::check_per_channel("mcsc::l1l1_prox", v, mu, "mu", require_nonnegative);
+void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool require_nonnegative = true,
+               bool check_values = true) {
+  Impl::check_per_channel("mcsc::l1l1_prox", v, mu, "mu", require_nonnegative, check_values);
   Impl::require_same_shape("mcsc::l1l1_prox", v, s);
   Impl::require_same_shape("mcsc::l1l1_prox", v, out);
   const std::int64_t C = v.extent(1), HW = std::int64_t(v.extent(2)) * v.extent(3);
@@ -254,11 +287,13 @@ void l1l1_prox(const V& v, const S& s, const Mu& mu, const Out& out, bool requir
 }
 
 /// Backward of out = xi_mu(v; s): grad_v = grad_out * d/dv, grad_s = grad_out * d/ds (both
-/// overwritten; grad_v may alias grad_out), grad_mu(c) += sum grad_out * d/dmu.
-template <class V, class S, class Mu, class G, class GV, class GS, class GMu>
+/// overwritten; grad_v may alias grad_out), grad_mu(c) += sum grad_out * d/dmu. check_values and
+/// workspace as for soft_threshold_backward.
+template <class V, class S, class Mu, class G, class GV, class GS, class GMu,
+          class W = Kokkos::View<double*, typename GMu::memory_space>>
 void l1l1_prox_backward(const V& v, const S& s, const Mu& mu, const G& grad_out, const GV& grad_v, const GS& grad_s,
-                        const GMu& grad_mu) {
-  Impl::check_per_channel("mcsc::l1l1_prox_backward", v, mu, "mu", false);
+                        const GMu& grad_mu, bool check_values = true, const W& workspace = W()) {
+  Impl::check_per_channel("mcsc::l1l1_prox_backward", v, mu, "mu", false, check_values);
   Impl::require_same_shape("mcsc::l1l1_prox_backward", v, s);
   Impl::require_same_shape("mcsc::l1l1_prox_backward", v, grad_out);
   Impl::require_same_shape("mcsc::l1l1_prox_backward", v, grad_v);
@@ -279,7 +314,8 @@ void l1l1_prox_backward(const V& v, const S& s, const Mu& mu, const G& grad_out,
                                      L1L1Derivatives<T> d;
                                      l1l1_prox_value(T(fv(i)), T(fs(i)), T(m(c)), &d);
                                      return fg(i) * d.dmu;
-                                   });
+                                   },
+                                   workspace);
   Impl::for_each_in_planes<ExecSpace>(
       "mcsc::l1l1_prox_backward", std::int64_t(N) * C, HW, KOKKOS_LAMBDA(const std::int64_t p, const int k) {
         const std::int64_t i = p * HW + k;
