@@ -346,3 +346,46 @@ TEMPLATE_LIST_TEST_CASE("ADMM rejects bad input", "[admm][errors]", AllConfigs) 
   REQUIRE(none.objective.empty());
   REQUIRE(sum_abs(none.codes) == 0);
 }
+
+TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budget before allocating anything",
+                        "[admm][fista][memory]", AllConfigs) {
+  // csc-solve --max-memory 100M on a 2048x2048 image with 63 filters used 9.4 GB (FISTA) and
+  // more than 12 GB (ADMM) before this check. The estimate (core/memory.hpp) comes first.
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("w", {1, 16, 5, 5});
+  auto y = make_tensor<T, Space>("y", {1, 1, 128, 128});
+  fill_normal(w, 3);
+  fill_normal(y, 4);
+  struct Budget {  // restored on every exit
+    explicit Budget(std::uint64_t bytes) { set_memory_budget(bytes); }
+    ~Budget() { set_memory_budget(0); }
+  };
+  FistaOptions f;
+  f.lambda = 0.1;
+  f.max_iterations = 2;
+  AdmmOptions a;
+  a.lambda = 0.1;
+  a.max_iterations = 2;
+  const ConvDictionary<T, Space> direct(w);
+  const FftConvDictionary<T, Space> fft(w);
+  {
+    // 16 code planes of 128x128: 1 MiB (float) per code buffer; a 1 MiB budget fits none of the solvers.
+    const Budget budget(std::uint64_t(1) << 20);
+    const auto refused = [](auto&& run) {
+      const auto events = mcsc_test::count_kokkos_events([&] {
+        REQUIRE_THROWS_WITH(run(), Catch::Contains("needs about") && Catch::Contains("coding a signal (1, 1, 128, 128)") &&
+                                       Catch::Contains("memory budget"));
+      });
+      CHECK(events.allocations == 0);
+    };
+    refused([&] { fista(direct, y, f); });
+    refused([&] { fista(fft, y, f); });
+    refused([&] { admm_cbpdn(w, y, a); });
+  }
+  // Within the budget they run (the estimate is not far above what they use: 64 MiB is plenty).
+  const Budget budget(std::uint64_t(64) << 20);
+  REQUIRE(fista(direct, y, f).iterations == 2);
+  REQUIRE(fista(fft, y, f).iterations == 2);
+  REQUIRE(admm_cbpdn(w, y, a).objective.size() == 2);
+}

@@ -406,6 +406,9 @@ class ConvDictionary {
   int num_channels() const { return int(m_weights.extent(0)); }
   /// Shape of the codes U for a signal of shape (N, m, H, W): (N, K, H, W).
   Shape4 code_shape(const Shape4& signal) const { return Shape4{signal.n, num_filters(), signal.h, signal.w}; }
+  /// Bytes the dictionary allocates to code signals (none: the direct kernels need no buffers;
+  /// FftConvDictionary's operator has some), for the solvers' memory estimates.
+  double operator_bytes(const Shape4&) const { return 0; }
 
   /// signal = D * codes (or += with accumulate).
   void apply(const tensor_type& codes, const tensor_type& signal, bool accumulate = false) const {

@@ -8,6 +8,7 @@
 ///
 /// Backend chosen at compile time per execution space (FftBackend trait): FFTW on host spaces,
 /// cuFFT on Kokkos::Cuda.
+#include <cmath>
 #include <memory>
 
 #include "mcsc/ops/conv2d.hpp"
@@ -49,6 +50,11 @@ class FftPlan2d {
   using device_type = DeviceOf<ExecSpace>;
   using real_view = Kokkos::View<T***, Kokkos::LayoutRight, device_type>;
   using spectrum_view = Kokkos::View<Kokkos::complex<T>***, Kokkos::LayoutRight, device_type>;
+
+  /// Bytes of the buffers of a plan of this geometry.
+  static double bytes(double howmany, double rows, double cols) {
+    return howmany * rows * (cols * sizeof(T) + (std::floor(cols / 2) + 1) * sizeof(Kokkos::complex<T>));
+  }
 
   FftPlan2d(int howmany, int rows, int cols)
       : m_real("mcsc::FftPlan2d::real", howmany, rows, cols),
@@ -96,18 +102,27 @@ class FftConv2d {
                                               << kernel_rows << "x" << kernel_cols);
     MCSC_REQUIRE(kernel_rows <= input.h && kernel_cols <= input.w, "mcsc::FftConv2d",
                  "kernel " << kernel_rows << "x" << kernel_cols << " is larger than the image of input " << input);
-    if (boundary == Boundary::zero) {
-      m_rows = fft_good_size(int(input.h) + kernel_rows - 1);
-      m_cols = fft_good_size(int(input.w) + kernel_cols - 1);
-    } else {
-      m_rows = int(input.h);
-      m_cols = int(input.w);
-    }
+    m_rows = fft_rows_for(input, kernel_rows, boundary);
+    m_cols = fft_rows_for(Shape4{input.n, input.c, input.w, input.h}, kernel_cols, boundary);
     const int N = int(input.n), C = int(input.c);
     m_input_plan = std::make_unique<plan_type>(N * C, m_rows, m_cols);
     m_output_plan = std::make_unique<plan_type>(N * m_out, m_rows, m_cols);
     m_weight_plan = std::make_unique<plan_type>(m_out * C, m_rows, m_cols);
     m_weight_spectra = spectrum_view("mcsc::FftConv2d::weight_spectra", m_out * C, m_rows, m_cols / 2 + 1);
+  }
+
+  /// The FFT size along the rows (zero boundary: padded to a fast size; circular: the image's).
+  static int fft_rows_for(const Shape4& input, int kernel_rows, Boundary boundary) {
+    return boundary == Boundary::zero ? fft_good_size(int(input.h) + kernel_rows - 1) : int(input.h);
+  }
+  /// Bytes of the buffers an operator of this geometry allocates (three plans, weight spectra),
+  /// for the memory estimates made before allocating (core/memory.hpp).
+  static double bytes(const Shape4& input, int out_channels, int kernel_rows, int kernel_cols, Boundary boundary) {
+    const double rows = fft_rows_for(input, kernel_rows, boundary);
+    const double cols = fft_rows_for(Shape4{input.n, input.c, input.w, input.h}, kernel_cols, boundary);
+    const double N = double(input.n), C = double(input.c), O = out_channels;
+    return plan_type::bytes(N * C, rows, cols) + plan_type::bytes(N * O, rows, cols) +
+           plan_type::bytes(O * C, rows, cols) + O * C * rows * (std::floor(cols / 2) + 1) * sizeof(Kokkos::complex<T>);
   }
 
   const Shape4& input_shape() const { return m_input; }
@@ -313,6 +328,10 @@ class FftConvDictionary {
   int num_filters() const { return int(m_weights.extent(1)); }
   int num_channels() const { return int(m_weights.extent(0)); }
   Shape4 code_shape(const Shape4& signal) const { return Shape4{signal.n, num_filters(), signal.h, signal.w}; }
+  /// Bytes the dictionary allocates to code signals of this code shape: its FFT operator's buffers.
+  double operator_bytes(const Shape4& codes) const {
+    return operator_type::bytes(codes, num_channels(), int(m_weights.extent(2)), int(m_weights.extent(3)), m_boundary);
+  }
 
   /// signal = D * codes (or += with accumulate).
   void apply(const tensor_type& codes, const tensor_type& signal, bool accumulate = false) const {

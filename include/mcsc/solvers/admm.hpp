@@ -122,6 +122,17 @@ class CbpdnFrequencySolver {
   /// (N * rows * (cols/2 + 1), m): per-frequency scratch of the m x m solves.
   using work_view = Kokkos::View<complex_type**, Kokkos::LayoutRight, DeviceOf<ExecSpace>>;
 
+  /// Bytes a solver for weights (m, K, s, s) and a signal (N, m, H, W) allocates: the circular
+  /// dictionary's FFT operator, its own plan, right-hand side, factors, scratch and D'y.
+  static double bytes(const Shape4& weights, const Shape4& signal) {
+    const Shape4 codes{signal.n, weights.c, signal.h, signal.w};
+    const double N = double(signal.n), K = double(weights.c), M = double(weights.n), R = double(signal.h),
+                 F = std::floor(double(signal.w) / 2) + 1, c = sizeof(complex_type);
+    return FftConv2d<T, ExecSpace>::bytes(codes, int(weights.n), int(weights.h), int(weights.w), Boundary::circular) +
+           plan_type::bytes(N * K, R, double(signal.w)) + N * K * R * F * c + R * F * M * M * c + N * R * F * M * c +
+           double(codes.size()) * sizeof(T);
+  }
+
   /// weights (m, K, s, s), y (N, m, H, W).
   CbpdnFrequencySolver(const tensor_type& weights, const tensor_type& y)
       : m_dictionary(weights, Boundary::circular),
@@ -347,6 +358,12 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
                           << sy.h << "x" << sy.w << " of signal " << sy);
   require_finite(fn, weights);
   require_finite(fn, y);
+  // Memory, checked before anything is allocated: the frequency-domain solver, and 4 code-sized
+  // and 2 or 3 signal-sized buffers of the iteration.
+  const Shape4 codes{sy.n, sw.c, sy.h, sy.w};
+  require_memory(fn, Impl::coding_what(sy, codes),
+                 CbpdnFrequencySolver<T, ExecSpace>::bytes(sw, sy) +
+                     sizeof(T) * (4.0 * double(codes.size()) + (options.report_objective_x ? 3.0 : 2.0) * double(sy.size())));
 
   CbpdnFrequencySolver<T, ExecSpace> xstep(weights, y);
   const auto& D = xstep.dictionary();

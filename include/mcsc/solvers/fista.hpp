@@ -13,8 +13,11 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <vector>
 
+#include "mcsc/core/memory.hpp"
 #include "mcsc/ops/lipschitz.hpp"
 #include "mcsc/ops/prox.hpp"
 
@@ -154,6 +157,13 @@ void apply_mask(const Broadcast<M>& mask, const V& r) {
       });
 }
 
+/// "coding a signal (N, C, H, W) with codes (N, K, H, W)", for the memory estimates' messages.
+inline std::string coding_what(const Shape4& signal, const Shape4& codes) {
+  std::ostringstream what;
+  what << "coding a signal " << signal << " with codes " << codes;
+  return what.str();
+}
+
 /// <x - z, g> and ||x - z||^2 in one pass.
 template <class V>
 Kokkos::pair<double, double> step_products(const V& x, const V& z, const V& g) {
@@ -284,6 +294,10 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   require_finite(fn, y);
   const auto m = broadcast_to(fn, "mask", mask, sy);
   const Shape4 sc = D.code_shape(sy);
+  // Memory, checked before anything is allocated (core/memory.hpp): 4 code-sized and 4
+  // signal-sized buffers, one more of each for the power iteration, and the dictionary's operator.
+  require_memory(fn, Impl::coding_what(sy, sc),
+                 D.operator_bytes(sc) + 5.0 * sizeof(T) * (double(sc.size()) + double(sy.size())));
 
   FistaResult<T, ExecSpace> result;
   result.codes = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::codes", sc);
