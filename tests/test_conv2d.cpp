@@ -397,4 +397,9 @@ TEMPLATE_LIST_TEST_CASE("conv2d_prox rejects bad operands with a message", "[con
   CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, pre, out, nonneg), Contains("must be >= 0"));
   Kokkos::deep_copy(theta, std::numeric_limits<T>::quiet_NaN());
   CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta, none, pre, out), Contains("NaN"));
+  // A network's stage leaves the values unchecked (no read-back); the shapes are still checked.
+  ConvProxOptions unchecked;
+  unchecked.check_values = false;
+  CHECK_NOTHROW(conv2d_prox(x, w, none, none, theta, none, pre, out, unchecked));
+  CHECK_THROWS_WITH(conv2d_prox(x, w, none, none, theta2, none, pre, out, unchecked), Contains("threshold has 2 entries"));
 }

@@ -572,9 +572,9 @@ TEST_CASE("a steady-state training step reads back one scalar and copies only it
     CHECK(allocations == 0);
     // The one scalar a step reads back: the loss, with the parameters' finiteness.
     CHECK(reductions == 4);
-    // Copies: only the batch's upload (input, guide, target), from the host where the patches
-    // are drawn; on the host the mirrors are the views themselves.
-    CHECK(copies <= 4 * 3);
+    // Copies across memory spaces: only the batch's upload (input, guide, target), from the host
+    // where the patches are drawn (on the host the mirrors are the views themselves: none).
+    // Copies within one space (the encoders' gradient buffers) are device-side memcpys.
     CHECK(cross <= 4 * 3);
     for (const auto& label : b.cross_space_destinations) {
       CAPTURE(label);

@@ -131,7 +131,9 @@ class LcscEncoder {
     const int S = m_config.stages;
     const tensor_type none;
     const tensor_type& z = m_config.prox == ProxKind::l1l1 ? m_side : none;
-    conv2d_prox(x, weight(m_encoder0), none, none, threshold_values(m_threshold0), z, m_p1, codes(0));  // p1 = E0 x
+    ConvProxOptions first;  // no read-back: thresholds unchecked here (see apply_prox)
+    first.check_values = false;
+    conv2d_prox(x, weight(m_encoder0), none, none, threshold_values(m_threshold0), z, m_p1, codes(0), first);  // p1 = E0 x
     for (int j = 0; j < S; ++j) {
       const auto& u = codes(j);
       const auto& r = residual(j);
@@ -142,6 +144,7 @@ class LcscEncoder {
         ConvProxOptions fused;
         fused.sign = -1;
         fused.keep_pre = training;
+        fused.check_values = false;
         conv2d_prox(r, weight(encoder(j)), m_p1, u, threshold_values(threshold(j)), z, v, codes(j + 1), fused);
       } else {
         lincomb(T(1), x, T(-1), r, r);              // r = x - D_j U_j (kept for backward)

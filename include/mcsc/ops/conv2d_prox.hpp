@@ -25,6 +25,7 @@ struct ConvProxOptions {
   bool keep_pre = true;              ///< write v to pre (else pre is scratch, its contents unspecified)
   bool require_nonnegative = false;  ///< refuse negative thresholds (learned ones may be negative)
   bool fused = true;                 ///< false: always the unfused sequence (the reference)
+  bool check_values = true;          ///< false: thresholds' values unchecked (a network's stage: no read-back)
 };
 
 /// out = prox(sign * conv2d(x, w) + a + b) as in the file comment. x (N, C, H, W), w (O, C, s, s);
@@ -48,7 +49,8 @@ void conv2d_prox(const X& x, const Wt& w, const Y& a, const Y& b, const Theta& t
                    pre.data() != a.data() && pre.data() != b.data() && pre.data() != side.data(),
                fn, "pre must be distinct from x, a, b, side and out, and out from x");
   MCSC_REQUIRE(options.sign == 1 || options.sign == -1, fn, "sign is " << options.sign << ", not 1 or -1");
-  Impl::check_per_channel(fn, out, theta, side.data() ? "mu" : "threshold", options.require_nonnegative);
+  Impl::check_per_channel(fn, out, theta, side.data() ? "mu" : "threshold", options.require_nonnegative,
+                          options.check_values);
   const T sign = T(options.sign);
   if constexpr (Impl::blocked_conv_types_v<Y, X, Wt> &&
                 std::is_same<typename Theta::non_const_value_type, T>::value) {
