@@ -31,6 +31,7 @@ struct Settings {
   std::string train_dir;
   std::vector<std::string> pairs;
   int train_crop = 256;
+  bool no_csr = false;
 };
 
 using Pair = NamedPair;  // first: source A, second: source B
@@ -125,7 +126,8 @@ int run(Settings& s) {
     samples.back().x_caption = task == Task::exposure ? "over-exposed (x)" : (task == Task::focus ? "source A (x)" : "modality A (x)");
     samples.back().y_caption = task == Task::exposure ? "under-exposed (y)" : (task == Task::focus ? "source B (y)" : "modality B (y)");
   }
-  std::vector<Method> methods = {average_fusion_method(), csr_fusion_method(task == Task::focus)};
+  std::vector<Method> methods = {average_fusion_method()};
+  if (!s.no_csr) methods.push_back(csr_fusion_method(task == Task::focus));
   std::vector<mcsc::ImageTriplet> training, validation;
   if (!(s.common.no_train && s.common.no_classical)) {
     auto train_samples = synthetic_training(s);
@@ -171,7 +173,8 @@ int main(int argc, char* argv[]) {
     ("help,h", "print this help and exit")
     ("pair", po::value(&s.pairs)->composing()->value_name("[NAME=]A:B"), "a test pair of registered sources (repeatable; default: the task's pairs in the data folder)")
     ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "sharp, well-exposed photographs to make the synthetic training pairs from (default: <data>/rgb_nir/epfl_train, RGB files only)")
-    ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training photographs to at most this side");
+    ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training photographs to at most this side")
+    ("no-csr", po::bool_switch(&s.no_csr), "skip the CSR fusion baseline (minutes per image here)");
   // clang-format on
   add_common_options(desc, s.common);
   const std::string about =
