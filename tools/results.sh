@@ -30,6 +30,11 @@ done
 "$build/mcsc-task-flash-denoise" --data-dir "$shared/data" --no-train --no-classical --guide-ablation --weights "$out" \
   --output-dir "$out/flash" --quiet
 
+echo "== multi-focus fusion (Lytro 01 and Clock, full images; CSR: the training run's table, --no-csr here)"
+python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/multi_focus.pth" "$out/multi_focus.mcsc" >/dev/null
+"$build/mcsc-task-multi-focus" --data-dir "$shared/data" --no-train --no-classical --no-csr --weights "$out/multi_focus.mcsc" \
+  --output-dir "$out/multi-focus" --quiet
+
 echo "== training curves"
 mkdir -p "$here/docs/results"
 python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" \
@@ -38,5 +43,6 @@ python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" 
   "NIR x2 LMCSC (fine-tuned)=$here/models/nir-x2-lmcsc.train_log.csv" \
   "flash sigma 25 CU-Net=$here/models/flash-denoise25-cunet.train_log.csv" \
   "flash sigma 50 CU-Net (fine-tuned)=$here/models/flash-denoise50-cunet.train_log.csv" \
-  "flash sigma 75 CU-Net (fine-tuned)=$here/models/flash-denoise75-cunet.train_log.csv"
+  "flash sigma 75 CU-Net (fine-tuned)=$here/models/flash-denoise75-cunet.train_log.csv" \
+  "multi-focus CU-Net=$here/models/multi-focus-cunet.train_log.csv"
 echo "tables: $out/*/table.txt; reports: $out/*/report.html"
