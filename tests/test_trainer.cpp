@@ -478,6 +478,19 @@ void count_allocation(const Kokkos::Tools::SpaceHandle, const char*, const void*
   ++g_allocations;
   g_bytes += bytes;
 }
+// A 40x40 grey triplet of fixed patterns (no ../shared needed), for the memory and residency tests.
+ImageTriplet synthetic_triplet() {
+  ImageTriplet t;
+  t.name = "synthetic";
+  t.channels = 1;
+  t.height = t.width = 40;
+  for (int i = 0; i < 1600; ++i) {
+    t.target.push_back(float((i * 37) % 101) / 100.f);
+    t.guide.push_back(float((i * 53) % 97) / 96.f);
+    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
+  }
+  return t;
+}
 // Kokkos allocations made by one Trainer::fit of `steps` steps on a fresh model.
 template <class Net, class Config>
 std::int64_t allocations_for(const Config& config, const std::vector<ImageTriplet>& data, int steps) {
@@ -495,17 +508,8 @@ std::int64_t allocations_for(const Config& config, const std::vector<ImageTriple
 }  // namespace
 
 TEST_CASE("no allocation inside a training step after the first", "[trainer][memory]") {
-  ImageTriplet t;
-  t.name = "synthetic";
-  t.channels = 1;
-  t.height = t.width = 40;
-  for (int i = 0; i < 1600; ++i) {
-    t.target.push_back(float((i * 37) % 101) / 100.f);
-    t.guide.push_back(float((i * 53) % 97) / 96.f);
-    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
-  }
   using Space = Kokkos::DefaultExecutionSpace;
-  const std::vector<ImageTriplet> data{t};
+  const std::vector<ImageTriplet> data{synthetic_triplet()};
   UnrolledNetConfig c;
   c.filters = 4;
   c.kernel = 3;
@@ -526,16 +530,7 @@ TEST_CASE("a steady-state training step reads back one scalar and copies only it
           "[trainer][residency]") {
   // Per step = (events of a 9-step epoch) - (events of a 5-step epoch) over 4: the set-up and the
   // epoch's end (snapshot, record) are the same in both.
-  ImageTriplet t;
-  t.name = "synthetic";
-  t.channels = 1;
-  t.height = t.width = 40;
-  for (int i = 0; i < 1600; ++i) {
-    t.target.push_back(float((i * 37) % 101) / 100.f);
-    t.guide.push_back(float((i * 53) % 97) / 96.f);
-    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
-  }
-  const std::vector<ImageTriplet> data{t};
+  const std::vector<ImageTriplet> data{synthetic_triplet()};
   using Space = Kokkos::DefaultExecutionSpace;
   UnrolledNetConfig lmcsc;
   lmcsc.filters = 4;
