@@ -16,6 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=60
 if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
+# (libFuzzer reads -max_total_time=0 as "no limit")
+[ "$seconds" -ge 1 ] || { echo "fuzz.sh: SECONDS must be at least 1, got '$seconds'" >&2; exit 2; }
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict convert)
 kokkos=${MCSC_KOKKOS_ROOT:-$(bash "$here/cmake/setup.sh" | tail -n 1)}
@@ -36,7 +38,7 @@ for h in "${harnesses[@]}"; do
     if ! /usr/bin/python3 "$here/tools/fuzz_convert.py" --seconds "$seconds" --crash-dir "$out/crash_convert" \
         > "$out/fuzz_convert.log" 2>&1; then
       echo "!! fuzz_convert.py failed; inputs in $out/crash_convert; log: $out/fuzz_convert.log"
-      tail -n 20 "$out/fuzz_convert.log"
+      tail -n 20 "$out/fuzz_convert.log" || true
       status=1
     fi
     echo "   $(tail -n 1 "$out/fuzz_convert.log" | sed 's/^fuzz_convert.py: //')"
@@ -68,7 +70,7 @@ for h in "${harnesses[@]}"; do
     echo "   $runs inputs, $((runs / (seconds > 0 ? seconds : 1))) per second; corpus $(ls "$corpus" | wc -l) files"
   else
     echo "!! fuzz_$h failed; the input is $out/crash_$h-*; log: $log"
-    grep -E 'ERROR|mcsc fuzz|SUMMARY|==[0-9]+==' "$log" | head -20
+    grep -E 'ERROR|error|mcsc fuzz|SUMMARY|==[0-9]+==' "$log" | head -20 || true
     status=1
   fi
 done

@@ -277,6 +277,13 @@ def load_zip(path, content):
         byteorder = "little"
         if prefix + "byteorder" in names:
             byteorder = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        # A member's declared size bounds what reading it allocates (zipfile stops there), and a
+        # compressed member can declare far more than the file holds: data.pkl gets a generous
+        # bound, each storage record exactly its size (checked before it is read, below).
+        pickle_size = archive.getinfo(pickles[0]).file_size
+        if pickle_size > max(64 << 20, 16 * len(content)):
+            raise ConversionError("'%s': its data.pkl declares %d bytes, more than a state_dict's pickle could need"
+                                  % (path, pickle_size))
         storages = {}
         obj = StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), storages, path).load()
         for key, storage in storages.items():
@@ -285,8 +292,11 @@ def load_zip(path, content):
             record = prefix + "data/" + key
             if record not in names:
                 raise ConversionError("'%s' has no record %s for a storage (damaged file?)" % (path, record))
-            data = archive.read(record)
             expected = storage.numel * storage.type.element_size
+            declared = archive.getinfo(record).file_size
+            if declared != expected:
+                raise ConversionError("record %s of '%s' has %d bytes, expected %d" % (record, path, declared, expected))
+            data = archive.read(record)
             if len(data) != expected:
                 raise ConversionError("record %s of '%s' has %d bytes, expected %d" % (record, path, len(data),
                                                                                       expected))

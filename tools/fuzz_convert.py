@@ -105,7 +105,10 @@ def main(argv=None):
     if args.seconds <= 0:
         ap.error("--seconds must be > 0")
     limit = int(args.memory_limit * (1 << 30))
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     seeds = args.seeds or [os.path.join(SHARED, "depth_ks9.pth"), os.path.join(SHARED, "multi_focus.pth")]
     originals = []
     for s in [] if args.replay else seeds:
@@ -148,6 +151,9 @@ def main(argv=None):
         try:
             conv.convert(path, os.path.join(work, "output.mcsc"))
             counts["converted"] += 1
+            if args.replay:  # a committed regression input is a damaged file: it must be refused
+                failures += 1
+                print("fuzz_convert.py: %s was converted, not refused" % name, file=sys.stderr)
         except (conv.ConversionError, OSError) as e:
             if not ran_out_of_memory(e):
                 counts["refused"] += 1
@@ -169,6 +175,11 @@ def main(argv=None):
     for f in ("input.pth", "output.mcsc"):
         try:
             os.remove(os.path.join(work, f))
+        except OSError:
+            pass
+    if crash_dir != work:
+        try:
+            os.rmdir(work)
         except OSError:
             pass
     return 1 if failures else 0
