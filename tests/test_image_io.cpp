@@ -178,6 +178,17 @@ TEST_CASE("broken image files give mcsc::Error with a clear message", "[image_io
     require_read_error(half, "");
   }
   require_read_error(tmp / "half_2.bmp", "truncated BMP");
+  // A PNG chunk announcing more bytes than the file holds is refused before stb sizes a buffer
+  // by it (tests/fuzz/fuzz_image.cpp: 87 bytes made stb allocate 1.4 GB; the input is committed).
+  {
+    auto damaged = read_bytes(png);
+    damaged[33] = 0x7f;  // the first chunk after IHDR (at byte 33) now announces about 2 GB
+    const std::string path = tmp / "long_chunk.png";
+    write_bytes(path, damaged);
+    require_read_error(path, "damaged or truncated PNG");
+    const std::string fuzzed = (fs::path(__FILE__).parent_path() / "fuzz" / "corpus" / "image" / "png_chunk_1_4gb").string();
+    require_read_error(fuzzed, "damaged or truncated PNG");
+  }
 
   const std::string empty = tmp / "empty.png";
   write_bytes(empty, {});

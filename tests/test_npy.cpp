@@ -186,6 +186,17 @@ TEST_CASE("read_npy refuses bad files with clear messages", "[npy]") {
 
   write_bytes(path, npy_bytes("{'descr': '<f4', 'shape': (2, 3), }", six));
   CHECK_THROWS_WITH(mcsc::read_npy<float>(path), Catch::Contains("lacks"));
+
+  // Dimensions need a comma between them (tests/fuzz/fuzz_npy.cpp found "(15 0961176, ...)" read
+  // as two dimensions).
+  write_bytes(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2 3), }", six));
+  CHECK_THROWS_WITH(mcsc::read_npy<float>(path), Catch::Contains("malformed header (bad shape)"));
+  // An empty array with huge other dimensions is an empty array (numpy allows it), and its size()
+  // is 0, not an overflow.
+  write_bytes(path, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776, 0), }", {}));
+  const auto empty = mcsc::read_npy<float>(path);
+  CHECK(empty.values.empty());
+  CHECK(empty.size() == 0);
 }
 
 TEST_CASE("shapes whose size overflows are refused before anything is read or allocated", "[npy][errors]") {

@@ -29,7 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const auto a = mcsc_examples::read_array(path, shape, "--dictionary");
     std::int64_t count = 1;
-    for (const auto d : a.shape) count *= d;
+    bool empty = false;
+    for (const auto d : a.shape) empty |= d == 0;
+    for (const auto d : a.shape)
+      if (!empty && __builtin_mul_overflow(count, d, &count)) std::abort();
+    if (empty) count = 0;
     if (std::size_t(count) != a.values.size()) std::abort();
   } catch (const mcsc::Error&) {
   } catch (const mcsc_cli::UsageError&) {

@@ -135,7 +135,27 @@ inline void check_image_file(const char* fn, const std::string& path) {
   if (ec || size < 30) return;  // unknown size, or too short for a BMP header: stb decides
   unsigned char h[34] = {};
   std::ifstream in(path, std::ios::binary);
-  if (!in.read(reinterpret_cast<char*>(h), sizeof h) || h[0] != 'B' || h[1] != 'M') return;
+  if (!in.read(reinterpret_cast<char*>(h), sizeof h)) return;
+  if (std::memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    // Every chunk must fit in the file: stb sizes its buffers by the chunk lengths before it
+    // reads them (an 87-byte PNG found by tests/fuzz/fuzz_image.cpp made it allocate 1.4 GB).
+    std::uint64_t at = 8;
+    for (;;) {
+      unsigned char c[8];
+      in.clear();
+      in.seekg(std::streamoff(at));
+      if (!in.read(reinterpret_cast<char*>(c), 8)) break;  // no more chunks: stb decides
+      const std::uint64_t length =
+          (std::uint64_t(c[0]) << 24) | (std::uint64_t(c[1]) << 16) | (std::uint64_t(c[2]) << 8) | c[3];
+      MCSC_REQUIRE(length < (std::uint64_t(1) << 31) && at + 12 + length <= size, fn,
+                   "cannot read '" << path << "': damaged or truncated PNG (a chunk at byte " << at << " announces "
+                                   << length << " bytes, the file has " << size << ")");
+      if (std::memcmp(c + 4, "IEND", 4) == 0) break;
+      at += 12 + length;
+    }
+    return;
+  }
+  if (h[0] != 'B' || h[1] != 'M') return;
   const std::uint32_t offset = read_le(h, 10, 4), header = read_le(h, 14, 4);
   std::int64_t width, height;
   std::uint32_t bpp, compression = 0;

@@ -29,8 +29,11 @@ struct NpyArray {
   std::vector<T> values;
   std::string dtype;  ///< as stored: "<f4" or "<f8"
 
-  /// Number of elements (1 for a 0-d array).
+  /// Number of elements (1 for a 0-d array; 0 with a zero dimension, whatever the others are:
+  /// the readers check the product of a non-empty shape, not of an empty one).
   std::int64_t size() const {
+    for (std::int64_t d : shape)
+      if (d == 0) return 0;
     std::int64_t n = 1;
     for (std::int64_t d : shape) n *= d;
     return n;
@@ -120,7 +123,10 @@ inline NpyHeader parse_npy_header(const std::string& text, const std::string& pa
         if (pos < text.size() && text[pos] == 'L') ++pos;  // Python 2 long suffix
         h.shape.push_back(d);
         skip_space();
-        if (pos < text.size() && text[pos] == ',') ++pos;
+        // a comma or the closing parenthesis: "(15 0961176)" is not two dimensions
+        MCSC_REQUIRE(pos < text.size() && (text[pos] == ',' || text[pos] == ')'), fn,
+                     "'" << path << "': malformed header (bad shape): " << text);
+        if (text[pos] == ',') ++pos;
       }
       have_shape = true;
     } else {
