@@ -28,13 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string path = mcsc_fuzz::write_input(data + start, size - start, npy ? ".npy" : ".f32");
   try {
     const auto a = mcsc_examples::read_array(path, shape, "--dictionary");
-    std::int64_t count = 1;
-    bool empty = false;
-    for (const auto d : a.shape) empty |= d == 0;
-    for (const auto d : a.shape)
-      if (!empty && __builtin_mul_overflow(count, d, &count)) std::abort();
-    if (empty) count = 0;
-    if (std::size_t(count) != a.values.size()) std::abort();
+    if (std::size_t(mcsc_fuzz::expected_count(a.shape)) != a.values.size()) std::abort();
   } catch (const mcsc::Error&) {
   } catch (const mcsc_cli::UsageError&) {
   } catch (const std::exception& e) {

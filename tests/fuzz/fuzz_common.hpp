@@ -50,6 +50,19 @@ inline void initialise() {
   mcsc::set_memory_budget(std::uint64_t(256) << 20);
 }
 
+/// The element count of a shape as a reader must report it: 0 with a zero dimension (whatever the
+/// others are, as numpy allows), else the product, which must not overflow (abort: the reader let
+/// an overflowing shape through).
+template <class Shape>
+std::int64_t expected_count(const Shape& shape) {
+  for (const auto d : shape)
+    if (d == 0) return 0;
+  std::int64_t count = 1;
+  for (const auto d : shape)
+    if (__builtin_mul_overflow(count, std::int64_t(d), &count)) std::abort();
+  return count;
+}
+
 /// A harness that makes its own seeds sets this (during static initialisation); with
 /// MCSC_FUZZ_WRITE_SEEDS=DIR the harness then writes them into DIR and exits.
 inline void (*seed_writer)(const std::string& dir) = nullptr;
