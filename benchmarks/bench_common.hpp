@@ -37,6 +37,8 @@
 #include <Kokkos_Core.hpp>
 #include <boost/program_options.hpp>
 
+#include "../examples/cli.hpp"  // mcsc_cli::option_error_text
+
 namespace mcsc_bench {
 
 /// How a measurement is repeated.
@@ -303,7 +305,7 @@ inline int parse_command_line(const char* program, int argc, char** argv,
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << program << ": " << e.what() << "\n\n" << desc << "\n";
+    std::cerr << program << ": " << mcsc_cli::option_error_text(e) << "\n\n" << desc << "\n";
     return 2;
   }
   if (vm.count("help")) {

@@ -19,7 +19,7 @@ if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 # (libFuzzer reads -max_total_time=0 as "no limit")
 [ "$seconds" -ge 1 ] || { echo "fuzz.sh: SECONDS must be at least 1, got '$seconds'" >&2; exit 2; }
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict convert)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(npy array image checkpoint state_dict options convert)
 kokkos=${MCSC_KOKKOS_ROOT:-$(bash "$here/cmake/setup.sh" | tail -n 1)}
 out=${MCSC_BUILD_DIR:-$here/build}/fuzz
 shared=$(cd "$here/.." && pwd)/shared
@@ -47,9 +47,11 @@ for h in "${harnesses[@]}"; do
   src=$here/tests/fuzz/fuzz_$h.cpp
   [ -f "$src" ] || { echo "fuzz.sh: no harness '$h' ($src)" >&2; exit 2; }
   bin=$out/fuzz_$h
-  if [ ! -x "$bin" ] || [ -n "$(find "$here/include" "$here/tests/fuzz" "$here/examples/solver_common.hpp" "$here/examples/cli.hpp" -newer "$bin" -name '*.?pp' -print -quit)" ]; then
+  if [ ! -x "$bin" ] || [ -n "$(find "$here/include" "$here/tests/fuzz" "$here/examples" -newer "$bin" -name '*.?pp' -print -quit)" ]; then
     start=$SECONDS
-    clang++ "${flags[@]}" "$src" -o "$bin" "${libs[@]}"
+    extra=()  # the options harness runs the task programs' own option code
+    [ "$h" = options ] && extra=("$here/examples/tasks/task_harness.cpp" -DMCSC_SOURCE_DIR="\"$here\"" -lboost_program_options)
+    clang++ "${flags[@]}" "$src" "${extra[@]}" -o "$bin" "${libs[@]}"
     echo "== fuzz_$h built in $((SECONDS - start)) s"
   fi
   seeds=$out/seeds_$h corpus=$out/corpus_$h

@@ -8,11 +8,13 @@
 /// source tree for a bare name) as a Boost.Program_options configuration file of its own long
 /// options, one `option = value` a line, at the top or in an [options] section; options given on
 /// the command line win. A [recipe] section (name, version, why, ...) describes the recipe.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <typeinfo>
 
 #include <unistd.h>
@@ -35,6 +37,26 @@ namespace po = boost::program_options;
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// The message of a Boost.Program_options error. Boost's own what() replaces each placeholder
+/// (%value%, %option%, ...) of its template until none is left, so a value that contains its own
+/// placeholder (`--seed=%value%`, found by tests/fuzz/fuzz_options.cpp) made it loop forever,
+/// growing the message: every program hung on such a command line. Here the '%' of the values are
+/// masked while Boost formats a copy, and restored in its text.
+inline std::string option_error_text(const po::error& e) {
+  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+  if (!named) return e.what();
+  struct Masked : po::error_with_option_name {
+    explicit Masked(const po::error_with_option_name& e) : po::error_with_option_name(e) {
+      const auto mask = [](std::string& v) { std::replace(v.begin(), v.end(), '%', '\x01'); };
+      for (auto& s : m_substitutions) mask(s.second);
+      for (auto& d : m_substitution_defaults) mask(d.second.first), mask(d.second.second);
+    }
+  };
+  std::string text = Masked(*named).what();
+  std::replace(text.begin(), text.end(), '\x01', '%');
+  return text;
+}
 
 /// Throws UsageError(message) unless ok.
 inline void require(bool ok, const std::string& message) {
@@ -83,7 +105,7 @@ inline void store_recipe(const std::string& value, const po::options_description
   try {
     parsed = po::parse_config_file(in, options, true);
   } catch (const po::error& e) {
-    throw UsageError("--recipe '" + path + "': " + e.what());
+    throw UsageError("--recipe '" + path + "': " + option_error_text(e));
   }
   std::vector<po::option> kept;
   for (auto o : parsed.options) {
@@ -100,13 +122,11 @@ inline void store_recipe(const std::string& value, const po::options_description
   try {
     po::store(parsed, vm);
   } catch (const po::error& e) {
-    throw UsageError("--recipe '" + path + "': " + e.what());
+    throw UsageError("--recipe '" + path + "': " + option_error_text(e));
   }
   refuse_negative_unsigned(parsed, vm);
 }
 
-/// Parses, validates (validate() throws UsageError) and runs work() between Kokkos::initialize
-/// and Kokkos::finalize. `about` is printed above the options in the usage text.
 /// Output locations are checked before any work (a run used to compute for minutes and then
 /// fail to write): `dir` is created if needed and must be a writable folder.
 inline void require_output_dir(const std::string& option, const std::string& dir) {
@@ -131,19 +151,29 @@ inline void require_output_file(const std::string& option, const std::string& fi
                                                           "' is not writable");
 }
 
-inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,
-               const std::function<void()>& validate, const std::function<int()>& work) {
-  // Options every program has.
-  std::string max_memory;
+/// The program's options and those every program has (--max-memory, stored into max_memory).
+inline po::options_description with_common_options(const po::options_description& options, std::string& max_memory) {
   po::options_description common("Every program");
   common.add_options()("max-memory", po::value(&max_memory)->value_name("SIZE"),
                        "memory budget for the checks made before large allocations (e.g. 8G, 512M; default: "
                        "the memory available on this machine)");
   po::options_description all;
   all.add(options).add(common);
-  auto usage = [&](std::ostream& os) {
-    os << "Usage: " << argv[0] << " [options]\n" << about << "\nKokkos options (--kokkos-threads=N, ...) are passed on to Kokkos.\n\n" << all;
-  };
+  return all;
+}
+
+inline void print_usage(std::ostream& os, const char* program, const std::string& about, const po::options_description& all) {
+  os << "Usage: " << program << " [options]\n" << about << "\nKokkos options (--kokkos-threads=N, ...) are passed on to Kokkos.\n\n" << all;
+}
+
+/// Parses the command line (and a --recipe), applies --max-memory and runs validate() (which
+/// throws UsageError): returns the program's exit status when it ends here (0 after --help, 2 on a
+/// bad command line, with the message and the usage text on stderr), nothing when the work may
+/// start. Touches no Kokkos state (tests/fuzz/fuzz_options.cpp calls it alone).
+inline std::optional<int> parse_command_line(int argc, char* argv[], const po::options_description& options,
+                                             const std::string& about, const std::function<void()>& validate) {
+  std::string max_memory;
+  const po::options_description all = with_common_options(options, max_memory);
   try {
     const auto parsed = po::command_line_parser(argc, argv).options(all).allow_unregistered().run();
     for (const std::string& arg : po::collect_unrecognized(parsed.options, po::include_positional))
@@ -154,7 +184,7 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
     refuse_negative_unsigned(parsed, vm);
     if (vm.count("recipe") && !vm.count("help")) store_recipe(vm["recipe"].as<std::string>(), options, vm);
     if (vm.count("help")) {
-      usage(std::cout);
+      print_usage(std::cout, argv[0], about, all);
       return 0;
     }
     po::notify(vm);
@@ -165,17 +195,28 @@ inline int run(int argc, char* argv[], const po::options_description& options, c
     }
     validate();
   } catch (const std::exception& e) {  // po::error and UsageError
-    std::cerr << argv[0] << ": " << e.what() << "\n\n";
-    usage(std::cerr);
+    const auto* option_error = dynamic_cast<const po::error*>(&e);
+    std::cerr << argv[0] << ": " << (option_error ? option_error_text(*option_error) : e.what()) << "\n\n";
+    print_usage(std::cerr, argv[0], about, all);
     return 2;
   }
+  return std::nullopt;
+}
+
+/// parse_command_line (validate() throws UsageError; `about` is printed above the options in the
+/// usage text), then work() between Kokkos::initialize and Kokkos::finalize: its status,
+/// 2 for a UsageError it throws (an option that does not fit the data), 1 for any other error.
+inline int run(int argc, char* argv[], const po::options_description& options, const std::string& about,
+               const std::function<void()>& validate, const std::function<int()>& work) {
+  if (const auto done = parse_command_line(argc, argv, options, about, validate)) return *done;
   Kokkos::initialize(argc, argv);
   int status = 1;
   try {  // every Kokkos view lives inside work(), so all are gone before finalize()
     status = work();
   } catch (const UsageError& e) {  // an option that does not fit the data
     std::cerr << argv[0] << ": " << e.what() << "\n\n";
-    usage(std::cerr);
+    std::string unused;
+    print_usage(std::cerr, argv[0], about, with_common_options(options, unused));
     status = 2;
   } catch (const std::bad_alloc&) {
     std::cerr << argv[0] << ": error: out of memory (std::bad_alloc): the images and options given need more "

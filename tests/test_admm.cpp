@@ -357,10 +357,6 @@ TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budge
   auto y = make_tensor<T, Space>("y", {1, 1, 128, 128});
   fill_normal(w, 3);
   fill_normal(y, 4);
-  struct Budget {  // restored on every exit
-    explicit Budget(std::uint64_t bytes) { set_memory_budget(bytes); }
-    ~Budget() { set_memory_budget(0); }
-  };
   FistaOptions f;
   f.lambda = 0.1;
   f.max_iterations = 2;
@@ -371,7 +367,7 @@ TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budge
   const FftConvDictionary<T, Space> fft(w);
   {
     // 16 code planes of 128x128: 1 MiB (float) per code buffer; a 1 MiB budget fits none of the solvers.
-    const Budget budget(std::uint64_t(1) << 20);
+    const mcsc_test::MemoryBudget budget(std::uint64_t(1) << 20);
     const auto refused = [](auto&& run) {
       const auto events = mcsc_test::count_kokkos_events([&] {
         REQUIRE_THROWS_WITH(run(), Catch::Contains("needs about") && Catch::Contains("coding a signal (1, 1, 128, 128)") &&
@@ -384,7 +380,7 @@ TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budge
     refused([&] { admm_cbpdn(w, y, a); });
   }
   // Within the budget they run (the estimate is not far above what they use: 64 MiB is plenty).
-  const Budget budget(std::uint64_t(64) << 20);
+  const mcsc_test::MemoryBudget budget(std::uint64_t(64) << 20);
   REQUIRE(fista(direct, y, f).iterations == 2);
   REQUIRE(fista(fft, y, f).iterations == 2);
   REQUIRE(admm_cbpdn(w, y, a).objective.size() == 2);

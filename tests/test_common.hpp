@@ -196,6 +196,15 @@ inline KokkosEventCounts& kokkos_event_counts() {
   return counts;
 }
 
+/// mcsc's memory budget (core/memory.hpp) set to `bytes` for a scope, back to the default on
+/// every exit.
+struct MemoryBudget {
+  explicit MemoryBudget(std::uint64_t bytes) { mcsc::set_memory_budget(bytes); }
+  ~MemoryBudget() { mcsc::set_memory_budget(0); }
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+};
+
 /// The events of f(), with the hooks installed only around it (they replace, and then clear, any
 /// tool loaded through KOKKOS_TOOLS_LIBS for these three events).
 template <class F>

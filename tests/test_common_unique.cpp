@@ -488,3 +488,36 @@ TEST_CASE("common/unique MCSC rejects bad input", "[common_unique]") {
   REQUIRE_THROWS_AS(common_unique_restoration(Dc, D(w(2, 2, 3)), C, U), Error);       // different target channels
   REQUIRE_THROWS_AS(common_unique_fusion(Dc, Du, Hv, C, U, make_tensor<T, Space>("V2", {1, 1, 8, 9})), Error);
 }
+
+TEMPLATE_LIST_TEST_CASE("common_unique checks its memory before it allocates", "[common_unique][memory]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  if constexpr (!is_host_space_v<Space>) return;  // device memory is not checked (yet)
+  auto w = [](int filters, std::uint64_t seed) {
+    auto t = make_tensor<T, Space>("w", {1, filters, 5, 5});
+    fill_normal(t, seed, 0.0, 0.2);
+    return t;
+  };
+  auto x = make_tensor<T, Space>("x", {1, 1, 128, 128}), y = make_tensor_like("y", x);
+  fill_normal(x, 5);
+  fill_normal(y, 6);
+  using D = ConvDictionary<T, Space>;
+  const D Dc(w(8, 1)), Du(w(8, 2)), Hc(w(8, 3)), Hv(w(8, 4));
+  CommonUniqueOptions o;
+  o.lambda = 0.1;
+  o.max_iterations = 1;
+  o.inner_iterations = 2;
+  {
+    // 8 code planes of 128x128 are 0.5 MiB (float) per code buffer: 1 MiB fits the state's six
+    // code buffers in neither precision.
+    const mcsc_test::MemoryBudget budget(std::uint64_t(1) << 20);
+    const auto events = mcsc_test::count_kokkos_events([&] {
+      REQUIRE_THROWS_WITH(common_unique(Dc, Du, Hc, Hv, x, y, o),
+                          Catch::Contains("common/unique coding of (1, 1, 128, 128) and (1, 1, 128, 128)") &&
+                              Catch::Contains("needs about") && Catch::Contains("memory budget set"));
+    });
+    CHECK(events.allocations <= 1);  // at most the stacked filters [Dc; Hc], 400 values
+  }
+  const mcsc_test::MemoryBudget budget(std::uint64_t(32) << 20);
+  REQUIRE(common_unique(Dc, Du, Hc, Hv, x, y, o).objective.size() == 1);
+}

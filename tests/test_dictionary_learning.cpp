@@ -615,3 +615,34 @@ TEMPLATE_LIST_TEST_CASE("dictionary learning rejects bad input", "[dictionary_le
   // The weights are untouched by a call that throws on its inputs.
   REQUIRE(max_abs_diff(w, random_dictionary<T, Space>(1, 2, 3, 71)) == 0);
 }
+
+TEMPLATE_LIST_TEST_CASE("learn_dictionary checks its memory before it allocates", "[dictionary_learning][memory]",
+                        AllConfigs) {
+  // The estimate (its own code-, signal- and weight-sized buffers and the coding block's fista())
+  // comes before any allocation, so a problem that does not fit is refused with the figures.
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  if constexpr (!is_host_space_v<Space>) return;  // device memory is not checked (yet)
+  auto w = random_dictionary<T, Space>(1, 16, 5, 3);
+  auto S = make_tensor<T, Space>("S", {2, 1, 96, 96});
+  fill_normal(S, 4);
+  const ConvDictionary<T, Space> D(w);
+  DictionaryLearningOptions o;
+  o.lambda = 0.1;
+  o.max_iterations = 1;
+  o.coding_iterations = 2;
+  o.dictionary_iterations = 2;
+  {
+    // 2 x 16 code planes of 96x96 are 1.2 MB (float) per code buffer: 1 MiB fits none.
+    const mcsc_test::MemoryBudget budget(std::uint64_t(1) << 20);
+    const auto events = mcsc_test::count_kokkos_events([&] {
+      REQUIRE_THROWS_WITH(learn_dictionary(D, S, o),
+                          Catch::Contains("learning a dictionary (1, 16, 5, 5) by coding a signal (2, 1, 96, 96)") &&
+                              Catch::Contains("needs about") && Catch::Contains("memory budget set"));
+    });
+    CHECK(events.allocations == 0);
+  }
+  // Within a budget not far above the estimate (23 MB in double) it runs.
+  const mcsc_test::MemoryBudget budget(std::uint64_t(32) << 20);
+  REQUIRE(learn_dictionary(D, S, o).objective.size() == 1);
+}

@@ -269,14 +269,13 @@ TEMPLATE_LIST_TEST_CASE("a network refuses an image whose buffers exceed the mem
   CuNet<T, Space> net(config);
   if constexpr (!is_host_space_v<Space>) return;  // device memory is not checked (yet)
   auto x = make_tensor<T, Space>("x", {1, 1, 256, 256}), y = make_tensor_like("y", x), out = make_tensor_like("out", x);
-  struct BudgetReset {  // the budget is global: restored even when a REQUIRE below fails
-    ~BudgetReset() { set_memory_budget(0); }
-  } reset;
-  set_memory_budget(1 << 20);  // 1 MiB: one code buffer alone is 8 x 256 x 256 x 8 bytes = 4 MiB
-  REQUIRE_THROWS_WITH(net.forward(x, y, out, false),
-                      Catch::Contains("inference on (1, 1, 256, 256) (codes (1, 8, 256, 256)) needs about") &&
-                          Catch::Contains("of the memory budget set"));
-  set_memory_budget(0);  // back to the machine's memory: the same call works
+  {
+    const mcsc_test::MemoryBudget budget(1 << 20);  // 1 MiB: one code buffer alone is 8 x 256 x 256 x 8 bytes = 4 MiB
+    REQUIRE_THROWS_WITH(net.forward(x, y, out, false),
+                        Catch::Contains("inference on (1, 1, 256, 256) (codes (1, 8, 256, 256)) needs about") &&
+                            Catch::Contains("of the memory budget set"));
+  }
+  // Back to the machine's memory: the same call works.
   net.forward(x, y, out, false);
   REQUIRE(std::isfinite(sum_squares(out)));
 }

@@ -489,20 +489,8 @@ Method cunet_as_method(const std::string& name, std::shared_ptr<CuNet> net) {
           }};
 }
 
-/// Before any of the work (the model is not even built): what one training step keeps for the
-/// backward pass, at least the codes before and after every stage's prox for each of up to three
-/// encoders, and the parameters (up to three encoders of two filter banks per stage) with their
-/// gradients and Adam moments. A lower bound: --stages 100000 used to run for half a minute first.
 void require_training_memory(const TrainOptions& o, int channels) {
-  const auto& t = o.trainer;
-  const double codes = double(t.batch_size) * t.patch_size * t.patch_size * o.filters * sizeof(T);
-  const double parameters = 3.0 * (o.stages + 1) * 2 * o.filters * channels * o.kernel * o.kernel;
-  mcsc::require_memory("training",
-                       "a network of " + std::to_string(o.stages) + " stages of " + std::to_string(o.filters) + " filters " +
-                           std::to_string(o.kernel) + "x" + std::to_string(o.kernel) + " on batches of " +
-                           std::to_string(t.batch_size) + " patches of " + std::to_string(t.patch_size) + "x" +
-                           std::to_string(t.patch_size),
-                       codes * 2.0 * 3 * (o.stages + 1) + 4.0 * sizeof(T) * parameters);
+  mcsc_cli::require_training_memory(o.trainer, o.filters, o.kernel, o.stages, channels);
 }
 
 template <class Model>

@@ -311,6 +311,17 @@ CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execut
   const Shape4 sp{sx.n, sx.c + sy.c, sx.h, sx.w};
   const Dictionary S(Impl::stack_filters(Dc.weights(), Hc.weights()), Dc.boundary());  // [Dc; Hc]
 
+  // Memory, checked before anything large is allocated (core/memory.hpp): two of each code block
+  // (the iterate and the candidate), 5 buffers of x's shape, 5 of y's, 2 of the stacked signal,
+  // and what the largest of the three blocks' fista() runs allocates beside them.
+  {
+    const double own = sizeof(T) * (2.0 * (double(sc.size()) + double(su.size()) + double(sv.size())) +
+                                     5.0 * (double(sx.size()) + double(sy.size())) + 2.0 * double(sp.size()));
+    const double inner = std::max({fista_memory_bytes(Du, sx), fista_memory_bytes(Hv, sy), fista_memory_bytes(S, sp)});
+    std::ostringstream what;
+    what << "common/unique coding of " << sx << " and " << sy << " (codes " << sc << ", " << su << ", " << sv << ")";
+    require_memory(fn, what.str(), own + inner);
+  }
   CommonUniqueResult<T, ExecSpace> result;
   auto make = [](const char* label, const Shape4& s) { return make_tensor<T, ExecSpace>(label, s); };
   // The state: the codes and their images under each dictionary.

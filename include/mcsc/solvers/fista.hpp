@@ -157,6 +157,19 @@ void apply_mask(const Broadcast<M>& mask, const V& r) {
       });
 }
 
+}  // namespace Impl
+
+/// The bytes fista() and ista() allocate to code a signal of shape `signal` with D (they check
+/// them against the memory budget before allocating): 4 code-sized and 4 signal-sized buffers, one
+/// more of each for the power iteration, and the dictionary's operator (its FFT buffers, if any).
+template <class Dictionary>
+double fista_memory_bytes(const Dictionary& D, const Shape4& signal) {
+  const Shape4 codes = D.code_shape(signal);
+  return D.operator_bytes(codes) +
+         5.0 * sizeof(typename Dictionary::scalar_type) * (double(codes.size()) + double(signal.size()));
+}
+
+namespace Impl {
 /// "coding a signal (N, C, H, W) with codes (N, K, H, W)", for the memory estimates' messages.
 inline std::string coding_what(const Shape4& signal, const Shape4& codes) {
   std::ostringstream what;
@@ -294,10 +307,8 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   require_finite(fn, y);
   const auto m = broadcast_to(fn, "mask", mask, sy);
   const Shape4 sc = D.code_shape(sy);
-  // Memory, checked before anything is allocated (core/memory.hpp): 4 code-sized and 4
-  // signal-sized buffers, one more of each for the power iteration, and the dictionary's operator.
-  require_memory(fn, Impl::coding_what(sy, sc),
-                 D.operator_bytes(sc) + 5.0 * sizeof(T) * (double(sc.size()) + double(sy.size())));
+  // Memory, checked before anything is allocated (core/memory.hpp).
+  require_memory(fn, Impl::coding_what(sy, sc), fista_memory_bytes(D, sy));
 
   FistaResult<T, ExecSpace> result;
   result.codes = make_tensor<T, ExecSpace>("mcsc::proximal_gradient::codes", sc);
