@@ -10,7 +10,10 @@
 /// foreground/background defocus), and with --weights the official model (multi_exposure for
 /// exposure, multi_focus for focus and, on grey images replicated to RGB, for medical fusion;
 /// the paper fine-tunes that one on 30 medical pairs it does not publish).
+#include <cmath>
 #include <iostream>
+#include <random>
+#include <set>
 
 #include "mcsc/data/degrade.hpp"
 #include "task_harness.hpp"
@@ -32,6 +35,10 @@ struct Settings {
   std::vector<std::string> pairs;
   int train_crop = 256;
   bool no_csr = false;
+  /// Multi-exposure training pairs: `exposure_pairs` per photograph, each under-exposed by s1 and
+  /// over-exposed by s2 stops, s1 and s2 drawn uniformly from [stops_min, stops_max] (seeded).
+  double stops_min = 2, stops_max = 2;
+  int exposure_pairs = 1;
 };
 
 using Pair = NamedPair;  // first: source A, second: source B
@@ -68,8 +75,16 @@ std::vector<Sample> synthetic_training(const Settings& s) {
     if (task == Task::exposure) {
       mcsc::ExposureOptions o;
       o.levels = 256;
-      const auto pair = mcsc::make_exposure_pair(sharp, -2, 2, o);
-      samples.push_back(make_fusion_sample(stem, pair.over, pair.under, sharp));
+      std::mt19937_64 rng(s.common.seed + std::uint64_t(k));
+      const auto stops = [&] {  // uniform in [min, max], from the top 53 bits (the same on every platform)
+        return s.stops_min + (s.stops_max - s.stops_min) * double(rng() >> 11) * 0x1.0p-53;
+      };
+      for (int i = 0; i < s.exposure_pairs; ++i) {
+        const double under = stops(), over = stops();
+        const auto pair = mcsc::make_exposure_pair(sharp, -under, over, o);
+        samples.push_back(make_fusion_sample(s.exposure_pairs > 1 ? stem + "#" + std::to_string(i) : stem, pair.over,
+                                             pair.under, sharp));
+      }
     } else {
       mcsc::MultiFocusOptions o;
       o.seed = s.common.seed + std::uint64_t(k);
@@ -131,9 +146,25 @@ int run(Settings& s) {
   std::vector<mcsc::ImageTriplet> training, validation;
   if (!(s.common.no_train && s.common.no_classical)) {
     auto train_samples = synthetic_training(s);
-    const auto held = hold_out(train_samples, s.common.holdout, s.common.seed);  // --holdout: validation pairs
+    auto held = hold_out(train_samples, s.common.holdout, s.common.seed);  // --holdout: validation pairs
+    // Several pairs of one photograph (--exposure-pairs, named stem#i) are held back together, so
+    // that validation never sees a photograph that training sees.
+    const auto photograph = [](const Sample& x) { return x.name.substr(0, x.name.find('#')); };
+    std::set<std::string> held_photographs;
+    for (const auto& h : held) held_photographs.insert(photograph(h));
+    for (auto it = train_samples.begin(); it != train_samples.end();)
+      if (held_photographs.count(photograph(*it))) {
+        held.push_back(*it);
+        it = train_samples.erase(it);
+      } else {
+        ++it;
+      }
     training = triplets(train_samples);
     if (!held.empty()) validation = triplets(held);
+    std::set<std::string> photographs;
+    for (const auto& t : train_samples) photographs.insert(photograph(t));
+    std::cout << "training pairs: " << train_samples.size() << " of " << photographs.size() << " photographs; validation: "
+              << held.size() << " of " << held_photographs.size() << "\n";
   }
   if (!s.common.no_classical) {
     auto options = s.common.classical;
@@ -175,6 +206,11 @@ int main(int argc, char* argv[]) {
     ("train-dir", po::value(&s.train_dir)->value_name("DIR"), "sharp, well-exposed photographs to make the synthetic training pairs from (default: <data>/rgb_nir/epfl_train, RGB files only)")
     ("train-crop", mcsc_cli::with_default(s.train_crop), "centre-crop training photographs to at most this side")
     ("no-csr", po::bool_switch(&s.no_csr), "skip the CSR fusion baseline (minutes per image here)");
+  if (task == Task::exposure)
+    desc.add_options()
+      ("exposure-stops-min", mcsc_cli::with_default(s.stops_min), "training pairs: the fewest stops of under- and of over-exposure")
+      ("exposure-stops-max", mcsc_cli::with_default(s.stops_max), "training pairs: the most stops (each pair draws its two from [min, max], seeded)")
+      ("exposure-pairs", mcsc_cli::with_default(s.exposure_pairs), "training pairs made from each photograph");
   // clang-format on
   add_common_options(desc, s.common);
   const std::string about =
@@ -194,6 +230,9 @@ int main(int argc, char* argv[]) {
                          validate_common(s.common);
                          if (s.train_dir.empty()) s.train_dir = s.common.data_dir + "/rgb_nir/epfl_train";
                          mcsc_cli::require(s.train_crop >= s.common.train.trainer.patch_size, "--train-crop must be at least --patch");
+                         mcsc_cli::require(std::isfinite(s.stops_max) && s.stops_min > 0 && s.stops_min <= s.stops_max && s.stops_max <= 16,
+                                           "--exposure-stops-min and -max: 0 < min <= max <= 16");
+                         mcsc_cli::require(s.exposure_pairs >= 1 && s.exposure_pairs <= 64, "--exposure-pairs must be in [1, 64]");
                        },
                        [&] { return run(s); });
 }
