@@ -609,3 +609,35 @@ TEST_CASE("inference memory does not grow with the number of stages", "[nn][memo
   CAPTURE(one, code, image);
   REQUIRE(one <= 12 * code + 16 * image);
 }
+
+#if defined(KOKKOS_ENABLE_SERIAL) && defined(KOKKOS_ENABLE_OPENMP)
+TEST_CASE("a training run gives the same parameters on Serial as on OpenMP", "[trainer][determinism]") {
+  // docs/reliability.md "Determinism": the programs' runs are byte-identical across OpenMP thread
+  // counts (ctests); this is the other execution space the host build has.
+  Fixture f;
+  if (!f.available) {
+    MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
+  }
+  const auto train = [&](auto space_tag) {
+    using Space = decltype(space_tag);
+    CuNet<float, Space> net(small_cunet());
+    init(net);
+    Trainer<CuNet<float, Space>>(net, small_options(2)).fit(f.train, f.validation);
+    const auto values = net.parameters().values();
+    auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), values);
+    return std::vector<float>(host.data(), host.data() + host.size());
+  };
+  const auto serial = train(Kokkos::Serial());
+  const auto openmp = train(Kokkos::OpenMP());
+  REQUIRE(serial.size() == openmp.size());
+  std::size_t differing = 0;
+  double largest = 0;
+  for (std::size_t i = 0; i < serial.size(); ++i)
+    if (serial[i] != openmp[i]) {
+      ++differing;
+      largest = std::max(largest, double(std::fabs(serial[i] - openmp[i])));
+    }
+  INFO(differing << " of " << serial.size() << " parameters differ, by at most " << largest);
+  CHECK(differing == 0);
+}
+#endif
