@@ -55,17 +55,19 @@ double coupled_l1l1_objective(const R& reconstruction, const Y& y, const U& code
 }
 
 namespace Impl {
-/// x = xi_mu(z - step * g; s), elementwise (mu the same for every entry).
-template <class Z, class G, class S, class X>
-void coupled_l1l1_step(const Z& z, const G& g, const S& s, typename X::value_type step, typename X::value_type mu,
-                       const X& x) {
-  auto fz = flat(z);
-  auto fg = flat(g);
+/// x = xi_mu(z - step * g; s), elementwise (mu the same for every entry); the penalty of the sums
+/// is ||x||_1 + ||x - s||_1, as coupled_l1l1_penalty().
+template <class V, class S>
+StepSums coupled_l1l1_step(const V& z, const V& g, const S& s, typename V::value_type step, typename V::value_type mu,
+                           const V& x) {
+  using T = typename V::value_type;
   auto fs = flat(s);
-  auto fx = flat(x);
-  Kokkos::parallel_for(
-      "mcsc::coupled_l1l1_step", Kokkos::RangePolicy<typename X::execution_space>(0, fx.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) { fx(i) = l1l1_prox_value(fz(i) - step * fg(i), fs(i), mu); });
+  return proximal_step_reduce(
+      "mcsc::coupled_l1l1_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
+        const T u = l1l1_prox_value(v, T(fs(i)), mu);
+        pen += math::fabs(double(u)) + math::fabs(double(u) - double(fs(i)));
+        return u;
+      });
 }
 }  // namespace Impl
 
@@ -95,9 +97,10 @@ CoupledL1L1Result<typename Dictionary::scalar_type, typename Dictionary::executi
   return Impl::proximal_gradient(
       fn, D, y, options, initial_codes, callback, mask,
       [&side, lambda](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
-        Impl::coupled_l1l1_step(z, g, side, step_size, T(lambda * double(step_size)), x);
-      },
-      [&side, lambda](const tensor_type& x) { return lambda * Impl::coupled_l1l1_penalty(x, side); });
+        auto sums = Impl::coupled_l1l1_step(z, g, side, step_size, T(lambda * double(step_size)), x);
+        sums.penalty *= lambda;
+        return sums;
+      });
 }
 
 }  // namespace mcsc

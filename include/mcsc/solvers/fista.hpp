@@ -117,26 +117,36 @@ Broadcast<V> broadcast_to(const char* fn, const char* what, const V& v, const Sh
   return b;
 }
 
-/// r = mask ⊙ (d - y) (mask null: r = d - y); returns 1/2 ||r||^2.
+/// r = mask ⊙ (d - y) (mask null: r = d - y); returns 1/2 ||r||^2, or NaN without the reduction
+/// (and its read-back) when `want_sum` is false.
 template <class V, class M>
-double masked_residual(const V& d, const V& y, const Broadcast<M>& mask, const V& r) {
+double masked_residual(const V& d, const V& y, const Broadcast<M>& mask, const V& r, bool want_sum = true) {
   using T = typename V::value_type;
   const int C = int(r.extent(1)), H = int(r.extent(2)), W = int(r.extent(3));
   auto fd = flat(d);
   auto fy = flat(y);
   auto fr = flat(r);
   const bool masked = mask.view.data() != nullptr;
+  const auto residual = KOKKOS_LAMBDA(const std::int64_t i) {
+    double v = double(fd(i)) - double(fy(i));  // in double, as distance_squared()
+    if (masked) {
+      const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
+                n = int(i / (std::int64_t(W) * H * C));
+      v *= double(mask(n, j, k, l));
+    }
+    fr(i) = T(v);
+    return v;
+  };
+  const Kokkos::RangePolicy<exec_of<V>> all(0, fr.extent(0));
+  if (!want_sum) {
+    Kokkos::parallel_for("mcsc::masked_residual", all, KOKKOS_LAMBDA(const std::int64_t i) { (void)residual(i); });
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   double half_sq = 0;
   Kokkos::parallel_reduce(
-      "mcsc::masked_residual", Kokkos::RangePolicy<exec_of<V>>(0, fr.extent(0)),
+      "mcsc::masked_residual", all,
       KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
-        double v = double(fd(i)) - double(fy(i));  // in double, as distance_squared()
-        if (masked) {
-          const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
-                    n = int(i / (std::int64_t(W) * H * C));
-          v *= double(mask(n, j, k, l));
-        }
-        fr(i) = T(v);
+        const double v = residual(i);
         acc += 0.5 * v * v;
       },
       half_sq);
@@ -177,22 +187,34 @@ inline std::string coding_what(const Shape4& signal, const Shape4& codes) {
   return what.str();
 }
 
-/// <x - z, g> and ||x - z||^2 in one pass.
-template <class V>
-Kokkos::pair<double, double> step_products(const V& x, const V& z, const V& g) {
-  auto fx = flat(x);
+/// What a proximal step reads back, from the kernel that writes x = prox(z - step g): the
+/// penalty's sum at x (without its lambda), ||x - z||^2 and <x - z, g> (the backtracking test's
+/// terms). One reduction, so one synchronisation, per step.
+struct StepSums {
+  double penalty = 0, change = 0, inner = 0;
+};
+
+/// Runs x(i) = prox(i, z(i) - step g(i)) over every entry, where prox(i, v) returns the new value
+/// and adds its penalty term to `pen`; returns the StepSums.
+template <class V, class Prox>
+StepSums proximal_step_reduce(const char* label, const V& z, const V& g, typename V::value_type step, const V& x,
+                              const Prox& prox) {
+  using T = typename V::value_type;
   auto fz = flat(z);
   auto fg = flat(g);
-  double inner = 0, sq = 0;
+  auto fx = flat(x);
+  StepSums sums;
   Kokkos::parallel_reduce(
-      "mcsc::step_products", Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
-      KOKKOS_LAMBDA(const std::size_t i, double& a, double& b) {
-        const double d = double(fx(i)) - double(fz(i));
-        a += d * double(fg(i));
-        b += d * d;
+      label, Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i, double& pen, double& change, double& inner) {
+        const T u = prox(i, T(fz(i) - step * fg(i)), pen);
+        fx(i) = u;
+        const double d = double(u) - double(fz(i));
+        change += d * d;
+        inner += d * double(fg(i));
       },
-      inner, sq);
-  return {inner, sq};
+      sums.penalty, sums.change, sums.inner);
+  return sums;
 }
 
 /// <z - x, x - x_prev>, the gradient-restart test.
@@ -211,51 +233,34 @@ double restart_product(const V& z, const V& x, const V& x_prev) {
   return acc;
 }
 
-/// x = prox of theta * weights ⊙ |.| (and U >= 0 when nonnegative) at z - step * g, elementwise.
+/// x = prox of theta * weights ⊙ |.| (and U >= 0 when nonnegative) at z - step * g, elementwise;
+/// the penalty of the sums is sum w |x| (w null: 1).
 template <class V, class Wt>
-void proximal_gradient_step(const V& z, const V& g, typename V::value_type step, typename V::value_type theta,
-                            const Broadcast<Wt>& weights, bool nonnegative, const V& x) {
+StepSums proximal_gradient_step(const V& z, const V& g, typename V::value_type step, typename V::value_type theta,
+                                const Broadcast<Wt>& weights, bool nonnegative, const V& x) {
   using T = typename V::value_type;
   const int C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
-  auto fz = flat(z);
-  auto fg = flat(g);
-  auto fx = flat(x);
   const bool weighted = weights.view.data() != nullptr;
-  Kokkos::parallel_for(
-      "mcsc::proximal_gradient_step", Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i) {
+  return proximal_step_reduce(
+      "mcsc::proximal_gradient_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
         T th = theta;
+        double w = 1;
         if (weighted) {
           const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
                     n = int(i / (std::int64_t(W) * H * C));
-          th *= T(weights(n, j, k, l));
+          w = double(weights(n, j, k, l));
+          th *= T(w);
         }
-        const T v = fz(i) - step * fg(i);
+        T u;
         if (nonnegative) {
-          const T u = v - th;
-          fx(i) = u > T(0) ? u : (u != u ? u : T(0));  // NaN propagates
+          const T d = v - th;
+          u = d > T(0) ? d : (d != d ? d : T(0));  // NaN propagates
         } else {
-          fx(i) = soft_threshold_value(v, th);
+          u = soft_threshold_value(v, th);
         }
+        pen += w * math::fabs(double(u));
+        return u;
       });
-}
-
-/// lambda sum w |u| (w null: 1).
-template <class V, class Wt>
-double weighted_l1(const V& u, const Broadcast<Wt>& weights) {
-  if (weights.view.data() == nullptr) return sum_abs(u);
-  const int C = int(u.extent(1)), H = int(u.extent(2)), W = int(u.extent(3));
-  auto fu = flat(u);
-  double acc = 0;
-  Kokkos::parallel_reduce(
-      "mcsc::weighted_l1", Kokkos::RangePolicy<exec_of<V>>(0, fu.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i, double& a) {
-        const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
-                  n = int(i / (std::int64_t(W) * H * C));
-        a += double(weights(n, j, k, l)) * math::fabs(double(fu(i)));
-      },
-      acc);
-  return acc;
 }
 
 /// The largest value of a nonnegative tensor (null: 1).
@@ -276,15 +281,21 @@ double max_value_or_one(const V& v) {
 ///     U_k = prox_{g/L}(Z_k - D'(mask² ⊙ (D Z_k - y)) / L),  Z_{k+1} = U_k + beta_k (U_k - U_{k-1})
 /// (beta_k = 0 without acceleration or after a restart), D*Z kept by linearity so that an
 /// iteration costs one D and one D' (plus one D per backtracking trial).
-/// `step(z, gradient, step_size, x)` writes x = prox_{step_size g}(z - step_size * gradient);
-/// `penalty(x)` is g(x). Checks the inputs common to both solvers (fn names the caller).
-template <class Dictionary, class Step, class Penalty>
+/// `step(z, gradient, step_size, x)` writes x = prox_{step_size g}(z - step_size * gradient) and
+/// returns its StepSums with g(x) as the penalty, from one reduction. Checks the inputs common to
+/// both solvers (fn names the caller).
+///
+/// Reductions read back per iteration (each a synchronisation on a device): without backtracking
+/// two, the data term at the new iterate and the step's sums (the objective and the residual of
+/// the history); with it, one more for the data term at Z and two per trial. The stopping test
+/// options.tolerance adds two (||U_k - U_{k-1}||, ||U_k||), the gradient restart one.
+template <class Dictionary, class Step>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> proximal_gradient(
     const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
     const typename Dictionary::tensor_type& initial_codes,
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
                                                 typename Dictionary::execution_space>&)>& callback,
-    const typename Dictionary::tensor_type& mask, const Step& step, const Penalty& penalty) {
+    const typename Dictionary::tensor_type& mask, const Step& step) {
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
   const Shape4 sy = shape_of(y);
@@ -358,27 +369,26 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   for (int k = 0; k < options.max_iterations; ++k) {
     Kokkos::deep_copy(x_prev, x);
     Kokkos::deep_copy(dx_prev, dx);
-    const double fz = masked_residual(dz, y, m, r);  // r = mask ⊙ (D Z - y)
-    apply_mask(m, r);                                // r = mask² ⊙ (D Z - y)
-    D.adjoint(r, g);  // gradient at Z: D' mask² (D Z - y)
-    double fx = 0, diff_sq = 0;
+    // r = mask ⊙ (D Z - y), and f(Z) when the backtracking test needs it.
+    const double fz = masked_residual(dz, y, m, r, options.backtracking);
+    apply_mask(m, r);  // r = mask² ⊙ (D Z - y)
+    D.adjoint(r, g);   // gradient at Z: D' mask² (D Z - y)
+    double fx = 0;
+    StepSums sums;
     for (;;) {
-      step(z, g, T(1.0 / L), x);
+      sums = step(z, g, T(1.0 / L), x);
       D.apply(x, dx);
       fx = masked_residual(dx, y, m, r);
       if (!options.backtracking) break;
-      const auto products = step_products(x, z, g);
-      diff_sq = products.second;
       // the quadratic upper bound, with a little slack for rounding
-      const double bound = fz + products.first + 0.5 * L * products.second;
+      const double bound = fz + sums.inner + 0.5 * L * sums.change;
       if (fx <= bound + 1e-12 * std::abs(bound) || !std::isfinite(fx)) break;
       L *= options.backtracking_factor;
       ++result.backtracks;
       MCSC_REQUIRE(std::isfinite(L), fn, "backtracking made L infinite");
     }
-    if (!options.backtracking) diff_sq = distance_squared(x, z);
-    const double value = fx + penalty(x);
-    const double residual = L * std::sqrt(diff_sq);
+    const double value = fx + sums.penalty;
+    const double residual = L * std::sqrt(sums.change);
     ExecSpace().fence();
     result.objective.push_back(value);
     result.residual.push_back(residual);
@@ -440,9 +450,10 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   return Impl::proximal_gradient(
       fn, D, y, options, initial_codes, callback, mask,
       [lambda, weights, nonnegative](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
-        Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), weights, nonnegative, x);
-      },
-      [lambda, weights](const tensor_type& x) { return lambda * Impl::weighted_l1(x, weights); });
+        auto sums = Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), weights, nonnegative, x);
+        sums.penalty *= lambda;
+        return sums;
+      });
 }
 
 }  // namespace mcsc
