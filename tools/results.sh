@@ -45,6 +45,7 @@ python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" 
   "depth x4 CU-Net=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv" \
   "NIR x4 CU-Net=$here/models/nir-x4-cunet.train_log.csv" \
   "NIR x2 LMCSC (fine-tuned)=$here/models/nir-x2-lmcsc.train_log.csv" \
+  "NIR x2 CU-Net (fine-tuned)=$here/models/nir-x2-cunet.train_log.csv" \
   "flash sigma 25 CU-Net=$here/models/flash-denoise25-cunet.train_log.csv" \
   "flash sigma 50 CU-Net (fine-tuned)=$here/models/flash-denoise50-cunet.train_log.csv" \
   "flash sigma 75 CU-Net (fine-tuned)=$here/models/flash-denoise75-cunet.train_log.csv" \
