@@ -41,19 +41,32 @@ struct UsageError : std::runtime_error {
 /// The message of a Boost.Program_options error. Boost's own what() replaces each placeholder
 /// (%value%, %option%, ...) of its template until none is left, so a value that contains its own
 /// placeholder (`--seed=%value%`, found by tests/fuzz/fuzz_options.cpp) made it loop forever,
-/// growing the message: every program hung on such a command line. Here the '%' of the values are
-/// masked while Boost formats a copy, and restored in its text.
+/// growing the message: every program hung on such a command line. When a value holds a '%', its
+/// '%' are masked while Boost formats a copy of the error (as the base class: an ambiguous
+/// option's list of matches is then left out) and restored in its text; otherwise Boost's own
+/// message is used unchanged.
 inline std::string option_error_text(const po::error& e) {
   const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
   if (!named) return e.what();
   struct Masked : po::error_with_option_name {
-    explicit Masked(const po::error_with_option_name& e) : po::error_with_option_name(e) {
-      const auto mask = [](std::string& v) { std::replace(v.begin(), v.end(), '%', '\x01'); };
+    explicit Masked(const po::error_with_option_name& e) : po::error_with_option_name(e) {}
+    static void mask(std::string& v) { std::replace(v.begin(), v.end(), '%', '\x01'); }
+    bool has_percent() const {
+      for (const auto& s : m_substitutions)
+        if (s.second.find('%') != std::string::npos) return true;
+      for (const auto& d : m_substitution_defaults)  // (first: the text a default replaces; second: its value)
+        if (d.second.second.find('%') != std::string::npos) return true;
+      return false;
+    }
+    void mask_values() {
       for (auto& s : m_substitutions) mask(s.second);
-      for (auto& d : m_substitution_defaults) mask(d.second.first), mask(d.second.second);
+      for (auto& d : m_substitution_defaults) mask(d.second.second);
     }
   };
-  std::string text = Masked(*named).what();
+  Masked masked(*named);
+  if (!masked.has_percent()) return e.what();
+  masked.mask_values();
+  std::string text = masked.what();
   std::replace(text.begin(), text.end(), '\x01', '%');
   return text;
 }

@@ -94,7 +94,8 @@ void validate(Settings& s) {
   if (s.filters == 0) s.filters = s.model == "lmcsc" ? 85 : 64;
   if (s.kernel == 0) s.kernel = s.model == "cunet" ? 9 : (s.model == "lmcsc" ? 5 : 8);
   if (s.threshold < 0) s.threshold = s.model == "lmcsc" ? 0.2 : 0.01;
-  mcsc_cli::require_training_memory(s.trainer, s.filters, s.kernel, s.stages, s.channels);
+  mcsc_cli::require_training_memory(s.trainer, s.filters, s.kernel, s.stages, s.channels,
+                                    s.model == "cunet" ? 3 : (s.model == "lmcsc" ? 2 : 1));
   s.trainer.progress = !s.quiet;
   s.trainer.seed = s.trainer.seed ? s.trainer.seed : 1;
   s.degradation.seed = s.trainer.seed;

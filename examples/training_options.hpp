@@ -72,19 +72,20 @@ inline void validate_training_options(mcsc::TrainerOptions& t, const std::string
 }
 
 /// Before any of the work (the model is not even built): what one training step keeps for the
-/// backward pass, at least the codes before and after every stage's prox for each of up to three
-/// encoders, and the parameters (up to three encoders of two filter banks per stage) with their
-/// gradients and Adam moments, in float. A lower bound (mcsc::Error beyond the memory budget):
-/// --stages 100000 used to run for half a minute first.
-inline void require_training_memory(const mcsc::TrainerOptions& t, int filters, int kernel, int stages, int channels) {
+/// backward pass, at least the codes before and after every stage's prox for each encoder (CU-Net
+/// 3, LMCSC 2, LCSC 1), and the parameters (two filter banks per stage of each encoder) with
+/// their gradients and Adam moments, in float. A lower bound (mcsc::Error beyond the memory
+/// budget): --stages 100000 used to run for half a minute first.
+inline void require_training_memory(const mcsc::TrainerOptions& t, int filters, int kernel, int stages, int channels,
+                                    int encoders) {
   const double codes = double(t.batch_size) * t.patch_size * t.patch_size * filters * sizeof(float);
-  const double parameters = 3.0 * (stages + 1) * 2 * filters * channels * double(kernel) * kernel;
+  const double parameters = double(encoders) * (stages + 1) * 2 * filters * channels * double(kernel) * kernel;
   mcsc::require_memory("training",
                        "a network of " + std::to_string(stages) + " stages of " + std::to_string(filters) + " filters " +
                            std::to_string(kernel) + "x" + std::to_string(kernel) + " on batches of " +
                            std::to_string(t.batch_size) + " patches of " + std::to_string(t.patch_size) + "x" +
                            std::to_string(t.patch_size),
-                       codes * 2.0 * 3 * (stages + 1) + 4.0 * sizeof(float) * parameters);
+                       codes * 2.0 * encoders * (stages + 1) + 4.0 * sizeof(float) * parameters);
 }
 
 }  // namespace mcsc_cli

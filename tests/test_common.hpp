@@ -9,6 +9,7 @@
 #define EIGEN_NO_CUDA
 #endif
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -189,6 +190,13 @@ void check_gradient(const char* what, const V& view, const G& analytic, Loss&& l
 /// host on a device), with the labels of the copies' destinations and of the reductions, in order.
 struct KokkosEventCounts {
   int allocations = 0, fills = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
+  /// Bytes of labelled Kokkos allocations alive, counted from the start (frees of older
+  /// allocations make it negative), and the most alive at once: what a call needs beyond what
+  /// existed before it. Kokkos' own unlabelled allocations (the OpenMP backend's team scratch,
+  /// grown on first use and kept for the process) are not counted.
+  std::int64_t live_bytes = 0, peak_bytes = 0;
+  /// "label: bytes" of every allocation, in order (for messages).
+  std::vector<std::string> allocation_labels;
   std::vector<std::string> cross_space_destinations, copy_destinations, reduction_names;
 };
 inline KokkosEventCounts& kokkos_event_counts() {
@@ -206,14 +214,23 @@ struct MemoryBudget {
 };
 
 /// The events of f(), with the hooks installed only around it (they replace, and then clear, any
-/// tool loaded through KOKKOS_TOOLS_LIBS for these three events).
+/// tool loaded through KOKKOS_TOOLS_LIBS for these four events).
 template <class F>
 KokkosEventCounts count_kokkos_events(F&& f) {
   namespace tools = Kokkos::Tools::Experimental;
   struct Hooks {  // installed for this scope, cleared on every exit (an exception included)
-    static void allocation(Kokkos::Tools::SpaceHandle, const char*, const void*, std::uint64_t) {
-      ++kokkos_event_counts().allocations;
+    static void allocation(Kokkos::Tools::SpaceHandle, const char* label, const void*, std::uint64_t size) {
+      auto& c = kokkos_event_counts();
+      ++c.allocations;
+      c.allocation_labels.push_back(std::string(label) + ": " + std::to_string(size));
+      if (unlabelled(label)) return;
+      c.live_bytes += std::int64_t(size);
+      c.peak_bytes = std::max(c.peak_bytes, c.live_bytes);
     }
+    static void deallocation(Kokkos::Tools::SpaceHandle, const char* label, const void*, std::uint64_t size) {
+      if (!unlabelled(label)) kokkos_event_counts().live_bytes -= std::int64_t(size);
+    }
+    static bool unlabelled(const char* label) { return !*label || std::string(label) == "[unlabeled]"; }
     static void deep_copy(Kokkos::Tools::SpaceHandle dst, const char* dst_label, const void*,
                           Kokkos::Tools::SpaceHandle src, const char* src_label, const void*, std::uint64_t) {
       auto& c = kokkos_event_counts();
@@ -234,11 +251,13 @@ KokkosEventCounts count_kokkos_events(F&& f) {
     }
     Hooks() {
       tools::set_allocate_data_callback(allocation);
+      tools::set_deallocate_data_callback(deallocation);
       tools::set_begin_deep_copy_callback(deep_copy);
       tools::set_begin_parallel_reduce_callback(reduce);
     }
     ~Hooks() {
       tools::set_allocate_data_callback(nullptr);
+      tools::set_deallocate_data_callback(nullptr);
       tools::set_begin_deep_copy_callback(nullptr);
       tools::set_begin_parallel_reduce_callback(nullptr);
     }

@@ -342,6 +342,24 @@ TEST_CASE("an image that would not fit the memory budget is refused before it is
   CHECK_THROWS_WITH(read_image(tmp.string()), Contains("cannot read") && !Contains("needs"));
   mcsc::set_memory_budget(0);
   fs::remove(tmp);
+  {
+    // A top-down BMP (negative height) of 1029 x 131073 in 53 bytes (found by CI's fuzz_image,
+    // tests/fuzz/corpus/image/bmp_negative_height_1p6gb): stbi_info reports the height as
+    // negative and stb decodes |height| rows, so the check must use the magnitude (it took the
+    // image as negative and let 1.6 GB through).
+    const fs::path bmp = fs::temp_directory_path() / ("mcsc_test_bmp_" + std::to_string(::getpid()) + ".bmp");
+    {
+      std::ofstream out(bmp, std::ios::binary);
+      const unsigned char bytes[] = {0x42, 0x4d, 0x66, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x36, 0x00, 0x00, 0x00,
+                                     0x28, 0x00, 0x00, 0x00, 0x05, 0x04, 0x00, 0x00, 0xff, 0xff, 0xfd, 0xff, 0x01, 0x00,
+                                     0x18, 0x00, 0x00, 0x2a, 0x00, 0xd4, 0xaa, 0x00, 0x00, 0x0e, 0x00, 0x00, 0x00, 0x00,
+                                     0x00, 0x7f, 0x2a, 0x00, 0xaa, 0x7f, 0x55, 0x00, 0xff, 0xd4, 0x00};
+      out.write(reinterpret_cast<const char*>(bytes), sizeof bytes);
+    }
+    const mcsc_test::MemoryBudget budget(std::uint64_t(256) << 20);
+    CHECK_THROWS_WITH(read_image(bmp.string()), Contains("(1029x131073x3) needs about 2.0 GB, more than the 268.4 MB of the memory budget set"));
+    fs::remove(bmp);
+  }
   CHECK(mcsc::parse_memory_size("8G") == std::uint64_t(8) << 30);
   CHECK(mcsc::parse_memory_size("512M") == std::uint64_t(512) << 20);
   CHECK(mcsc::parse_memory_size("100000") == 100000);

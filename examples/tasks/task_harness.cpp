@@ -489,8 +489,8 @@ Method cunet_as_method(const std::string& name, std::shared_ptr<CuNet> net) {
           }};
 }
 
-void require_training_memory(const TrainOptions& o, int channels) {
-  mcsc_cli::require_training_memory(o.trainer, o.filters, o.kernel, o.stages, channels);
+void require_training_memory(const TrainOptions& o, int channels, int encoders) {
+  mcsc_cli::require_training_memory(o.trainer, o.filters, o.kernel, o.stages, channels, encoders);
 }
 
 template <class Model>
@@ -582,7 +582,7 @@ void train_model(Model& model, const std::vector<mcsc::ImageTriplet>& training,
 Method train_cunet_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                           const std::vector<mcsc::ImageTriplet>& validation, int channels, bool fusion,
                           const TrainOptions& options) {
-  require_training_memory(options, channels);
+  require_training_memory(options, channels, 3);
   mcsc::CuNetConfig c;
   c.channels = channels;
   c.filters = options.filters;
@@ -629,7 +629,7 @@ Method train_cunet_method(const std::string& name, const std::vector<mcsc::Image
 Method train_lmcsc_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                           const std::vector<mcsc::ImageTriplet>& validation, int channels,
                           const TrainOptions& options) {
-  require_training_memory(options, channels);
+  require_training_memory(options, channels, 2);
   mcsc::UnrolledNetConfig c;
   c.channels = channels;
   c.filters = options.filters;

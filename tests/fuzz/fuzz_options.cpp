@@ -5,8 +5,8 @@
 // A command line may end the program (status 0 after --help, 2 with a message) or pass; anything
 // else fails the run (an exception escaping, a crash, a sanitizer report), and so does a command
 // line that passes with settings outside their documented ranges. Every file the options name
-// lives in a scratch folder, the working directory, emptied after each input (arguments with '/'
-// are skipped, so that an --output-dir cannot reach outside it; give libFuzzer absolute corpus
+// lives in a scratch folder, the working directory, emptied after each input (inputs with a '/'
+// in an argument or in the recipe are skipped, so that an --output-dir cannot reach outside it; give libFuzzer absolute corpus
 // paths, as cmake/fuzz.sh does, since the working directory changes at the first input).
 // Found: '--seed=%value%' made Boost's error message loop forever (mcsc_cli::option_error_text;
 // corpus/options/placeholder_value_loop, example_task_placeholder_in_*).
@@ -87,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       args.push_back(line);
     }
   }
-  if (args.size() > 64) return 0;
+  // (A recipe line with '/' could name an --output-dir outside the scratch folder too.)
+  if (args.size() > 64 || recipe.find('/') != std::string::npos) return 0;
   if (in_recipe) std::ofstream("r.ini", std::ios::binary) << recipe;
 
   mcsc_tasks::CommonSettings s;

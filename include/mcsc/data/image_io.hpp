@@ -200,13 +200,16 @@ inline Image read_image(const std::string& path, PixelScale scale = PixelScale::
   const bool unit = scale == PixelScale::unit;
   const bool sixteen_bit = stbi_is_16_bit(path.c_str()) != 0;
   int width = 0, height = 0, channels = 0;
-  if (stbi_info(path.c_str(), &width, &height, &channels) && width > 0 && height > 0 && channels > 0) {
+  if (stbi_info(path.c_str(), &width, &height, &channels) && channels > 0) {
     // stb's samples (1 or 2 bytes) and the float image, before stb allocates (a small PNG can
-    // decode to gigabytes: 20000x20000 RGB is 6 GB here).
-    const double samples = double(width) * double(height) * double(channels);
+    // decode to gigabytes: 20000x20000 RGB is 6 GB here). A BMP's height is negative for a
+    // top-down image: stbi_info reports it as it is, stbi_load decodes |height| rows (a 53-byte
+    // BMP announcing -131073 rows of 1029 asked for 1.6 GB past a check that took it as
+    // negative), so the estimate uses the magnitudes.
+    const long long w = std::llabs(width), h = std::llabs(height);
+    const double samples = double(w) * double(h) * double(channels);
     require_memory("mcsc::read_image",
-                   "'" + path + "' (" + std::to_string(width) + "x" + std::to_string(height) + "x" +
-                       std::to_string(channels) + ")",
+                   "'" + path + "' (" + std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(channels) + ")",
                    samples * ((sixteen_bit ? 2 : 1) + sizeof(float)));
   }
   if (sixteen_bit) return Impl::load_scaled<stbi_us>(path, stbi_load_16, true, unit);

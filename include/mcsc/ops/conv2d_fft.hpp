@@ -51,9 +51,12 @@ class FftPlan2d {
   using real_view = Kokkos::View<T***, Kokkos::LayoutRight, device_type>;
   using spectrum_view = Kokkos::View<Kokkos::complex<T>***, Kokkos::LayoutRight, device_type>;
 
-  /// Bytes of the buffers of a plan of this geometry.
+  /// Bytes of the buffers of a plan of this geometry (each rounded up to 8 bytes, as Kokkos
+  /// allocates them).
   static double bytes(double howmany, double rows, double cols) {
-    return howmany * rows * (cols * sizeof(T) + (std::floor(cols / 2) + 1) * sizeof(Kokkos::complex<T>));
+    const auto padded = [](double b) { return std::ceil(b / 8) * 8; };
+    return padded(howmany * rows * cols * sizeof(T)) +
+           padded(howmany * rows * (std::floor(cols / 2) + 1) * sizeof(Kokkos::complex<T>));
   }
 
   FftPlan2d(int howmany, int rows, int cols)

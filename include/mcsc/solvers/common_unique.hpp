@@ -286,6 +286,39 @@ double common_unique_objective(const Dictionary& Dc, const Dictionary& Du, const
 /// (ConvDictionary or FftConvDictionary; filter sizes may differ, Dc and Hc share a boundary).
 /// x (N, mx, H, W), y (N, my, H, W). initial: optional warm start of any of the blocks.
 /// `callback(iterate)` is called after every sweep when given; returning false stops.
+namespace Impl {
+/// common_unique_memory_bytes() with the stacked dictionary S = [Dc; Hc] at hand.
+template <class Dictionary>
+double common_unique_bytes(const Dictionary& Dc, const Dictionary& Du, const Dictionary& Hc, const Dictionary& Hv,
+                           const Dictionary& S, const Shape4& sx, const Shape4& sy) {
+  const Shape4 sc = Dc.code_shape(sx), su = Du.code_shape(sx), sv = Hv.code_shape(sy);
+  const Shape4 sp{sx.n, sx.c + sy.c, sx.h, sx.w};
+  const double own = double(sizeof(typename Dictionary::scalar_type)) *
+                     (2.0 * (double(sc.size()) + double(su.size()) + double(sv.size())) +
+                      5.0 * (double(sx.size()) + double(sy.size())) + 2.0 * double(sp.size()));
+  // Every dictionary keeps its operator (FFT buffers) once built: all five at once.
+  const double operators = Dc.operator_bytes(sc) + Du.operator_bytes(su) + Hc.operator_bytes(sc) +
+                           Hv.operator_bytes(sv) + S.operator_bytes(sc);
+  const double inner = std::max({fista_memory_bytes(Du, sx) - Du.operator_bytes(su),
+                                 fista_memory_bytes(Hv, sy) - Hv.operator_bytes(sv),
+                                 fista_memory_bytes(S, sp) - S.operator_bytes(sc)});
+  return own + operators + inner;
+}
+}  // namespace Impl
+
+/// The bytes common_unique() allocates for x of shape sx and y of shape sy (it checks them against
+/// the memory budget before allocating; the stacked filters [Dc; Hc] it makes first are not
+/// counted): two of each code block (the iterate and the candidate), 5 buffers of x's shape, 5 of
+/// y's, 2 of the stacked signal, the operators of all five dictionaries (Dc, Du, Hc, Hv and the
+/// stacked one: FFT buffers, if any), and what the largest of the three blocks' fista() runs
+/// allocates beside them. test_common_unique "[memory]" checks that a run stays within it.
+template <class Dictionary>
+double common_unique_memory_bytes(const Dictionary& Dc, const Dictionary& Du, const Dictionary& Hc,
+                                  const Dictionary& Hv, const Shape4& sx, const Shape4& sy) {
+  const Dictionary S(Impl::stack_filters(Dc.weights(), Hc.weights()), Dc.boundary());
+  return Impl::common_unique_bytes(Dc, Du, Hc, Hv, S, sx, sy);
+}
+
 template <class Dictionary>
 CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> common_unique(
     const Dictionary& Dc, const Dictionary& Du, const Dictionary& Hc, const Dictionary& Hv,
@@ -311,16 +344,10 @@ CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execut
   const Shape4 sp{sx.n, sx.c + sy.c, sx.h, sx.w};
   const Dictionary S(Impl::stack_filters(Dc.weights(), Hc.weights()), Dc.boundary());  // [Dc; Hc]
 
-  // Memory, checked before anything large is allocated (core/memory.hpp): two of each code block
-  // (the iterate and the candidate), 5 buffers of x's shape, 5 of y's, 2 of the stacked signal,
-  // and what the largest of the three blocks' fista() runs allocates beside them.
-  {
-    const double own = sizeof(T) * (2.0 * (double(sc.size()) + double(su.size()) + double(sv.size())) +
-                                     5.0 * (double(sx.size()) + double(sy.size())) + 2.0 * double(sp.size()));
-    const double inner = std::max({fista_memory_bytes(Du, sx), fista_memory_bytes(Hv, sy), fista_memory_bytes(S, sp)});
+  {  // Memory, checked before anything large is allocated (core/memory.hpp).
     std::ostringstream what;
     what << "common/unique coding of " << sx << " and " << sy << " (codes " << sc << ", " << su << ", " << sv << ")";
-    require_memory(fn, what.str(), own + inner);
+    require_memory(fn, what.str(), Impl::common_unique_bytes(Dc, Du, Hc, Hv, S, sx, sy));
   }
   CommonUniqueResult<T, ExecSpace> result;
   auto make = [](const char* label, const Shape4& s) { return make_tensor<T, ExecSpace>(label, s); };

@@ -30,6 +30,9 @@ template <class T, class ExecSpace>
 using CoupledL1L1Iterate = FistaIterate<T, ExecSpace>;
 
 namespace Impl {
+/// |u| + |u - s|, one entry's term of the coupled penalty.
+KOKKOS_INLINE_FUNCTION double coupled_l1l1_term(double u, double s) { return math::fabs(u) + math::fabs(u - s); }
+
 /// ||U||_1 + ||U - Z||_1.
 template <class U, class S>
 double coupled_l1l1_penalty(const U& codes, const S& side) {
@@ -40,8 +43,7 @@ double coupled_l1l1_penalty(const U& codes, const S& side) {
   Kokkos::parallel_reduce(
       "mcsc::coupled_l1l1_penalty", Kokkos::RangePolicy<Impl::exec_of<U>>(0, fu.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i, double& acc) {
-        const double u = double(fu(i));
-        acc += math::fabs(u) + math::fabs(u - double(fs(i)));
+        acc += coupled_l1l1_term(double(fu(i)), double(fs(i)));
       },
       penalty);
   return penalty;
@@ -65,7 +67,7 @@ StepSums coupled_l1l1_step(const V& z, const V& g, const S& s, typename V::value
   return proximal_step_reduce(
       "mcsc::coupled_l1l1_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
         const T u = l1l1_prox_value(v, T(fs(i)), mu);
-        pen += math::fabs(double(u)) + math::fabs(double(u) - double(fs(i)));
+        pen += coupled_l1l1_term(double(u), double(fs(i)));
         return u;
       });
 }

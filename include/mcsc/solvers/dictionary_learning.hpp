@@ -688,6 +688,19 @@ bool sparse_code(const Dictionary& D, const typename Dictionary::tensor_type& si
 
 // ------------------------------------------------------------------ learning
 
+/// The bytes learn_dictionary() allocates for signals of shape `signal` (it checks them against the
+/// memory budget before allocating): 4 code-sized buffers of its own (codes, candidate, power
+/// iteration), 6 signal-sized (reconstruction, mask, the dictionary block's 4), 8 weight-sized
+/// (backup, the dictionary block's 7), and what each coding block's fista() allocates beside them.
+/// test_dictionary_learning "[memory]" checks that a run stays within it.
+template <class Dictionary>
+double learn_dictionary_memory_bytes(const Dictionary& D, const Shape4& signal) {
+  const Shape4 sc = D.code_shape(signal), sw = shape_of(D.weights());
+  return double(sizeof(typename Dictionary::scalar_type)) *
+             (4.0 * double(sc.size()) + 6.0 * double(signal.size()) + 8.0 * double(sw.size())) +
+         fista_memory_bytes(D, signal);
+}
+
 /// Learns a convolutional dictionary: alternates the sparse-coding block and the dictionary block
 /// for options.max_iterations outer iterations, on
 ///     F(D, U) = 1/2 ||M .* (S - D*U)||^2 + lambda ||U||_1,   every filter in options.constraint.
@@ -732,15 +745,10 @@ DictionaryLearningResult<typename Dictionary::scalar_type, typename Dictionary::
   MCSC_REQUIRE(options.power_iterations >= 1, fn, "power_iterations must be >= 1, got " << options.power_iterations);
   Impl::cdl::check_inputs(fn, D, signals, mask);
   const Shape4 sy = shape_of(signals), sw = shape_of(D.weights()), sc = D.code_shape(sy);
-  // Memory, checked before anything is allocated (core/memory.hpp): 4 code-sized buffers of its
-  // own (codes, candidate, power iteration), 6 signal-sized (reconstruction, mask, the dictionary
-  // block's 4), 8 weight-sized (backup, the dictionary block's 7), and what every coding block's
-  // fista() allocates beside them.
+  // Memory, checked before anything is allocated (core/memory.hpp).
   std::ostringstream what;
   what << "learning a dictionary " << sw << " by " << Impl::coding_what(sy, sc);
-  require_memory(fn, what.str(),
-                 sizeof(T) * (4.0 * double(sc.size()) + 6.0 * double(sy.size()) + 8.0 * double(sw.size())) +
-                     fista_memory_bytes(D, sy));
+  require_memory(fn, what.str(), learn_dictionary_memory_bytes(D, sy));
   const auto full_mask = Impl::cdl::effective_mask(mask, options.masked_boundary, sy, int(sw.h), int(sw.w));
   if (options.masked_boundary) Impl::cdl::check_mask(fn, full_mask, sy);
   const auto M = Impl::cdl::mask_reader(full_mask, sy);

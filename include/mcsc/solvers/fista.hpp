@@ -170,13 +170,14 @@ void apply_mask(const Broadcast<M>& mask, const V& r) {
 }  // namespace Impl
 
 /// The bytes fista() and ista() allocate to code a signal of shape `signal` with D (they check
-/// them against the memory budget before allocating): 4 code-sized and 4 signal-sized buffers, one
-/// more of each for the power iteration, and the dictionary's operator (its FFT buffers, if any).
+/// them against the memory budget before allocating): 4 code-sized and 4 signal-sized buffers,
+/// 2 code-sized and 1 signal-sized more for the power iteration, and the dictionary's operator
+/// (its FFT buffers, if any). test_admm "[memory]" checks that a run stays within it.
 template <class Dictionary>
 double fista_memory_bytes(const Dictionary& D, const Shape4& signal) {
   const Shape4 codes = D.code_shape(signal);
   return D.operator_bytes(codes) +
-         5.0 * sizeof(typename Dictionary::scalar_type) * (double(codes.size()) + double(signal.size()));
+         double(sizeof(typename Dictionary::scalar_type)) * (6.0 * double(codes.size()) + 5.0 * double(signal.size()));
 }
 
 namespace Impl {
@@ -347,7 +348,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   // enough to start from.
   double L = options.lipschitz;
   if (L == 0 && options.backtracking) {
-    masked_residual(dz, y, m, r);
+    masked_residual(dz, y, m, r, false);
     apply_mask(m, r);
     D.adjoint(r, g);
     const double gg = sum_squares(g);
