@@ -192,8 +192,9 @@ struct KokkosEventCounts {
   int allocations = 0, fills = 0, deep_copies = 0, cross_space_copies = 0, reductions = 0;
   /// Bytes of labelled Kokkos allocations alive, counted from the start (frees of older
   /// allocations make it negative), and the most alive at once: what a call needs beyond what
-  /// existed before it. Kokkos' own unlabelled allocations (the OpenMP backend's team scratch,
-  /// grown on first use and kept for the process) are not counted.
+  /// existed before it. Kokkos' own allocations (the OpenMP backend's team scratch, grown on first
+  /// use and kept for the process: unlabelled in 3.4, "Kokkos::OpenMP::scratch_mem" in 4.x) are
+  /// not counted.
   std::int64_t live_bytes = 0, peak_bytes = 0;
   /// "label: bytes" of every allocation, in order (for messages).
   std::vector<std::string> allocation_labels;
@@ -230,7 +231,11 @@ KokkosEventCounts count_kokkos_events(F&& f) {
     static void deallocation(Kokkos::Tools::SpaceHandle, const char* label, const void*, std::uint64_t size) {
       if (!unlabelled(label)) kokkos_event_counts().live_bytes -= std::int64_t(size);
     }
-    static bool unlabelled(const char* label) { return !*label || std::string(label) == "[unlabeled]"; }
+    // Kokkos' own: unlabelled (3.4) or named Kokkos::... (4.x: "Kokkos::OpenMP::scratch_mem").
+    static bool unlabelled(const char* label) {
+      const std::string l(label);
+      return l.empty() || l == "[unlabeled]" || l.rfind("Kokkos::", 0) == 0;
+    }
     static void deep_copy(Kokkos::Tools::SpaceHandle dst, const char* dst_label, const void*,
                           Kokkos::Tools::SpaceHandle src, const char* src_label, const void*, std::uint64_t) {
       auto& c = kokkos_event_counts();
