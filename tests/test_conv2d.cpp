@@ -236,6 +236,57 @@ TEMPLATE_LIST_TEST_CASE("conv2d, conv2d_adjoint, conv2d_weight_grad equal their 
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("the team weight gradient keeps its buffer in a workspace: one allocation, same results",
+                        "[conv2d][team][workspace]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  Conv2dOptions opt{Boundary::zero, false};
+  opt.kernel = ConvKernel::team;
+  auto x = make_tensor<T, Space>("x", {2, 3, 20, 37});
+  auto y = make_tensor<T, Space>("y", {2, 4, 20, 37});
+  auto gw = make_tensor<T, Space>("gw", {4, 3, 5, 5});
+  auto gw_ws = make_tensor_like("gw_ws", gw);
+  fill_normal(x, 301);
+  fill_normal(y, 302);
+  Conv2dWorkspace<T, typename Space::memory_space> ws;
+  CHECK(ws.bytes() == 0);
+  // Allocations of the buffer (Kokkos' own, its team scratch grown on first use, are not counted).
+  const auto buffers = [](const mcsc_test::KokkosEventCounts& c) {
+    int n = 0;
+    for (const auto& label : c.allocation_labels) n += label.rfind("mcsc::conv2d_weight_grad::partial", 0) == 0;
+    return n;
+  };
+  // Without a workspace: an allocation per call (the buffer of partial sums).
+  const auto plain = mcsc_test::count_kokkos_events([&] { conv2d_weight_grad(x, y, gw, opt); });
+  CHECK(buffers(plain) == 1);
+  // With one: the first call allocates it, the next ones reuse it, and the results are the same.
+  const auto first = mcsc_test::count_kokkos_events([&] { conv2d_weight_grad(x, y, gw_ws, opt, &ws); });
+  CHECK(buffers(first) == 1);
+  CHECK(ws.bytes() > 0);
+  const std::size_t held = ws.bytes();
+  for (int k = 0; k < 3; ++k) {
+    const auto again = mcsc_test::count_kokkos_events([&] { conv2d_weight_grad(x, y, gw_ws, opt, &ws); });
+    CHECK(again.allocations == 0);  // nothing at all (no buffer, no scratch)
+    CHECK(max_abs_diff(gw, gw_ws) == 0);
+  }
+  // A smaller problem fits the buffer; a larger one grows it once.
+  auto x_small = make_tensor<T, Space>("x_small", {1, 3, 20, 37});
+  auto y_small = make_tensor<T, Space>("y_small", {1, 4, 20, 37});
+  fill_normal(x_small, 303);
+  fill_normal(y_small, 304);
+  const auto small = mcsc_test::count_kokkos_events([&] { conv2d_weight_grad(x_small, y_small, gw_ws, opt, &ws); });
+  CHECK(buffers(small) == 0);
+  conv2d_weight_grad_reference(x_small, y_small, gw, opt);
+  CHECK(close_to_reference(gw_ws, gw, std::is_same<T, float>::value ? 1e-5 : 1e-12));
+  auto gw_big = make_tensor<T, Space>("gw_big", {4, 3, 9, 9});
+  auto gw_big_ref = make_tensor_like("gw_big_ref", gw_big);
+  const auto big = mcsc_test::count_kokkos_events([&] { conv2d_weight_grad(x, y, gw_big, opt, &ws); });
+  CHECK(buffers(big) == 1);
+  CHECK(ws.bytes() > held);
+  conv2d_weight_grad_reference(x, y, gw_big_ref, opt);
+  CHECK(close_to_reference(gw_big, gw_big_ref, std::is_same<T, float>::value ? 1e-5 : 1e-12));
+}
+
 #if defined(KOKKOS_ENABLE_SERIAL) && defined(KOKKOS_ENABLE_OPENMP)
 TEMPLATE_TEST_CASE("conv2d kernels give bit-identical results on Serial and on OpenMP threads, run to run",
                    "[conv2d][blocked][team]", float, double) {

@@ -380,4 +380,104 @@ TEMPLATE_LIST_TEST_CASE("a steady-state FISTA iteration allocates nothing and co
   // the new iterate, and the step kernel's sums (penalty, change, backtracking product). Was 4
   // (data terms at Z and at U, the penalty, the change, each its own reduction).
   CHECK(reductions == 2);
+
+  // Without the objective one scalar is left: the step kernel's sums, whose residual is what the
+  // stopping test residual_tolerance reads.
+  o.objective = false;
+  const auto c = run(5), d = run(9);
+  const double lean = (d.reductions - c.reductions) / 4.0;
+  INFO("without the objective: " << lean << " reductions per iteration");
+  CHECK(lean == 1);
+  CHECK((d.allocations - c.allocations) == 0);
+  CHECK((d.cross_space_copies - c.cross_space_copies) == 0);
+}
+
+TEMPLATE_LIST_TEST_CASE("FISTA without the objective takes the same iterates and stops on the residual",
+                        "[fista][residency]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
+  auto y = make_tensor<T, Space>("y", {1, 1, 16, 16});
+  fill_normal(w, 83);
+  fill_normal(y, 84);
+  const ConvDictionary<T, Space> D(w);
+  FistaOptions o;
+  o.lambda = 0.1;
+  o.max_iterations = 200;
+  // stop at the residual the run reaches at iteration 60
+  o.residual_tolerance = fista(D, y, o).residual.at(59);
+  const auto with = fista(D, y, o);
+  o.objective = false;
+  int seen = 0;
+  bool nan_objective = true;
+  const auto without = fista(D, y, o, {}, [&](const FistaIterate<T, Space>& it) {
+    ++seen;
+    nan_objective = nan_objective && std::isnan(it.objective);
+    return true;
+  });
+  CHECK(with.objective.size() == std::size_t(with.iterations));
+  CHECK(without.objective.empty());
+  CHECK(nan_objective);
+  CHECK(seen == without.iterations);
+  // it stopped on the residual, before max_iterations, at the same iteration
+  CHECK(with.iterations < o.max_iterations);
+  CHECK(without.iterations == with.iterations);
+  REQUIRE(without.residual.size() == with.residual.size());
+  for (std::size_t k = 0; k < with.residual.size(); ++k) CHECK(without.residual[k] == with.residual[k]);
+  CHECK(max_abs_diff(with.codes, without.codes) == 0);
+  CHECK(max_abs_diff(with.reconstruction, without.reconstruction) == 0);
+
+  // Backtracking and the function restart need the objective: evaluated and recorded anyway.
+  o.backtracking = true;
+  o.lipschitz = 0;
+  CHECK(fista(D, y, o).objective.size() > 0);
+  o.backtracking = false;
+  o.restart = FistaRestart::function;
+  CHECK(fista(D, y, o).objective.size() > 0);
+
+  // A diverging run (a step 100 times too long) still stops with an error, on the residual.
+  o.restart = FistaRestart::none;
+  o.residual_tolerance = 0;
+  o.max_iterations = 2000;
+  o.lipschitz = 0.01 * power_iteration(D, D.code_shape(shape_of(y)));
+  CHECK_THROWS_WITH(fista(D, y, o), Catch::Contains("residual became"));
+}
+
+TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "[fista][best]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
+  auto y = make_tensor<T, Space>("y", {1, 1, 16, 16});
+  fill_normal(w, 85);
+  fill_normal(y, 86);
+  const ConvDictionary<T, Space> D(w);
+  FistaOptions o;
+  o.lambda = 0.05;
+  o.max_iterations = 40;
+  // A step 1.4 times too long: the objective goes up and down, and the last iterate is not the best.
+  o.lipschitz = 0.7 * power_iteration(D, D.code_shape(shape_of(y)));
+  const auto reference = fista(D, y, o);
+  const auto lowest = std::min_element(reference.objective.begin(), reference.objective.end());
+  const int best_k = int(lowest - reference.objective.begin()) + 1;
+  INFO("best iterate " << best_k << " of " << reference.iterations);
+  REQUIRE(best_k < reference.iterations);
+  auto codes = make_tensor<T, Space>("best", D.code_shape(shape_of(y)));
+  auto reconstruction = make_tensor_like("best_reconstruction", y);
+  BestIterate<T, Space> best;
+  best.reset(codes, reconstruction);
+  fista(D, y, o, {}, best.callback());
+  CHECK(best.improved());
+  CHECK(best.value() == *lowest);
+  // the kept codes are iterate best_k's: a run stopped there ends on them
+  o.max_iterations = best_k;
+  const auto stopped = fista(D, y, o);
+  CHECK(max_abs_diff(stopped.codes, codes) == 0);
+  CHECK(max_abs_diff(stopped.reconstruction, reconstruction) == 0);
+  // an objective to beat that no iterate beats: nothing is kept
+  best.reset(codes, {}, *lowest);
+  fill(codes, T(7));
+  o.max_iterations = 40;
+  fista(D, y, o, {}, best.callback());
+  CHECK_FALSE(best.improved());
+  CHECK(max_abs_diff(codes, stopped.codes) > 1);
 }

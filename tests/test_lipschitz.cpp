@@ -35,6 +35,51 @@ TEMPLATE_LIST_TEST_CASE("power iteration agrees with the dense eigenvalue", "[li
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("the warm-started power iteration: same estimate, fewer iterations from a converged vector",
+                        "[lipschitz][warm]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
+  fill_normal(w, 62);
+  const ConvDictionary<T, Space> D(w);
+  const Shape4 codes{1, 4, 9, 9};
+  const double expect = dense_lambda_max(mcsc_test::dense_conv_matrix(w, 1, 9, 9, Boundary::zero));
+  auto v = make_tensor<T, Space>("v", codes), tmp = make_tensor<T, Space>("tmp", codes);
+  auto r = make_tensor<T, Space>("r", {1, 1, 9, 9});
+  int applications = 0;
+  const auto normal = [&](const Tensor4<T, Space>& in, const Tensor4<T, Space>& out) {
+    ++applications;
+    D.apply(in, r);
+    D.adjoint(r, out);
+  };
+  PowerIterationOptions o;
+  o.max_iterations = 20000;
+  o.tolerance = 1e-13;
+  // A zero vector starts from the seeded random one: the cold power_iteration's estimate, bit for bit.
+  const double cold = power_iteration_warm(normal, v, tmp, o);
+  CHECK(cold == power_iteration(D, codes, o));
+  CHECK(mcsc_test::relative_error(cold, expect) < 1e-6);
+  // With a looser tolerance, from scratch and then again from the vector that run left: the
+  // same estimate within the tolerance, in two iterations instead of many.
+  o.tolerance = 1e-8;
+  fill(v, T(0));
+  applications = 0;
+  const double loose = power_iteration_warm(normal, v, tmp, o);
+  const int cold_applications = applications;
+  applications = 0;
+  const double warm = power_iteration_warm(normal, v, tmp, o);
+  CHECK(mcsc_test::relative_error(warm, loose) < 1e-7);
+  CHECK(mcsc_test::relative_error(warm, expect) < 1e-4);  // the Rayleigh quotient lags at a loose tolerance
+  CHECK(applications <= 3);
+  CHECK(cold_applications > 10);
+  o.tolerance = 1e-13;
+  // A vector that is not finite restarts from the seed.
+  fill(v, std::numeric_limits<T>::quiet_NaN());
+  CHECK(power_iteration_warm(normal, v, tmp, o) == cold);
+  o.max_iterations = 0;
+  CHECK_THROWS_WITH(power_iteration_warm(normal, v, tmp, o), Catch::Contains("max_iterations"));
+}
+
 TEMPLATE_LIST_TEST_CASE("Lipschitz constant from the spectra", "[lipschitz][fft]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;

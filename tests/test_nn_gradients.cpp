@@ -134,54 +134,6 @@ TEMPLATE_LIST_TEST_CASE("learned models reject bad input", "[nn][errors]", Doubl
   REQUIRE_THROWS_WITH(params.add("late", {1, 1, 1, 1}), Catch::Contains("after allocate"));
 }
 
-TEMPLATE_LIST_TEST_CASE("an LCSC network initialised from a dictionary equals ISTA", "[nn][lista]",
-                        mcsc_test::AllConfigs) {
-  using T = typename TestType::scalar;
-  using Space = typename TestType::space;
-  for (int channels : {1, 2}) {
-    CAPTURE(channels);
-    UnrolledNetConfig config;
-    config.channels = channels;
-    config.filters = 5;
-    config.kernel = 5;
-    config.stages = 6;
-    config.tied = channels == 2;  // untied and tied stages
-    config.per_channel_threshold = channels == 1;
-    config.residual = false;
-    LcscNet<T, Space> net(config);
-    auto d = make_tensor<T, Space>("d", {channels, 5, 5, 5});
-    auto x = make_tensor<T, Space>("x", {2, channels, 12, 11});
-    fill_normal(d, 81, 0.0, 0.2);
-    fill_normal(x, 82);
-    ConvDictionary<T, Space> D(d);
-    const double L = 1.01 * power_iteration(D, D.code_shape(shape_of(x)));
-    const double lambda = 0.05;
-    net.initialize_from_dictionary(d, lambda, L);
-    FistaOptions ista;
-    ista.lambda = lambda;
-    ista.lipschitz = L;
-    ista.accelerate = false;
-    ista.max_iterations = config.stages + 1;
-    const auto reference = fista(D, x, ista);
-    auto out = make_tensor_like("out", x);
-    net.forward(x, {}, out);
-    const double tol = std::is_same<T, float>::value ? 1e-5 : 1e-12;
-    // The encoder's codes are the ISTA iterate, the network's output its reconstruction D*U.
-    const double code_scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
-    REQUIRE(code_scale > 0);
-    REQUIRE(max_abs_diff(net.codes(), reference.codes) <= tol * (1 + 10 * code_scale));
-    const double image_scale = std::sqrt(sum_squares(reference.reconstruction) / double(out.size()));
-    REQUIRE(max_abs_diff(out, reference.reconstruction) <= tol * (1 + 10 * image_scale));
-  }
-  Parameters<T, Space> params;
-  LcscConfig even;
-  even.kernel = 4;
-  LcscEncoder<T, Space> encoder(params, "even.", even);
-  params.allocate();
-  REQUIRE_THROWS_WITH(encoder.initialize_from_dictionary(make_tensor<T, Space>("d", {1, 64, 4, 4}), 0.1, 1.0),
-                      Catch::Contains("even"));
-}
-
 TEMPLATE_LIST_TEST_CASE("LcscNet and LmcscNet gradients by finite differences", "[nn][gradient]", DoubleConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;

@@ -123,12 +123,12 @@ class CuNet {
       if (m_config.fusion && grad_y.data()) axpby(share, grad_output, T(1), grad_y);
     }
     // Decoder.
-    conv2d_weight_grad(m_u, grad_output, grad(m_decoder_u), add);
-    conv2d_weight_grad(m_z, grad_output, grad(m_decoder_z), add);
+    conv2d_weight_grad(m_u, grad_output, grad(m_decoder_u), add, &m_conv_workspace);
+    conv2d_weight_grad(m_z, grad_output, grad(m_decoder_z), add, &m_conv_workspace);
     conv2d_adjoint(grad_output, weight(m_decoder_u), m_gu);
     conv2d_adjoint(grad_output, weight(m_decoder_z), m_gz);
     if (m_config.fusion) {
-      conv2d_weight_grad(m_v, grad_output, grad(m_decoder_v), add);
+      conv2d_weight_grad(m_v, grad_output, grad(m_decoder_v), add, &m_conv_workspace);
       conv2d_adjoint(grad_output, weight(m_decoder_v), m_gv);
     } else {
       fill(m_gv, T(0));
@@ -206,7 +206,7 @@ class CuNet {
                          const tensor_type& grad_input) const {
     if (grad_input.data()) axpby(T(1), gp, T(1), grad_input);
     scale(gp, T(-1));
-    conv2d_weight_grad(codes, gp, grad(w), {Boundary::zero, true});
+    conv2d_weight_grad(codes, gp, grad(w), {Boundary::zero, true}, &m_conv_workspace);
     conv2d_adjoint(gp, weight(w), grad_codes, {Boundary::zero, true});
   }
 
@@ -218,6 +218,7 @@ class CuNet {
   tensor_type m_x, m_y, m_u, m_v, m_z;
   tensor_type m_px, m_py, m_pz, m_dec_u, m_dec_z, m_dec_v;
   tensor_type m_gu, m_gv, m_gz, m_gpz, m_gpx, m_gpy;
+  mutable Conv2dWorkspace<T, typename ExecSpace::memory_space> m_conv_workspace;  // the weight gradients' buffer
 };
 
 }  // namespace mcsc

@@ -28,7 +28,6 @@
 
 namespace mcsc {
 
-enum class ProxKind { soft_threshold, l1l1 };
 enum class LcscForm { paper, residual };
 
 /// Configuration of an LcscEncoder.
@@ -110,6 +109,14 @@ class LcscEncoder {
   int dictionary(int j) const { return m_dictionary[std::size_t(m_config.tied ? 0 : j)]; }
   int encoder(int j) const { return m_encoder[std::size_t(m_config.tied ? 0 : j)]; }
   int threshold(int j) const { return m_threshold[std::size_t(m_config.tied ? 0 : j)]; }
+  /// Stage j's dictionary D_j (c, K, s, s) as the classical solvers' operator, on the parameters'
+  /// own memory (no copy): a trained encoder's dictionary goes straight to fista(),
+  /// coupled_l1l1() or common_unique(), e.g. fista(encoder.stage_dictionary(0), y, options).
+  ConvDictionary<T, ExecSpace> stage_dictionary(int j) const {
+    MCSC_REQUIRE(j >= 0 && j < m_config.stages, "mcsc::LcscEncoder::stage_dictionary",
+                 "stage " << j << " of " << m_config.stages);
+    return ConvDictionary<T, ExecSpace>(weight(dictionary(j)));
+  }
 
   /// Codes U (N, K, H, W) of x (N, c, H, W); side information Z (N, K, H, W) for ProxKind::l1l1.
   /// With `training`, every intermediate is kept for backward() (x and Z must stay unchanged until
@@ -175,24 +182,24 @@ class LcscEncoder {
       if (m_config.form == LcscForm::paper) {
         axpby(T(1), m_gv, T(1), m_gp1);                          // dL/dp1 += gV
         lincomb(T(-1), m_gv, T(0), m_gv, m_neg);                 // -gV = dL/d(E_j r)
-        conv2d_weight_grad(r, m_neg, grad(encoder(j)), {Boundary::zero, true});
+        conv2d_weight_grad(r, m_neg, grad(encoder(j)), {Boundary::zero, true}, &m_conv_workspace);
         conv2d_adjoint(m_neg, weight(encoder(j)), m_gr);         // dL/dr
-        conv2d_weight_grad(u, m_gr, grad(dictionary(j)), {Boundary::zero, true});
+        conv2d_weight_grad(u, m_gr, grad(dictionary(j)), {Boundary::zero, true}, &m_conv_workspace);
         Kokkos::deep_copy(m_g, m_gv);                            // dL/dU_j = gV + D_j' gr
         conv2d_adjoint(m_gr, weight(dictionary(j)), m_g, {Boundary::zero, true});
       } else {
-        conv2d_weight_grad(r, m_gv, grad(encoder(j)), {Boundary::zero, true});
+        conv2d_weight_grad(r, m_gv, grad(encoder(j)), {Boundary::zero, true}, &m_conv_workspace);
         conv2d_adjoint(m_gv, weight(encoder(j)), m_gr);          // dL/dr, r = x - D_j U_j
         if (grad_x.data()) axpby(T(1), m_gr, T(1), grad_x);
         lincomb(T(-1), m_gr, T(0), m_gr, m_gr);                  // dL/d(D_j U_j) = -gr
-        conv2d_weight_grad(u, m_gr, grad(dictionary(j)), {Boundary::zero, true});
+        conv2d_weight_grad(u, m_gr, grad(dictionary(j)), {Boundary::zero, true}, &m_conv_workspace);
         Kokkos::deep_copy(m_g, m_gv);
         conv2d_adjoint(m_gr, weight(dictionary(j)), m_g, {Boundary::zero, true});
       }
     }
     backward_prox(m_p1, m_threshold0, m_g, m_gv, grad_side);  // dL/d(E0 x)
     axpby(T(1), m_gv, T(1), m_gp1);
-    conv2d_weight_grad(m_x, m_gp1, grad(m_encoder0), {Boundary::zero, true});
+    conv2d_weight_grad(m_x, m_gp1, grad(m_encoder0), {Boundary::zero, true}, &m_conv_workspace);
     if (grad_x.data()) {
       MCSC_REQUIRE(shape_of(grad_x) == shape_of(m_x), fn,
                    "input gradient " << shape_of(grad_x) << " should be " << shape_of(m_x));
@@ -304,6 +311,7 @@ class LcscEncoder {
   tensor_type m_x, m_side;
   tensor_type m_p1, m_g, m_gv, m_gp1, m_neg, m_gr, m_gs;
   Kokkos::View<double*, typename ExecSpace::memory_space> m_sums;  // per-channel sums of a threshold's gradient
+  Conv2dWorkspace<T, typename ExecSpace::memory_space> m_conv_workspace;  // the weight gradients' buffer
   std::vector<tensor_type> m_codes, m_pre, m_res;
 };
 

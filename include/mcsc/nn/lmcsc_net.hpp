@@ -73,8 +73,8 @@ void decode(const Params& params, int decoder, const Tensor& codes, const Tensor
 /// Backward of decode: accumulates the decoder's gradient, writes dL/dcodes, adds dL/dx (residual).
 template <class Tensor, class Params>
 void decode_backward(const Params& params, int decoder, const Tensor& codes, const Tensor& grad_out, bool residual,
-                     const Tensor& grad_codes, const Tensor& grad_x) {
-  conv2d_weight_grad(codes, grad_out, params.grad(decoder), {Boundary::zero, true});
+                     const Tensor& grad_codes, const Tensor& grad_x, conv2d_workspace_for<Tensor>* workspace) {
+  conv2d_weight_grad(codes, grad_out, params.grad(decoder), {Boundary::zero, true}, workspace);
   conv2d_adjoint(grad_out, params.value(decoder), grad_codes);
   if (residual && grad_x.data()) axpby(typename Tensor::value_type(1), grad_out, typename Tensor::value_type(1), grad_x);
 }
@@ -146,7 +146,7 @@ class LcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
     MCSC_REQUIRE(m_trained_forward, "mcsc::LcscNet::backward", "needs a forward(..., training = true) first");
     if (!m_grad_codes.data() || shape_of(m_grad_codes) != shape_of(m_codes))
       m_grad_codes = make_tensor_like("mcsc::LcscNet::grad_codes", m_codes);
-    Impl::decode_backward(m_params, m_decoder, m_codes, grad_output, m_config.residual, m_grad_codes, grad_x);
+    Impl::decode_backward(m_params, m_decoder, m_codes, grad_output, m_config.residual, m_grad_codes, grad_x, &m_conv_workspace);
     m_encoder.backward(m_grad_codes, grad_x, {});
   }
   const tensor_type& codes() const { return m_codes; }
@@ -156,6 +156,7 @@ class LcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
   int m_decoder = -1;
   bool m_trained_forward = false;
   tensor_type m_codes, m_grad_codes;
+  Conv2dWorkspace<T, typename ExecSpace::memory_space> m_conv_workspace;  // the decoder gradient's buffer
 };
 
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
@@ -198,7 +199,7 @@ class LmcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
       m_grad_codes = make_tensor_like("mcsc::LmcscNet::grad_codes", m_codes);
       m_grad_side = make_tensor_like("mcsc::LmcscNet::grad_side", m_codes);
     }
-    Impl::decode_backward(m_params, m_decoder, m_codes, grad_output, m_config.residual, m_grad_codes, grad_x);
+    Impl::decode_backward(m_params, m_decoder, m_codes, grad_output, m_config.residual, m_grad_codes, grad_x, &m_conv_workspace);
     fill(m_grad_side, T(0));
     m_target.backward(m_grad_codes, grad_x, m_grad_side);
     m_guide.backward(m_grad_side, grad_y, {});
@@ -211,6 +212,7 @@ class LmcscNet : public Impl::UnrolledNetBase<T, ExecSpace> {
   int m_decoder = -1;
   bool m_trained_forward = false;
   tensor_type m_side, m_codes, m_grad_codes, m_grad_side;
+  Conv2dWorkspace<T, typename ExecSpace::memory_space> m_conv_workspace;  // the decoder gradient's buffer
 };
 
 }  // namespace mcsc

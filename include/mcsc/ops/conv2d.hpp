@@ -338,15 +338,37 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
   conv2d_adjoint_reference(y, w, x, options);
 }
 
+/// What a convolution kernel keeps between calls: the team weight gradient's buffer of partial
+/// sums (groups x weights), allocated by the first call that needs it and grown when a later one
+/// needs more. Without a workspace every such call allocates its own (an allocation, and on a
+/// device a synchronisation, per weight gradient). The networks and ConvDictionary keep one.
+/// A workspace serves one sequence of calls at a time: calls that may run concurrently (from
+/// several host threads) each need their own.
+template <class T, class MemorySpace>
+class Conv2dWorkspace {
+ public:
+  /// Bytes held now.
+  std::size_t bytes() const { return m_partial.span() * sizeof(T); }
+  Kokkos::View<T*, MemorySpace>& partial_sums() { return m_partial; }
+
+ private:
+  Kokkos::View<T*, MemorySpace> m_partial;
+};
+
+/// The workspace type conv2d_weight_grad takes for a weight-gradient view GW.
+template <class GW>
+using conv2d_workspace_for = Conv2dWorkspace<typename GW::non_const_value_type, typename GW::memory_space>;
+
 /// gw = conv2d_weight_grad(x, gy): the gradient of <conv2d(x, w), gy> with respect to w.
 /// x (N, C, H, W), gy (N, O, H, W), gw (O, C, kh, kw).
 ///
 ///     gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x[n, c, i + p - pt, j + q - pl]
 ///
 /// Deterministic: every weight is reduced in an order that depends on the shapes only (not on
-/// the thread count).
+/// the thread count). workspace (optional): keeps the team kernel's buffer between calls.
 template <class X, class GY, class GW>
-void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {}) {
+void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions options = {},
+                        conv2d_workspace_for<GW>* workspace = nullptr) {
   static_assert(is_tensor4_v<X> && is_tensor4_v<GY> && is_tensor4_v<GW>,
                 "mcsc::conv2d_weight_grad: x, gy, gw must be rank-4 LayoutRight views (N, C, H, W)");
   Impl::check_conv_shapes("mcsc::conv2d_weight_grad", x, gw, gy);
@@ -358,7 +380,7 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
               gy.stride(1), gy.stride(2), gw.data(), gw.stride(0), gw.stride(1), gw.stride(2), int(x.extent(0)),
               int(x.extent(1)), int(gw.extent(0)), int(x.extent(2)), int(x.extent(3)), int(gw.extent(2)),
               int(gw.extent(3)), same_pad_before(int(gw.extent(2))), same_pad_before(int(gw.extent(3))),
-              options.accumulate))
+              options.accumulate, workspace ? &workspace->partial_sums() : nullptr))
         return;
       conv2d_weight_grad_reference(x, gy, gw, options);
       return;
@@ -422,7 +444,7 @@ class ConvDictionary {
   /// with accumulate): with residual = D*U - y, the gradient of 1/2 ||D*U - y||^2 in D.
   void weight_gradient(const tensor_type& codes, const tensor_type& residual, const tensor_type& gw,
                        bool accumulate = false) const {
-    conv2d_weight_grad(codes, residual, gw, Conv2dOptions{m_boundary, accumulate});
+    conv2d_weight_grad(codes, residual, gw, Conv2dOptions{m_boundary, accumulate}, &m_workspace);
   }
   /// To be called after the weights were changed in place (the direct kernels read them on
   /// every call, so there is nothing to refresh; FftConvDictionary recomputes its spectra).
@@ -431,6 +453,7 @@ class ConvDictionary {
  private:
   tensor_type m_weights;
   Boundary m_boundary;
+  mutable Conv2dWorkspace<T, typename ExecSpace::memory_space> m_workspace;
 };
 
 }  // namespace mcsc

@@ -164,7 +164,7 @@ template <class ExecSpace, class T>
 bool weight_grad(const char* label, const T* x, std::int64_t x_sn, std::int64_t x_sc, std::int64_t x_sh, const T* gy,
                  std::int64_t gy_sn, std::int64_t gy_sc, std::int64_t gy_sh, T* gw, std::int64_t gw_so,
                  std::int64_t gw_sc, std::int64_t gw_sp, int N, int C, int O, int H, int W, int KH, int KW, int pt,
-                 int pl, bool accumulate) {
+                 int pl, bool accumulate, Kokkos::View<T*, typename ExecSpace::memory_space>* cache = nullptr) {
   using scratch_view = Kokkos::View<T*, typename ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
   constexpr int RB = kGradRows, CB = kGradCols;
   const int hh = RB + KH - 1, ww = CB + KW - 1, taps = KH * KW;
@@ -176,8 +176,17 @@ bool weight_grad(const char* label, const T* x, std::int64_t x_sn, std::int64_t 
   if (weights == 0) return true;
   const int groups = int(std::min<std::int64_t>(std::max<std::int64_t>(chunks, 1), kGradGroups));
   if (!league_fits(std::int64_t(groups) * O * C)) return false;
-  Kokkos::View<T*, typename ExecSpace::memory_space> partial(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "mcsc::conv2d_weight_grad::partial"), std::size_t(groups) * weights);
+  // The partial sums (every slot is written before it is read): the caller's buffer when it is
+  // large enough, else a new one, which the caller keeps for the next call.
+  const std::size_t partial_size = std::size_t(groups) * std::size_t(weights);
+  Kokkos::View<T*, typename ExecSpace::memory_space> partial;
+  if (cache && cache->extent(0) >= partial_size) {
+    partial = *cache;
+  } else {
+    partial = Kokkos::View<T*, typename ExecSpace::memory_space>(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "mcsc::conv2d_weight_grad::partial"), partial_size);
+    if (cache) *cache = partial;
+  }
   auto policy = team_policy<ExecSpace>(std::int64_t(groups) * O * C, 128)
                     .set_scratch_size(0, Kokkos::PerTeam(scratch_view::shmem_size(x_elems + g_elems)));
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;

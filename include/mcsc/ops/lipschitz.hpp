@@ -1,50 +1,14 @@
 #pragma once
 /// \file lipschitz.hpp
-/// The Lipschitz constant L = lambda_max(D'D) of the gradient of 1/2 ||y - D*U||^2: by power
-/// iteration for any dictionary operator, and from the filters' spectra for the FFT operator.
+/// The Lipschitz constant L = lambda_max(D'D) of the gradient of 1/2 ||y - D*U||^2 from the
+/// filters' spectra of the FFT operator (exact for the circular boundary). The power iteration,
+/// for any dictionary operator, is in power_iteration.hpp (included here as before).
 #include <cmath>
 
 #include "mcsc/ops/conv2d_fft.hpp"
+#include "mcsc/ops/power_iteration.hpp"
 
 namespace mcsc {
-
-/// Options of power_iteration.
-struct PowerIterationOptions {
-  int max_iterations = 200;
-  double tolerance = 1e-7;  ///< stop when the estimate changes by less than tolerance (relative)
-  std::uint64_t seed = 12345;
-};
-
-/// Largest eigenvalue of D'D for codes of shape `codes` (N, K, H, W), by power iteration on
-/// D'D from a seeded random start. Dictionary: anything with apply(codes, signal) and
-/// adjoint(signal, codes) (ConvDictionary, FftConvDictionary). The estimate (a Rayleigh
-/// quotient) approaches lambda_max from below.
-template <class Dictionary>
-double power_iteration(const Dictionary& D, const Shape4& codes, PowerIterationOptions options = {}) {
-  using T = typename Dictionary::scalar_type;
-  using ExecSpace = typename Dictionary::execution_space;
-  MCSC_REQUIRE(codes.size() > 0, "mcsc::power_iteration", "zero-size code shape " << codes);
-  MCSC_REQUIRE(options.max_iterations > 0, "mcsc::power_iteration", "max_iterations must be > 0");
-  auto u = make_tensor<T, ExecSpace>("mcsc::power_iteration::u", codes);
-  auto g = make_tensor<T, ExecSpace>("mcsc::power_iteration::g", codes);
-  auto r = make_tensor<T, ExecSpace>("mcsc::power_iteration::r", Shape4{codes.n, D.num_channels(), codes.h, codes.w});
-  fill_normal(u, options.seed);
-  scale(u, T(1.0 / std::sqrt(sum_squares(u))));
-  double estimate = 0;
-  for (int it = 0; it < options.max_iterations; ++it) {
-    D.apply(u, r);
-    D.adjoint(r, g);
-    const double next = dot(u, g);  // Rayleigh quotient, ||u|| = 1
-    const double norm = std::sqrt(sum_squares(g));
-    if (norm == 0) return 0;
-    Kokkos::deep_copy(u, g);
-    scale(u, T(1.0 / norm));
-    const bool converged = it > 0 && std::abs(next - estimate) <= options.tolerance * std::abs(next);
-    estimate = next;
-    if (converged) break;
-  }
-  return estimate;
-}
 
 /// lambda_max of the circulant D'D from the filter spectra of an FFT operator: the maximum over
 /// frequencies f of the largest eigenvalue of W(f) W(f)^H, W(f) the (O x C) matrix of spectra.

@@ -18,6 +18,10 @@
 
 namespace mcsc {
 
+/// Which proximal operator a step applies: soft thresholding (the l1 norm; CBPDN, LCSC, CU-Net)
+/// or the l1-l1 prox with side information (coupled l1-l1, LMCSC).
+enum class ProxKind { soft_threshold, l1l1 };
+
 /// S_theta(v) = sign(v) max(|v| - theta, 0) for one value, in exactly this form so that it is
 /// also right for a negative (learned, unclamped) theta: then every non-zero v moves away from 0
 /// by |theta| and S(0) = 0 (trained CU-Net weights have such thresholds).

@@ -227,26 +227,6 @@ inline double common_unique_sum(double residual_x, double residual_y, double l1_
   return residual_x + residual_y + lambda_c * l1_c + lambda_u * l1_u + lambda_v * l1_v;
 }
 
-/// Keeps the iterate of smallest objective of a fista() run (in preallocated buffers).
-template <class T, class ExecSpace>
-struct BestIterate {
-  double value = std::numeric_limits<double>::infinity();
-  Tensor4<T, ExecSpace> codes, reconstruction;
-  void reset(const Tensor4<T, ExecSpace>& c, const Tensor4<T, ExecSpace>& r) {
-    value = std::numeric_limits<double>::infinity();
-    codes = c;
-    reconstruction = r;
-  }
-  bool operator()(const FistaIterate<T, ExecSpace>& it) {
-    if (it.objective < value) {
-      value = it.objective;
-      Kokkos::deep_copy(codes, it.codes);
-      Kokkos::deep_copy(reconstruction, it.reconstruction);
-    }
-    return true;
-  }
-};
-
 }  // namespace Impl
 
 /// eq. 5 at (C, U, V), evaluated from scratch (allocates; for checks and reporting).
@@ -392,9 +372,8 @@ CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execut
   double F = Impl::common_unique_sum(rx, ry, nc, nu, nv, lc, lu, lv);
   result.initial_objective = F;
 
-  Impl::BestIterate<T, ExecSpace> best;
-  const std::function<bool(const FistaIterate<T, ExecSpace>&)> keep_best =
-      [&best](const FistaIterate<T, ExecSpace>& it) { return best(it); };
+  BestIterate<T, ExecSpace> best;
+  const auto keep_best = best.callback();
   FistaOptions inner;
   inner.max_iterations = options.inner_iterations;
   inner.accelerate = options.accelerate;

@@ -244,73 +244,17 @@ Tensor4<T, ExecSpace> boundary_mask(int height, int width, int kh, int kw) {
 namespace Impl {
 namespace cdl {  // internals of dictionary learning
 
-/// A mask broadcast over a signal (N, C, H, W) (each mask extent 1 or equal, as fista()'s mask),
-/// read by the flat index of the signal; an absent mask reads 1.
-template <class T, class ExecSpace>
-struct MaskReader {
-  Tensor4<T, ExecSpace> view;
-  bool present = false;
-  int C = 1, H = 1, W = 1;                                       // signal extents
-  bool per_n = false, per_c = false, per_h = false, per_w = false;  // mask extents > 1
-
-  KOKKOS_INLINE_FUNCTION T operator()(std::int64_t idx) const {
-    if (!present) return T(1);
-    const int j = int(idx % W);
-    std::int64_t t = idx / W;
-    const int i = int(t % H);
-    t /= H;
-    const int c = int(t % C);
-    const int n = int(t / C);
-    return view(per_n ? n : 0, per_c ? c : 0, per_h ? i : 0, per_w ? j : 0);
-  }
-};
-
-template <class T, class ExecSpace>
-MaskReader<T, ExecSpace> mask_reader(const Tensor4<T, ExecSpace>& mask, const Shape4& signal) {
-  MaskReader<T, ExecSpace> r;
-  r.C = int(signal.c), r.H = int(signal.h), r.W = int(signal.w);
-  if (mask.data() == nullptr) return r;
-  r.view = mask;
-  r.present = true;
-  r.per_n = mask.extent(0) > 1, r.per_c = mask.extent(1) > 1, r.per_h = mask.extent(2) > 1,
-  r.per_w = mask.extent(3) > 1;
-  return r;
-}
-
-/// Checks a mask against a signal shape: absent, or each extent 1 or the signal's; finite,
-/// >= 0, and not zero everywhere.
-template <class Mask>
-void check_mask(const char* fn, const Mask& mask, const Shape4& signal) {
-  if (mask.data() == nullptr) return;
-  const Shape4 sm = shape_of(mask);
-  MCSC_REQUIRE((sm.n == 1 || sm.n == signal.n) && (sm.c == 1 || sm.c == signal.c) &&
-                   (sm.h == 1 || sm.h == signal.h) && (sm.w == 1 || sm.w == signal.w),
-               fn, "mask " << sm << " does not broadcast to the signals " << signal
-                           << " (each extent must be 1 or the signals')");
-  require_finite(fn, mask);
-  auto f = flat(mask);
-  double lo = 0, hi = 0;
-  Kokkos::parallel_reduce(
-      "mcsc::cdl::check_mask::min", Kokkos::RangePolicy<exec_of<Mask>>(0, f.extent(0)),
-      KOKKOS_LAMBDA(const std::size_t i, double& acc) { acc = math::min(acc, double(f(i))); }, Kokkos::Min<double>(lo));
-  Kokkos::parallel_reduce(
-      "mcsc::cdl::check_mask::max", Kokkos::RangePolicy<exec_of<Mask>>(0, f.extent(0)),
-      KOKKOS_LAMBDA(const std::size_t i, double& acc) { acc = math::max(acc, double(f(i))); }, Kokkos::Max<double>(hi));
-  MCSC_REQUIRE(lo >= 0, fn, "mask " << sm << " has a negative entry (" << lo << ")");
-  MCSC_REQUIRE(hi > 0, fn, "mask " << sm << " is zero everywhere: no pixel is fitted");
-}
-
 /// 1/2 sum (M .* (reconstruction - signals))^2, accumulated in double.
 template <class T, class ExecSpace>
 double data_term(const Tensor4<T, ExecSpace>& reconstruction, const Tensor4<T, ExecSpace>& signals,
-                 const MaskReader<T, ExecSpace>& mask) {
+                 const Broadcast<Tensor4<T, ExecSpace>>& mask) {
   auto fr = flat(reconstruction);
   auto fs = flat(signals);
   double result = 0;
   Kokkos::parallel_reduce(
       "mcsc::cdl::data_term", Kokkos::RangePolicy<ExecSpace>(0, fr.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
-        const double d = double(mask(i)) * (double(fr(i)) - double(fs(i)));
+        const double d = double(mask.at(i)) * (double(fr(i)) - double(fs(i)));
         acc += d * d;
       },
       result);
@@ -322,7 +266,7 @@ double data_term(const Tensor4<T, ExecSpace>& reconstruction, const Tensor4<T, E
 /// 1/2 sum (M .* (a A + b B - signals))^2. (b = 0: at A alone.)
 template <class T, class ExecSpace>
 double residual(T a, const Tensor4<T, ExecSpace>& A, T b, const Tensor4<T, ExecSpace>& B,
-                const Tensor4<T, ExecSpace>& signals, const MaskReader<T, ExecSpace>& mask,
+                const Tensor4<T, ExecSpace>& signals, const Broadcast<Tensor4<T, ExecSpace>>& mask,
                 const Tensor4<T, ExecSpace>& out) {
   auto fa = flat(A);
   auto fb = flat(B);
@@ -332,7 +276,7 @@ double residual(T a, const Tensor4<T, ExecSpace>& A, T b, const Tensor4<T, ExecS
   Kokkos::parallel_reduce(
       "mcsc::cdl::residual", Kokkos::RangePolicy<ExecSpace>(0, fo.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i, double& acc) {
-        const T m = mask(i);
+        const T m = mask.at(i);
         const T d = a * fa(i) + b * fb(i) - fs(i);
         fo(i) = m * m * d;
         const double md = double(m) * double(d);
@@ -344,46 +288,26 @@ double residual(T a, const Tensor4<T, ExecSpace>& A, T b, const Tensor4<T, ExecS
 
 /// v *= M^2, elementwise.
 template <class T, class ExecSpace>
-void multiply_mask_squared(const Tensor4<T, ExecSpace>& v, const MaskReader<T, ExecSpace>& mask) {
-  if (!mask.present) return;
+void multiply_mask_squared(const Tensor4<T, ExecSpace>& v, const Broadcast<Tensor4<T, ExecSpace>>& mask) {
+  if (!mask.present()) return;
   auto fv = flat(v);
   Kokkos::parallel_for(
       "mcsc::cdl::multiply_mask_squared", Kokkos::RangePolicy<ExecSpace>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i) {
-        const T m = mask(i);
+        const T m = mask.at(i);
         fv(i) *= m * m;
       });
 }
 
-/// lambda_max of a symmetric positive semi-definite operator `normal(v, out)` by power iteration,
-/// warm-started from v (replaced by a seeded random vector when it is zero or not finite); v is
-/// left holding the last (normalised) iterate for the next call. tmp: scratch of v's shape.
-/// The estimate (a Rayleigh quotient) approaches lambda_max from below.
-template <class V, class Normal>
-double power_iteration_warm(const Normal& normal, const V& v, const V& tmp, int max_iterations, double tolerance) {
-  using T = typename V::value_type;
-  double norm = std::sqrt(sum_squares(v));
-  if (!(norm > 0) || !std::isfinite(norm)) {
-    fill_normal(v, 20240611);
-    norm = std::sqrt(sum_squares(v));
-  }
-  scale(v, T(1.0 / norm));
-  double estimate = 0;
-  for (int it = 0; it < max_iterations; ++it) {
-    normal(v, tmp);
-    const double next = dot(v, tmp);
-    const double n = std::sqrt(sum_squares(tmp));
-    if (!(n > 0)) return 0;
-    axpby(T(1.0 / n), tmp, T(0), v);
-    const bool converged = it > 0 && std::abs(next - estimate) <= tolerance * std::abs(next);
-    estimate = next;
-    if (converged) break;
-  }
-  return estimate;
+/// The options of dictionary learning's warm-started power iterations (power_iteration_warm):
+/// at most `iterations`, stopping at a relative change of 1e-4 of the Rayleigh quotient.
+inline PowerIterationOptions power_options(int iterations) {
+  PowerIterationOptions o;
+  o.max_iterations = iterations;
+  o.tolerance = 1e-4;
+  o.seed = 20240611;
+  return o;
 }
-
-/// Relative change of the Rayleigh quotient at which the warm-started power iterations stop.
-constexpr double power_tolerance = 1e-4;
 
 /// Checks what learn_dictionary() and update_dictionary() share: the weights (non-empty,
 /// finite), the signals (non-empty, the dictionary's channels, not smaller than the filters,
@@ -400,7 +324,7 @@ void check_inputs(const char* fn, const Dictionary& D, const typename Dictionary
                "signals " << sy << " are smaller than the " << sw.h << "x" << sw.w << " filters of dictionary " << sw);
   require_finite(fn, D.weights());
   require_finite(fn, signals);
-  check_mask(fn, mask, sy);
+  check_broadcast(fn, "mask", mask, sy, true);
 }
 
 /// The mask learn_dictionary() uses: the given one (possibly absent), times boundary_mask() when
@@ -413,14 +337,14 @@ Tensor4<T, ExecSpace> effective_mask(const Tensor4<T, ExecSpace>& mask, bool mas
   if (mask.data() == nullptr) return boundary;
   const Shape4 so{std::int64_t(mask.extent(0)), std::int64_t(mask.extent(1)), signal.h, signal.w};
   auto out = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::mask", so);
-  const auto m = mask_reader(mask, so);
+  const auto m = broadcast_view(mask, so);
   auto fo = flat(out);
   const std::int64_t W = signal.w, HW = signal.h * signal.w;
   Kokkos::parallel_for(
       "mcsc::cdl::effective_mask", Kokkos::RangePolicy<ExecSpace>(0, fo.extent(0)),
       KOKKOS_LAMBDA(const std::int64_t i) {
         const std::int64_t ij = i % HW;
-        fo(i) = m(i) * boundary(0, 0, int(ij / W), int(ij % W));
+        fo(i) = m.at(i) * boundary(0, 0, int(ij / W), int(ij % W));
       });
   return out;
 }
@@ -446,7 +370,7 @@ double dictionary_learning_objective(const Dictionary& D, const typename Diction
                "codes " << shape_of(codes) << " should be " << D.code_shape(sy) << " for signals " << sy);
   auto reconstruction = make_tensor<T, ExecSpace>("mcsc::dictionary_learning_objective::reconstruction", sy);
   D.apply(codes, reconstruction);
-  return Impl::cdl::data_term(reconstruction, signals, Impl::cdl::mask_reader(mask, sy)) + lambda * sum_abs(codes);
+  return Impl::cdl::data_term(reconstruction, signals, broadcast_view(mask, sy)) + lambda * sum_abs(codes);
 }
 
 /// gradient (m, K, s, s) = the gradient with respect to the weights of the data term
@@ -469,7 +393,7 @@ double dictionary_gradient(const Dictionary& D, const typename Dictionary::tenso
   auto reconstruction = make_tensor<T, ExecSpace>("mcsc::dictionary_gradient::reconstruction", sy);
   auto residual = make_tensor<T, ExecSpace>("mcsc::dictionary_gradient::residual", sy);
   D.apply(codes, reconstruction);
-  const auto M = Impl::cdl::mask_reader(mask, sy);
+  const auto M = broadcast_view(mask, sy);
   const double value = Impl::cdl::residual(T(1), reconstruction, T(0), reconstruction, signals, M, residual);
   D.weight_gradient(codes, residual, gradient);
   return value;
@@ -539,7 +463,7 @@ DictionaryUpdateResult update_dictionary(
                         << " and dictionary " << sw);
   require_finite(fn, codes);
   ws.reserve(sy, sw);
-  const auto M = Impl::cdl::mask_reader(mask, sy);
+  const auto M = broadcast_view(mask, sy);
   const auto& W = D.weights();
   auto set_weights = [&](const Tensor4<T, ExecSpace>& v) {
     Kokkos::deep_copy(W, v);
@@ -561,8 +485,7 @@ DictionaryUpdateResult update_dictionary(
       Impl::cdl::multiply_mask_squared(r, M);
       D.weight_gradient(codes, r, out);
     };
-    L = 1.02 * Impl::cdl::power_iteration_warm(normal, ws.power, ws.power_tmp, options.power_iterations,
-                                               Impl::cdl::power_tolerance);
+    L = 1.02 * power_iteration_warm(normal, ws.power, ws.power_tmp, Impl::cdl::power_options(options.power_iterations));
     if (!(L > 0)) L = 1;  // all-zero codes or mask: f does not depend on D, any step works
   }
 
@@ -662,26 +585,18 @@ bool sparse_code(const Dictionary& D, const typename Dictionary::tensor_type& si
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
   using tensor_type = typename Dictionary::tensor_type;
-  const auto M = mask_reader(mask, shape_of(signals));
+  const auto M = broadcast_view(mask, shape_of(signals));
   const auto normal = [&](const tensor_type& v, const tensor_type& out) {  // v -> D'(M^2 .* D v)
     D.apply(v, signal_tmp);
     multiply_mask_squared(signal_tmp, M);
     D.adjoint(signal_tmp, out);
   };
-  const double L = 1.05 * power_iteration_warm(normal, power, power_tmp, power_iterations, power_tolerance);
+  const double L = 1.05 * mcsc::power_iteration_warm(normal, power, power_tmp, power_options(power_iterations));
   options.lipschitz = L > 0 ? L : 1.0;  // zero operator: the minimiser is U = 0, reached with any step
-  double best_value = start_objective;
-  bool improved = false;
-  const std::function<bool(const FistaIterate<T, ExecSpace>&)> keep_best = [&](const FistaIterate<T, ExecSpace>& it) {
-    if (it.objective < best_value) {
-      best_value = it.objective;
-      Kokkos::deep_copy(best, it.codes);
-      improved = true;
-    }
-    return true;
-  };
-  fista(D, signals, options, initial, keep_best, tensor_type(), mask);
-  return improved;
+  BestIterate<T, ExecSpace> keep_best;
+  keep_best.reset(best, tensor_type(), start_objective);
+  fista(D, signals, options, initial, keep_best.callback(), tensor_type(), mask);
+  return keep_best.improved();
 }
 }  // namespace cdl
 }  // namespace Impl
@@ -750,8 +665,8 @@ DictionaryLearningResult<typename Dictionary::scalar_type, typename Dictionary::
   what << "learning a dictionary " << sw << " by " << Impl::coding_what(sy, sc);
   require_memory(fn, what.str(), learn_dictionary_memory_bytes(D, sy));
   const auto full_mask = Impl::cdl::effective_mask(mask, options.masked_boundary, sy, int(sw.h), int(sw.w));
-  if (options.masked_boundary) Impl::cdl::check_mask(fn, full_mask, sy);
-  const auto M = Impl::cdl::mask_reader(full_mask, sy);
+  if (options.masked_boundary) check_broadcast(fn, "mask", full_mask, sy, true);
+  const auto M = broadcast_view(full_mask, sy);
 
   DictionaryLearningResult<T, ExecSpace> result;
   result.codes = make_tensor<T, ExecSpace>("mcsc::learn_dictionary::codes", sc);

@@ -18,8 +18,11 @@
 #include <vector>
 
 #include "mcsc/core/memory.hpp"
-#include "mcsc/ops/lipschitz.hpp"
+#include "mcsc/ops/broadcast.hpp"
+#include "mcsc/ops/conv2d.hpp"
+#include "mcsc/ops/power_iteration.hpp"
 #include "mcsc/ops/prox.hpp"
+#include "mcsc/solvers/objective.hpp"
 
 namespace mcsc {
 
@@ -52,6 +55,12 @@ struct FistaOptions {
   bool backtracking = false;
   double backtracking_factor = 2;  ///< > 1
   bool nonnegative = false;        ///< fista() only: constrain U >= 0 (the prox becomes max(v - theta, 0))
+  /// false: the objective is not evaluated (FistaResult::objective stays empty, FistaIterate's
+  /// objective is NaN), which saves a kernel and a reduction per iteration: one reduction into a
+  /// host scalar per iteration is left, the proximal step's (the residual, and the divergence
+  /// check on it). Backtracking and the function restart need the objective; with either, it is
+  /// evaluated and recorded anyway.
+  bool objective = true;
 };
 
 /// What fista() returns. Entry k of each vector belongs to iterate k+1.
@@ -59,7 +68,7 @@ template <class T, class ExecSpace>
 struct FistaResult {
   Tensor4<T, ExecSpace> codes;           ///< U (N, K, H, W)
   Tensor4<T, ExecSpace> reconstruction;  ///< D*U (N, m, H, W)
-  std::vector<double> objective;
+  std::vector<double> objective;         ///< empty with FistaOptions::objective = false
   std::vector<double> residual;          ///< L ||U_k - Z_k||, the proximal-gradient residual
   std::vector<double> seconds;           ///< wall time since the start, per iteration
   int iterations = 0;
@@ -72,68 +81,65 @@ struct FistaResult {
 template <class T, class ExecSpace>
 struct FistaIterate {
   int iteration;                                ///< 1-based
-  double objective;
+  double objective;                             ///< NaN when not evaluated (FistaOptions::objective)
   const Tensor4<T, ExecSpace>& codes;           ///< U_k
   const Tensor4<T, ExecSpace>& reconstruction;  ///< D*U_k
   double residual = 0;                          ///< L ||U_k - Z_k||
   double lipschitz = 0;                         ///< L of this iteration
 };
 
-/// 1/2 ||y - D*U||^2 + lambda ||U||_1, given D*U.
-template <class R, class Y, class U>
-double cbpdn_objective(const R& reconstruction, const Y& y, const U& codes, double lambda) {
-  return 0.5 * distance_squared(reconstruction, y) + lambda * sum_abs(codes);
-}
-
-namespace Impl {
-/// A tensor broadcast to a shape: each extent 1 (repeated) or equal to the shape's. Null: 1.
-template <class V>
-struct Broadcast {
-  V view;
-  int n = 1, c = 1, h = 1, w = 1;
-  KOKKOS_INLINE_FUNCTION typename V::value_type operator()(int i, int j, int k, int l) const {
-    return view(n == 1 ? 0 : i, c == 1 ? 0 : j, h == 1 ? 0 : k, w == 1 ? 0 : l);
+/// Keeps the iterate of smallest objective of a fista() or coupled_l1l1() run, in buffers the
+/// caller owns: pass callback() as the run's callback, and the codes of every iterate that beats
+/// the best so far (and its reconstruction, when a buffer for it was given) are copied there.
+/// Never stops a run. Needs the objective (FistaOptions::objective, on by default).
+template <class T, class ExecSpace>
+class BestIterate {
+ public:
+  using tensor_type = Tensor4<T, ExecSpace>;
+  /// New buffers (of the codes' and the signal's shape), and the objective an iterate must beat
+  /// to be kept (by default none: the first iterate is).
+  void reset(const tensor_type& codes, const tensor_type& reconstruction = {},
+             double to_beat = std::numeric_limits<double>::infinity()) {
+    m_codes = codes;
+    m_reconstruction = reconstruction;
+    m_value = to_beat;
+    m_improved = false;
   }
+  bool operator()(const FistaIterate<T, ExecSpace>& it) {
+    if (it.objective < m_value) {
+      m_value = it.objective;
+      Kokkos::deep_copy(m_codes, it.codes);
+      if (m_reconstruction.data()) Kokkos::deep_copy(m_reconstruction, it.reconstruction);
+      m_improved = true;
+    }
+    return true;
+  }
+  /// The callback for a run (this tracker must outlive it).
+  std::function<bool(const FistaIterate<T, ExecSpace>&)> callback() {
+    return [this](const FistaIterate<T, ExecSpace>& it) { return (*this)(it); };
+  }
+  double value() const { return m_value; }       ///< the best objective so far (or the one to beat)
+  bool improved() const { return m_improved; }   ///< whether some iterate was kept since reset()
+
+ private:
+  tensor_type m_codes, m_reconstruction;
+  double m_value = std::numeric_limits<double>::infinity();
+  bool m_improved = false;
 };
 
-/// Checks that v (when given) broadcasts to `to` and is finite and >= 0; `what` names it.
-template <class V>
-Broadcast<V> broadcast_to(const char* fn, const char* what, const V& v, const Shape4& to) {
-  Broadcast<V> b{v};
-  if (v.data() == nullptr) return b;
-  const Shape4 sv = shape_of(v);
-  MCSC_REQUIRE((sv.n == 1 || sv.n == to.n) && (sv.c == 1 || sv.c == to.c) && (sv.h == 1 || sv.h == to.h) &&
-                   (sv.w == 1 || sv.w == to.w),
-               fn, what << " " << sv << " does not broadcast to " << to << " (each extent must be 1 or equal)");
-  require_finite(fn, v);
-  auto fv = flat(v);
-  double lowest = 0;
-  Kokkos::parallel_reduce(
-      "mcsc::broadcast_to::min", Kokkos::RangePolicy<exec_of<V>>(0, fv.extent(0)),
-      KOKKOS_LAMBDA(const std::size_t i, double& m) { m = double(fv(i)) < m ? double(fv(i)) : m; },
-      Kokkos::Min<double>(lowest));
-  MCSC_REQUIRE(lowest >= 0, fn, what << " must be >= 0, has " << lowest);
-  b.n = int(sv.n), b.c = int(sv.c), b.h = int(sv.h), b.w = int(sv.w);
-  return b;
-}
-
+namespace Impl {
 /// r = mask ⊙ (d - y) (mask null: r = d - y); returns 1/2 ||r||^2, or NaN without the reduction
 /// (and its read-back) when `want_sum` is false.
 template <class V, class M>
 double masked_residual(const V& d, const V& y, const Broadcast<M>& mask, const V& r, bool want_sum = true) {
   using T = typename V::value_type;
-  const int C = int(r.extent(1)), H = int(r.extent(2)), W = int(r.extent(3));
   auto fd = flat(d);
   auto fy = flat(y);
   auto fr = flat(r);
-  const bool masked = mask.view.data() != nullptr;
+  const bool masked = mask.present();
   const auto residual = KOKKOS_LAMBDA(const std::int64_t i) {
     double v = double(fd(i)) - double(fy(i));  // in double, as distance_squared()
-    if (masked) {
-      const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
-                n = int(i / (std::int64_t(W) * H * C));
-      v *= double(mask(n, j, k, l));
-    }
+    if (masked) v *= double(mask.at(i));
     fr(i) = T(v);
     return v;
   };
@@ -156,15 +162,11 @@ double masked_residual(const V& d, const V& y, const Broadcast<M>& mask, const V
 /// r *= mask, elementwise (mask null: nothing).
 template <class V, class M>
 void apply_mask(const Broadcast<M>& mask, const V& r) {
-  if (mask.view.data() == nullptr) return;
-  const int C = int(r.extent(1)), H = int(r.extent(2)), W = int(r.extent(3));
+  if (!mask.present()) return;
   auto fr = flat(r);
   Kokkos::parallel_for(
-      "mcsc::apply_mask", Kokkos::RangePolicy<exec_of<V>>(0, fr.extent(0)), KOKKOS_LAMBDA(const std::int64_t i) {
-        const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
-                  n = int(i / (std::int64_t(W) * H * C));
-        fr(i) *= mask(n, j, k, l);
-      });
+      "mcsc::apply_mask", Kokkos::RangePolicy<exec_of<V>>(0, fr.extent(0)),
+      KOKKOS_LAMBDA(const std::int64_t i) { fr(i) *= mask.at(i); });
 }
 
 }  // namespace Impl
@@ -240,16 +242,13 @@ template <class V, class Wt>
 StepSums proximal_gradient_step(const V& z, const V& g, typename V::value_type step, typename V::value_type theta,
                                 const Broadcast<Wt>& weights, bool nonnegative, const V& x) {
   using T = typename V::value_type;
-  const int C = int(x.extent(1)), H = int(x.extent(2)), W = int(x.extent(3));
-  const bool weighted = weights.view.data() != nullptr;
+  const bool weighted = weights.present();
   return proximal_step_reduce(
       "mcsc::proximal_gradient_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
         T th = theta;
         double w = 1;
         if (weighted) {
-          const int l = int(i % W), k = int((i / W) % H), j = int((i / (std::int64_t(W) * H)) % C),
-                    n = int(i / (std::int64_t(W) * H * C));
-          w = double(weights(n, j, k, l));
+          w = double(weights.at(i));
           th *= T(w);
         }
         T u;
@@ -288,8 +287,9 @@ double max_value_or_one(const V& v) {
 ///
 /// Reductions read back per iteration (each a synchronisation on a device): without backtracking
 /// two, the data term at the new iterate and the step's sums (the objective and the residual of
-/// the history); with it, one more for the data term at Z and two per trial. The stopping test
-/// options.tolerance adds two (||U_k - U_{k-1}||, ||U_k||), the gradient restart one.
+/// the history), or only the step's sums with options.objective = false; with backtracking, one
+/// more for the data term at Z and two per trial. The stopping test options.tolerance adds two
+/// (||U_k - U_{k-1}||, ||U_k||), the gradient restart one; residual_tolerance adds none.
 template <class Dictionary, class Step>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> proximal_gradient(
     const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
@@ -364,6 +364,9 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   }
   MCSC_REQUIRE(L > 0 && std::isfinite(L), fn, "the Lipschitz constant is " << L << " (all-zero dictionary or mask?)");
 
+  // The objective at the new iterate: asked for, or needed by backtracking or the function restart.
+  const bool evaluate = options.objective || options.backtracking ||
+                        (options.accelerate && options.restart == FistaRestart::function);
   double t = 1;
   double previous_objective = std::numeric_limits<double>::infinity();
   const auto start = std::chrono::steady_clock::now();
@@ -379,6 +382,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     for (;;) {
       sums = step(z, g, T(1.0 / L), x);
       D.apply(x, dx);
+      if (!evaluate) break;
       fx = masked_residual(dx, y, m, r);
       if (!options.backtracking) break;
       // the quadratic upper bound, with a little slack for rounding
@@ -388,15 +392,16 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
       ++result.backtracks;
       MCSC_REQUIRE(std::isfinite(L), fn, "backtracking made L infinite");
     }
-    const double value = fx + sums.penalty;
+    const double value = evaluate ? fx + sums.penalty : std::numeric_limits<double>::quiet_NaN();
     const double residual = L * std::sqrt(sums.change);
     ExecSpace().fence();
-    result.objective.push_back(value);
+    if (evaluate) result.objective.push_back(value);
     result.residual.push_back(residual);
     result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     result.iterations = k + 1;
     result.lipschitz = L;
-    MCSC_REQUIRE(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
+    if (evaluate) MCSC_REQUIRE(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
+    MCSC_REQUIRE(std::isfinite(residual), fn, "the residual became " << residual << " at iteration " << k + 1);
     bool restart = false;
     if (options.accelerate && k > 0) {
       if (options.restart == FistaRestart::function) restart = value > previous_objective;
@@ -445,7 +450,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   using tensor_type = typename Dictionary::tensor_type;
   const char* fn = "mcsc::fista";
   MCSC_REQUIRE(shape_of(y).size() > 0, fn, "zero-size signal " << shape_of(y));
-  const auto weights = Impl::broadcast_to(fn, "l1 weights", l1_weights, D.code_shape(shape_of(y)));
+  const auto weights = broadcast_to(fn, "l1 weights", l1_weights, D.code_shape(shape_of(y)));
   const double lambda = options.lambda;
   const bool nonnegative = options.nonnegative;
   return Impl::proximal_gradient(

@@ -1,0 +1,92 @@
+// The unfolding correspondence (docs/learned.md, "One iteration, two uses"), both directions:
+// an encoder initialised from a dictionary is ISTA, and an encoder's dictionary is the classical
+// solvers' operator.
+#include "test_common.hpp"
+
+using namespace mcsc;
+
+TEMPLATE_LIST_TEST_CASE("an LCSC network initialised from a dictionary equals ISTA", "[nn][lista]",
+                        mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  for (int channels : {1, 2}) {
+    CAPTURE(channels);
+    UnrolledNetConfig config;
+    config.channels = channels;
+    config.filters = 5;
+    config.kernel = 5;
+    config.stages = 6;
+    config.tied = channels == 2;  // untied and tied stages
+    config.per_channel_threshold = channels == 1;
+    config.residual = false;
+    LcscNet<T, Space> net(config);
+    auto d = make_tensor<T, Space>("d", {channels, 5, 5, 5});
+    auto x = make_tensor<T, Space>("x", {2, channels, 12, 11});
+    fill_normal(d, 81, 0.0, 0.2);
+    fill_normal(x, 82);
+    ConvDictionary<T, Space> D(d);
+    const double L = 1.01 * power_iteration(D, D.code_shape(shape_of(x)));
+    const double lambda = 0.05;
+    net.initialize_from_dictionary(d, lambda, L);
+    FistaOptions ista;
+    ista.lambda = lambda;
+    ista.lipschitz = L;
+    ista.accelerate = false;
+    ista.max_iterations = config.stages + 1;
+    const auto reference = fista(D, x, ista);
+    auto out = make_tensor_like("out", x);
+    net.forward(x, {}, out);
+    const double tol = std::is_same<T, float>::value ? 1e-5 : 1e-12;
+    // The encoder's codes are the ISTA iterate, the network's output its reconstruction D*U.
+    const double code_scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
+    REQUIRE(code_scale > 0);
+    REQUIRE(max_abs_diff(net.codes(), reference.codes) <= tol * (1 + 10 * code_scale));
+    const double image_scale = std::sqrt(sum_squares(reference.reconstruction) / double(out.size()));
+    REQUIRE(max_abs_diff(out, reference.reconstruction) <= tol * (1 + 10 * image_scale));
+  }
+  Parameters<T, Space> params;
+  LcscConfig even;
+  even.kernel = 4;
+  LcscEncoder<T, Space> encoder(params, "even.", even);
+  params.allocate();
+  REQUIRE_THROWS_WITH(encoder.initialize_from_dictionary(make_tensor<T, Space>("d", {1, 64, 4, 4}), 0.1, 1.0),
+                      Catch::Contains("even"));
+}
+
+TEMPLATE_LIST_TEST_CASE("an encoder's stage dictionary is the classical solvers' operator, on the same memory",
+                        "[nn][unfolding]", mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  UnrolledNetConfig config;
+  config.filters = 5;
+  config.kernel = 5;
+  config.stages = 3;
+  LcscNet<T, Space> net(config);
+  fill_normal(net.parameters().values(), 91, 0.0, 0.1);  // a "trained" network: every stage different
+  auto& encoder = net.encoder();
+  auto x = make_tensor<T, Space>("x", {1, 1, 14, 13});
+  fill_normal(x, 92);
+  FistaOptions o;
+  o.lambda = 0.05;
+  o.max_iterations = 30;
+  for (int j = 0; j < config.stages; ++j) {
+    CAPTURE(j);
+    const auto D = encoder.stage_dictionary(j);
+    const auto& w = net.parameters().value(encoder.dictionary(j));
+    CHECK(D.weights().data() == w.data());  // no copy
+    auto copy = make_tensor_like("copy", w);
+    Kokkos::deep_copy(copy, w);
+    const auto a = fista(D, x, o);
+    const auto b = fista(ConvDictionary<T, Space>(copy), x, o);
+    CHECK(max_abs_diff(a.codes, b.codes) == 0);
+    CHECK(a.objective == b.objective);
+    CHECK(sum_squares(a.codes) > 0);
+  }
+  // and back: initialised from d, every stage's dictionary is d
+  auto d = make_tensor<T, Space>("d", {1, 5, 5, 5});
+  fill_normal(d, 93, 0.0, 0.2);
+  encoder.initialize_from_dictionary(d, 0.05, 10.0);
+  for (int j = 0; j < config.stages; ++j) CHECK(max_abs_diff(encoder.stage_dictionary(j).weights(), d) == 0);
+  CHECK_THROWS_WITH(encoder.stage_dictionary(config.stages), Catch::Contains("stage 3 of 3"));
+  CHECK_THROWS_WITH(encoder.stage_dictionary(-1), Catch::Contains("stage"));
+}
