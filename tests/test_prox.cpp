@@ -150,6 +150,62 @@ TEMPLATE_LIST_TEST_CASE("xi_mu equals a brute-force 1-D minimisation on a grid o
   REQUIRE(max_abs_diff(out, st) <= 1e-6);
 }
 
+TEMPLATE_LIST_TEST_CASE("the proximal-gradient step: each penalty's prox at z - step grad, and its sums",
+                        "[prox][step]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const Shape4 shape{2, 3, 5, 4};
+  auto z = make_tensor<T, Space>("z", shape);
+  auto g = make_tensor_like("g", z), x = make_tensor_like("x", z), side = make_tensor_like("side", z);
+  auto w = make_tensor<T, Space>("w", {1, 3, 1, 1});  // per-channel weights
+  fill_normal(z, 401);
+  fill_normal(g, 402);
+  fill_normal(side, 403);
+  fill_normal(w, 404, 1.0, 0.3);
+  const double lambda = 0.4, step = 0.7;
+  const auto hz = to_host(z), hg = to_host(g), hs = to_host(side), hw = to_host(w);
+  const auto weights = broadcast_to("test", "w", w, shape);
+  REQUIRE(weights.present());
+  struct Case {
+    const char* name;
+    ProxPenalty<Tensor4<T, Space>> penalty;
+  };
+  const Case cases[] = {{"l1", l1_penalty<Tensor4<T, Space>>(lambda)},
+                        {"weighted l1", l1_penalty(lambda, weights)},
+                        {"non-negative weighted l1", l1_penalty(lambda, weights, true)},
+                        {"l1-l1", l1l1_penalty(lambda, side)}};
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    const StepSums sums = prox_gradient_step(c.penalty, z, g, T(step), x);
+    const auto hx = to_host(x);
+    double penalty = 0, change = 0, inner = 0;
+    for (int n = 0; n < shape.n; ++n)
+      for (int k = 0; k < shape.c; ++k)
+        for (int i = 0; i < shape.h; ++i)
+          for (int j = 0; j < shape.w; ++j) {
+            const double v = double(hz(n, k, i, j)) - step * double(hg(n, k, i, j));
+            const double wk = c.penalty.weights.present() ? double(hw(0, k, 0, 0)) : 1.0;
+            const double th = lambda * step * wk, s = hs(n, k, i, j);
+            double u;
+            if (c.penalty.kind == ProxKind::l1l1) {
+              u = brute_force_l1l1(v, s, lambda * step);
+              penalty += std::abs(u) + std::abs(u - s);
+            } else {
+              u = c.penalty.nonnegative ? std::max(v - th, 0.0) : (v > th ? v - th : (v < -th ? v + th : 0.0));
+              penalty += wk * std::abs(u);
+            }
+            CAPTURE(n, k, i, j, v);
+            REQUIRE(double(hx(n, k, i, j)) == Approx(u).margin(1e-5));
+            const double d = u - double(hz(n, k, i, j));
+            change += d * d;
+            inner += d * double(hg(n, k, i, j));
+          }
+    CHECK(sums.penalty == Approx(lambda * penalty).epsilon(1e-5));
+    CHECK(sums.change == Approx(change).epsilon(1e-5));
+    CHECK(sums.inner == Approx(inner).epsilon(1e-4).margin(1e-5));
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("prox derivatives by central finite differences", "[prox][gradient]", DoubleConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;

@@ -26,8 +26,8 @@ template <class A, class B, class F>
 void average_fusion(const A& a, const B& b, const F& fused) {
   using T = typename F::non_const_value_type;
   const char* fn = "mcsc::average_fusion";
-  Impl::check_same_image_shape(fn, a, fused);
-  Impl::check_same_image_shape(fn, b, fused);
+  require_same_image_shape(fn, a, fused);
+  require_same_image_shape(fn, b, fused);
   require_finite(fn, a);
   require_finite(fn, b);
   lincomb(T(0.5), a, T(0.5), b, fused);
@@ -95,7 +95,7 @@ template <class Src, class Dst>
 int tikhonov_lowpass(const Src& src, const Dst& dst, const LowpassOptions& options = {}) {
   using Exec = typename Dst::execution_space;
   const char* fn = "mcsc::tikhonov_lowpass";
-  Impl::check_same_image_shape(fn, src, dst);
+  require_same_image_shape(fn, src, dst);
   MCSC_REQUIRE(std::isfinite(options.lambda) && options.lambda >= 0, fn,
                "lambda must be finite and >= 0, got " << options.lambda);
   MCSC_REQUIRE(options.max_iterations >= 1, fn, "max_iterations must be >= 1, got " << options.max_iterations);
@@ -256,7 +256,7 @@ csr_fusion(const Dictionary& D, const A& a, const B& b, const CsrFusionOptions& 
     const int K = int(sc.c), H = int(s.h), W = int(s.w);
     Kokkos::parallel_for(
         "mcsc::csr_fusion::activity", Kokkos::RangePolicy<ExecSpace>(0, s1.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           T sa = 0, sb = 0;
           for (int k = 0; k < K; ++k) {
             sa += math::fabs(ca(p.n, k, p.i, p.j));
@@ -279,14 +279,14 @@ csr_fusion(const Dictionary& D, const A& a, const B& b, const CsrFusionOptions& 
     const int H = int(s.h), W = int(s.w);
     Kokkos::parallel_for(
         "mcsc::csr_fusion::decision", Kokkos::RangePolicy<ExecSpace>(0, s1.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           d(p.n, 0, p.i, p.j) = aa(p.n, 0, p.i, p.j) > ab(p.n, 0, p.i, p.j) ? T(1) : T(0);
         });
     auto ca = out.codes_a, cb = out.codes_b;
     const int K = int(sc.c);
     Kokkos::parallel_for(
         "mcsc::csr_fusion::codes", Kokkos::RangePolicy<ExecSpace>(0, sc.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, K, H, W);
+          const Pixel p = unflatten(id, K, H, W);
           codes(p.n, p.c, p.i, p.j) = d(p.n, 0, p.i, p.j) > T(0.5) ? ca(p.n, p.c, p.i, p.j) : cb(p.n, p.c, p.i, p.j);
         });
     D.apply(codes, out.fused_detail);
@@ -295,7 +295,7 @@ csr_fusion(const Dictionary& D, const A& a, const B& b, const CsrFusionOptions& 
     const int C = int(s.c);
     Kokkos::parallel_for(
         "mcsc::csr_fusion::fuse", Kokkos::RangePolicy<ExecSpace>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+          const Pixel p = unflatten(id, C, H, W);
           const T x = ba(p.n, p.c, p.i, p.j), y = bb(p.n, p.c, p.i, p.j);
           const T base = choose ? (d(p.n, 0, p.i, p.j) > T(0.5) ? x : y) : T(0.5) * (x + y);
           fb(p.n, p.c, p.i, p.j) = base;

@@ -73,7 +73,7 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
   auto stats = make_tensor<double, Exec>("mcsc::guided_filter::stats", Shape4{s.n, 4 * s.c, s.h, s.w});
   Kokkos::parallel_for(
       "mcsc::guided_filter::products", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const Pixel p = unflatten(id, C, H, W);
         const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j)), v = double(src(p.n, p.c, p.i, p.j));
         stats(p.n, 4 * p.c, p.i, p.j) = I;
         stats(p.n, 4 * p.c + 1, p.i, p.j) = v;
@@ -84,7 +84,7 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
   auto ab = make_tensor<double, Exec>("mcsc::guided_filter::ab", Shape4{s.n, 2 * s.c, s.h, s.w});
   Kokkos::parallel_for(
       "mcsc::guided_filter::coefficients", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const Pixel p = unflatten(id, C, H, W);
         const double mI = stats(p.n, 4 * p.c, p.i, p.j), mp = stats(p.n, 4 * p.c + 1, p.i, p.j);
         const double var = stats(p.n, 4 * p.c + 2, p.i, p.j) - mI * mI;
         const double cov = stats(p.n, 4 * p.c + 3, p.i, p.j) - mI * mp;
@@ -95,7 +95,7 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
   box_mean(ab, ab, radius);
   Kokkos::parallel_for(
       "mcsc::guided_filter::output", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const Pixel p = unflatten(id, C, H, W);
         const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j));
         dst(p.n, p.c, p.i, p.j) = T(ab(p.n, 2 * p.c, p.i, p.j) * I + ab(p.n, 2 * p.c + 1, p.i, p.j));
       });
@@ -132,7 +132,7 @@ class ColorGuidedFilter {
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::products", Kokkos::RangePolicy<ExecSpace>(0, s.n * s.h * s.w),
         KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           const double I[3] = {double(g(p.n, 0, p.i, p.j)), double(g(p.n, 1, p.i, p.j)), double(g(p.n, 2, p.i, p.j))};
           for (int k = 0; k < 3; ++k) stats(p.n, k, p.i, p.j) = I[k];
           stats(p.n, 3, p.i, p.j) = I[0] * I[0];
@@ -149,7 +149,7 @@ class ColorGuidedFilter {
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::inverse", Kokkos::RangePolicy<ExecSpace>(0, s.n * s.h * s.w),
         KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           const double m[3] = {stats(p.n, 0, p.i, p.j), stats(p.n, 1, p.i, p.j), stats(p.n, 2, p.i, p.j)};
           // Sigma + eps U (symmetric) and its inverse by cofactors.
           const double srr = stats(p.n, 3, p.i, p.j) - m[0] * m[0] + eps, srg = stats(p.n, 4, p.i, p.j) - m[0] * m[1];
@@ -183,7 +183,7 @@ class ColorGuidedFilter {
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::input_products", Kokkos::RangePolicy<ExecSpace>(0, plane_pixels),
         KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           const double I[3] = {double(g(p.n, 0, p.i, p.j)), double(g(p.n, 1, p.i, p.j)), double(g(p.n, 2, p.i, p.j))};
           for (int c = 0; c < C; ++c) {
             const double v = double(src(p.n, c, p.i, p.j));
@@ -196,7 +196,7 @@ class ColorGuidedFilter {
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::coefficients", Kokkos::RangePolicy<ExecSpace>(0, plane_pixels),
         KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+          const Pixel p = unflatten(id, 1, H, W);
           const double m[3] = {inv(p.n, 0, p.i, p.j), inv(p.n, 1, p.i, p.j), inv(p.n, 2, p.i, p.j)};
           const double irr = inv(p.n, 3, p.i, p.j), irg = inv(p.n, 4, p.i, p.j), irb = inv(p.n, 5, p.i, p.j);
           const double igg = inv(p.n, 6, p.i, p.j), igb = inv(p.n, 7, p.i, p.j), ibb = inv(p.n, 8, p.i, p.j);
@@ -217,7 +217,7 @@ class ColorGuidedFilter {
     box_mean(stats, stats, m_radius);
     Kokkos::parallel_for(
         "mcsc::guided_filter_color::output", Kokkos::RangePolicy<ExecSpace>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+          const Pixel p = unflatten(id, C, H, W);
           double q = stats(p.n, 4 * p.c + 3, p.i, p.j);
           for (int k = 0; k < 3; ++k) q += stats(p.n, 4 * p.c + k, p.i, p.j) * double(g(p.n, k, p.i, p.j));
           dst(p.n, p.c, p.i, p.j) = Out(q);

@@ -72,18 +72,18 @@ void joint_bilateral_upsample(const Low& low, const Guide& guide, const Dst& dst
   auto acc = make_tensor<double, Exec>("mcsc::joint_bilateral_upsample::acc", sd);
   Kokkos::parallel_for(
       fn, Kokkos::RangePolicy<Exec>(0, sd.n * sd.h * sd.w), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+        const Pixel p = unflatten(id, 1, H, W);
         const double y = (p.i + 0.5) * ry - 0.5, x = (p.j + 0.5) * rx - 0.5;
-        const int cy = int(Impl::kmath::floor(y + 0.5)), cx = int(Impl::kmath::floor(x + 0.5));
+        const int cy = int(math::floor(y + 0.5)), cx = int(math::floor(x + 0.5));
         const int y0 = cy - radius < 0 ? 0 : cy - radius, y1 = cy + radius > h - 1 ? h - 1 : cy + radius;
         const int x0 = cx - radius < 0 ? 0 : cx - radius, x1 = cx + radius > w - 1 ? w - 1 : cx + radius;
         for (int c = 0; c < C; ++c) acc(p.n, c, p.i, p.j) = 0;
         double wsum = 0;
         for (int qy = y0; qy <= y1; ++qy) {
-          int gy = int(Impl::kmath::floor((qy + 0.5) * sy));
+          int gy = int(math::floor((qy + 0.5) * sy));
           gy = gy > H - 1 ? H - 1 : gy;
           for (int qx = x0; qx <= x1; ++qx) {
-            int gx = int(Impl::kmath::floor((qx + 0.5) * sx));
+            int gx = int(math::floor((qx + 0.5) * sx));
             gx = gx > W - 1 ? W - 1 : gx;
             double d2 = 0;
             for (int k = 0; k < Cg; ++k) {
@@ -91,7 +91,7 @@ void joint_bilateral_upsample(const Low& low, const Guide& guide, const Dst& dst
               d2 += d * d;
             }
             const double dy = y - qy, dx = x - qx;
-            const double weight = Impl::kmath::exp(ks * (dy * dy + dx * dx) - 0.5 * (d2 * inv_sr) * inv_sr);
+            const double weight = math::exp(ks * (dy * dy + dx * dx) - 0.5 * (d2 * inv_sr) * inv_sr);
             wsum += weight;
             for (int c = 0; c < C; ++c) acc(p.n, c, p.i, p.j) += weight * double(low(p.n, c, qy, qx));
           }

@@ -6,13 +6,23 @@
 namespace mcsc {
 namespace math {
 #if KOKKOS_VERSION >= 30700
+using Kokkos::atan;
+using Kokkos::exp;
 using Kokkos::fabs;
+using Kokkos::floor;
 using Kokkos::isfinite;
+using Kokkos::pow;
 using Kokkos::sqrt;
+using Kokkos::tan;
 #else
+using Kokkos::Experimental::atan;
+using Kokkos::Experimental::exp;
 using Kokkos::Experimental::fabs;
+using Kokkos::Experimental::floor;
 using Kokkos::Experimental::isfinite;
+using Kokkos::Experimental::pow;
 using Kokkos::Experimental::sqrt;
+using Kokkos::Experimental::tan;
 #endif
 
 /// max/min/sign without relying on a particular Kokkos version's names.

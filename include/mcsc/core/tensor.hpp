@@ -4,6 +4,7 @@
 /// index on every backend), plus the small helpers everything else uses: create, fill, copy
 /// to/from the host, elementwise arithmetic and reductions, comparison.
 #include <cstdint>
+#include <limits>
 #include <ostream>
 #include <random>
 #include <string>
@@ -68,6 +69,37 @@ template <class V>
 auto make_tensor_like(const std::string& label, const V& v) {
   using Out = Kokkos::View<typename V::non_const_data_type, typename V::array_layout, typename V::device_type>;
   return Out(label, v.extent(0), v.extent(1), v.extent(2), v.extent(3));
+}
+
+/// (n, c, i, j) of the flat LayoutRight index id of an (N, C, H, W) tensor (unflatten()).
+struct Pixel {
+  int n, c, i, j;
+};
+KOKKOS_INLINE_FUNCTION Pixel unflatten(std::int64_t id, int C, int H, int W) {
+  Pixel p;
+  p.j = int(id % W);
+  id /= W;
+  p.i = int(id % H);
+  id /= H;
+  p.c = int(id % C);
+  p.n = int(id / C);
+  return p;
+}
+
+/// Checks that src and dst are non-empty images (N, C, H, W) of one shape, in one memory space,
+/// small enough for int pixel arithmetic; throws naming fn. (The filters, resampling and
+/// baselines check their operands with it.)
+template <class Src, class Dst>
+void require_same_image_shape(const char* fn, const Src& src, const Dst& dst) {
+  static_assert(is_tensor4_v<Src> && is_tensor4_v<Dst>, "mcsc: src and dst must be rank-4 LayoutRight views (N, C, H, W)");
+  static_assert(std::is_same<typename Src::memory_space, typename Dst::memory_space>::value,
+                "mcsc: src and dst must live in the same memory space");
+  const Shape4 ss = shape_of(src), sd = shape_of(dst);
+  MCSC_REQUIRE(ss.size() > 0, fn, "empty tensor " << ss);
+  MCSC_REQUIRE(ss == sd, fn, "src " << ss << " and dst " << sd << " differ in shape");
+  MCSC_REQUIRE(ss.h <= std::numeric_limits<int>::max() / 2 && ss.w <= std::numeric_limits<int>::max() / 2 &&
+                   ss.c <= std::numeric_limits<int>::max(),
+               fn, "image too large: " << ss);
 }
 
 namespace Impl {

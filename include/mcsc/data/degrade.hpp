@@ -52,40 +52,6 @@ inline const char* to_string(ImageBorder b) {
 
 namespace Impl {
 
-/// Device math for Kokkos 3.4 (Kokkos::Experimental) and 4.x (Kokkos::).
-namespace kmath {
-#if KOKKOS_VERSION >= 30700
-using Kokkos::atan;
-using Kokkos::exp;
-using Kokkos::floor;
-using Kokkos::pow;
-using Kokkos::sqrt;
-using Kokkos::tan;
-#else
-using Kokkos::Experimental::atan;
-using Kokkos::Experimental::exp;
-using Kokkos::Experimental::floor;
-using Kokkos::Experimental::pow;
-using Kokkos::Experimental::sqrt;
-using Kokkos::Experimental::tan;
-#endif
-}  // namespace kmath
-
-/// (n, c, i, j) of the flat LayoutRight index id of an (N, C, H, W) tensor.
-struct Pixel {
-  int n, c, i, j;
-};
-KOKKOS_INLINE_FUNCTION Pixel unflatten(std::int64_t id, int C, int H, int W) {
-  Pixel p;
-  p.j = int(id % W);
-  id /= W;
-  p.i = int(id % H);
-  id /= H;
-  p.c = int(id % C);
-  p.n = int(id / C);
-  return p;
-}
-
 /// The index read for position i of an axis of length n under `border` (symmetric and replicate
 /// only; any distance from the image). For zero and normalized the caller skips i outside [0, n).
 KOKKOS_INLINE_FUNCTION int border_index(int i, int n, ImageBorder border) {
@@ -148,18 +114,6 @@ void separable_filter(const Src& src, const Dst& dst, const std::vector<double>&
   filter_axis(tmp, dst, 2, wy, border);
 }
 
-template <class Src, class Dst>
-void check_same_image_shape(const char* fn, const Src& src, const Dst& dst) {
-  static_assert(is_tensor4_v<Src> && is_tensor4_v<Dst>, "mcsc: src and dst must be rank-4 LayoutRight views (N, C, H, W)");
-  static_assert(std::is_same<typename Src::memory_space, typename Dst::memory_space>::value,
-                "mcsc: src and dst must live in the same memory space");
-  const Shape4 ss = shape_of(src), sd = shape_of(dst);
-  MCSC_REQUIRE(ss.size() > 0, fn, "empty tensor " << ss);
-  MCSC_REQUIRE(ss == sd, fn, "src " << ss << " and dst " << sd << " differ in shape");
-  MCSC_REQUIRE(ss.h <= std::numeric_limits<int>::max() / 2 && ss.w <= std::numeric_limits<int>::max() / 2 &&
-                   ss.c <= std::numeric_limits<int>::max(),
-               fn, "image too large: " << ss);
-}
 
 }  // namespace Impl
 
@@ -192,7 +146,7 @@ template <class Src, class Dst>
 void gaussian_blur(const Src& src, const Dst& dst, double sigma, int radius = -1,
                    ImageBorder border = ImageBorder::symmetric) {
   const char* fn = "mcsc::gaussian_blur";
-  Impl::check_same_image_shape(fn, src, dst);
+  require_same_image_shape(fn, src, dst);
   const auto g = gaussian_kernel(sigma, radius);
   require_finite(fn, src);
   Impl::separable_filter(src, dst, g, g, border);
@@ -212,7 +166,7 @@ auto gaussian_blur(const Src& src, double sigma, int radius = -1, ImageBorder bo
 template <class Src, class Dst>
 void box_mean(const Src& src, const Dst& dst, int radius, ImageBorder border = ImageBorder::normalized) {
   const char* fn = "mcsc::box_mean";
-  Impl::check_same_image_shape(fn, src, dst);
+  require_same_image_shape(fn, src, dst);
   MCSC_REQUIRE(radius >= 0 && radius <= 4096, fn, "radius must be in [0, 4096], got " << radius);
   const std::vector<double> w(std::size_t(2 * radius + 1), 1.0 / double(2 * radius + 1));
   Impl::separable_filter(src, dst, w, w, border);
@@ -226,7 +180,7 @@ template <class Src, class Dst>
 void add_gaussian_noise(const Src& src, const Dst& dst, double sigma, std::uint64_t seed) {
   using T = typename Dst::non_const_value_type;
   const char* fn = "mcsc::add_gaussian_noise";
-  Impl::check_same_image_shape(fn, src, dst);
+  require_same_image_shape(fn, src, dst);
   MCSC_REQUIRE(std::isfinite(sigma) && sigma >= 0, fn, "sigma must be finite and >= 0, got " << sigma);
   require_finite(fn, src);
   auto noise = make_tensor_like("mcsc::add_gaussian_noise::noise", dst);
@@ -312,7 +266,7 @@ MultiFocusPair<typename Src::non_const_value_type, typename Src::execution_space
   Kokkos::parallel_for(
       "mcsc::make_multifocus_pair::mask", Kokkos::RangePolicy<ExecSpace>(0, s.n * plane),
       KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, 1, H, W);
+        const Pixel p = unflatten(id, 1, H, W);
         mask(p.n, 0, p.i, p.j) = smooth(p.n, 0, p.i, p.j) > threshold(p.n) ? T(1) : T(0);
       });
 
@@ -322,7 +276,7 @@ MultiFocusPair<typename Src::non_const_value_type, typename Src::execution_space
   auto a = out.a, b = out.b;
   Kokkos::parallel_for(
       "mcsc::make_multifocus_pair::mix", Kokkos::RangePolicy<ExecSpace>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Impl::Pixel p = Impl::unflatten(id, C, H, W);
+        const Pixel p = unflatten(id, C, H, W);
         const T m = mask(p.n, 0, p.i, p.j);
         const T x = T(sharp(p.n, p.c, p.i, p.j)), y = blurred(p.n, p.c, p.i, p.j);
         a(p.n, p.c, p.i, p.j) = m * x + (T(1) - m) * y;
@@ -350,7 +304,7 @@ template <class Src, class Dst>
 void simulate_exposure(const Src& src, const Dst& dst, double stops, const ExposureOptions& options = {}) {
   using T = typename Dst::non_const_value_type;
   const char* fn = "mcsc::simulate_exposure";
-  Impl::check_same_image_shape(fn, src, dst);
+  require_same_image_shape(fn, src, dst);
   MCSC_REQUIRE(std::isfinite(stops) && std::fabs(stops) <= 64, fn, "stops must be finite, |stops| <= 64, got " << stops);
   MCSC_REQUIRE(std::isfinite(options.gamma) && options.gamma > 0, fn,
                "gamma must be positive and finite, got " << options.gamma);
@@ -365,10 +319,10 @@ void simulate_exposure(const Src& src, const Dst& dst, double stops, const Expos
       fn, Kokkos::RangePolicy<typename Dst::execution_space>(0, fd.extent(0)), KOKKOS_LAMBDA(const std::int64_t i) {
         double x = double(fs(i));
         x = x < 0 ? 0 : (x > 1 ? 1 : x);
-        double e = gain * Impl::kmath::pow(x, gamma);
+        double e = gain * math::pow(x, gamma);
         e = e > 1 ? 1 : e;
-        double out = Impl::kmath::pow(e, 1.0 / gamma);
-        if (steps > 0) out = Impl::kmath::floor(out * steps + 0.5) / steps;
+        double out = math::pow(e, 1.0 / gamma);
+        if (steps > 0) out = math::floor(out * steps + 0.5) / steps;
         fd(i) = T(out);
       });
 }

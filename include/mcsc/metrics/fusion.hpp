@@ -91,7 +91,7 @@ KOKKOS_INLINE_FUNCTION void sobel_conv2(const V& x, int n, int c, int i, int j, 
 }
 
 KOKKOS_INLINE_FUNCTION double edge_orientation(double sx, double sy) {
-  return sx == 0 ? 1.5707963267948966 : kmath::atan(sy / sx);
+  return sx == 0 ? 1.5707963267948966 : math::atan(sy / sx);
 }
 
 /// Q^XF at one pixel from the strengths and orientations of the source X and of F.
@@ -104,8 +104,8 @@ KOKKOS_INLINE_FUNCTION double qabf_pixel(double gx, double ax, double gf, double
   else
     G = gx / gf;
   const double A = 1 - (ax > af ? ax - af : af - ax) / 1.5707963267948966;
-  const double qg = qabf_gamma_g / (1 + kmath::exp(qabf_kappa_g * (G - qabf_sigma_g)));
-  const double qa = qabf_gamma_a / (1 + kmath::exp(qabf_kappa_a * (A - qabf_sigma_a)));
+  const double qg = qabf_gamma_g / (1 + math::exp(qabf_kappa_g * (G - qabf_sigma_g)));
+  const double qa = qabf_gamma_a / (1 + math::exp(qabf_kappa_a * (A - qabf_sigma_a)));
   return qg * qa;
 }
 
@@ -151,8 +151,8 @@ double qabf(const A& a, const B& b, const F& f, const QabfOptions& options = {})
             Impl::sobel_conv2(a, n, c, i, j, H, W, scale, ax, ay);
             Impl::sobel_conv2(b, n, c, i, j, H, W, scale, bx, by);
             Impl::sobel_conv2(f, n, c, i, j, H, W, scale, fx, fy);
-            const double ga = Impl::kmath::sqrt(ax * ax + ay * ay), gb = Impl::kmath::sqrt(bx * bx + by * by);
-            const double gf = Impl::kmath::sqrt(fx * fx + fy * fy);
+            const double ga = math::sqrt(ax * ax + ay * ay), gb = math::sqrt(bx * bx + by * by);
+            const double gf = math::sqrt(fx * fx + fy * fy);
             const double oa = Impl::edge_orientation(ax, ay), ob = Impl::edge_orientation(bx, by);
             const double of = Impl::edge_orientation(fx, fy);
             acc += Impl::qabf_pixel(ga, oa, gf, of, matlab) * ga + Impl::qabf_pixel(gb, ob, gf, of, matlab) * gb;
@@ -165,7 +165,7 @@ double qabf(const A& a, const B& b, const F& f, const QabfOptions& options = {})
             double ax, ay, bx, by;
             Impl::sobel_conv2(a, n, c, i, j, H, W, scale, ax, ay);
             Impl::sobel_conv2(b, n, c, i, j, H, W, scale, bx, by);
-            acc += Impl::kmath::sqrt(ax * ax + ay * ay) + Impl::kmath::sqrt(bx * bx + by * by);
+            acc += math::sqrt(ax * ax + ay * ay) + math::sqrt(bx * bx + by * by);
           },
           denominator);
       MCSC_REQUIRE(denominator > 0, fn,
@@ -241,14 +241,14 @@ double mef_ssim_single(const Seq& seq, const F& fused, int n, double C2) {
             }
           mu[k] = s1 / area;
           const double variance = s2 / area - mu[k] * mu[k];
-          ed[k] = kmath::sqrt(area * variance > 0 ? area * variance : 0.0) + 0.001;
+          ed[k] = math::sqrt(area * variance > 0 ? area * variance : 0.0) + 0.001;
           double d2 = 0;
           for (int p = 0; p < wsize; ++p)
             for (int q = 0; q < wsize; ++q) {
               const double d = seq(n, k, i0 + p, j0 + q) - mu[k];
               d2 += d * d;
             }
-          denominator += kmath::sqrt(d2);
+          denominator += math::sqrt(d2);
         }
         // Numerator of R: || sum_k x_k - mean(sum_k x_k) ||.
         double vmean = 0;
@@ -263,15 +263,15 @@ double mef_ssim_single(const Seq& seq, const F& fused, int n, double C2) {
             for (int k = 0; k < K; ++k) v += seq(n, k, i0 + p, j0 + q);
             v2 += (v - vmean) * (v - vmean);
           }
-        double R = (kmath::sqrt(v2) + eps) / (denominator + eps);
+        double R = (math::sqrt(v2) + eps) / (denominator + eps);
         if (R > 1) R = 1 - eps;
         if (R < 0) R = eps;
-        double power = kmath::tan(half_pi * R);
+        double power = math::tan(half_pi * R);
         if (power > 10) power = 10;
         // Structure weights ((ed_k / wsize)^p + eps, normalised) and the desired contrast.
         double wsum = 0, max_ed = 0;
         for (int k = 0; k < K; ++k) {
-          w[k] = kmath::pow(ed[k] / wsize, power) + eps;
+          w[k] = math::pow(ed[k] / wsize, power) + eps;
           wsum += w[k];
           if (ed[k] > max_ed) max_ed = ed[k];
         }
@@ -284,7 +284,7 @@ double mef_ssim_single(const Seq& seq, const F& fused, int n, double C2) {
             for (int k = 0; k < K; ++k) r += w[k] * (seq(n, k, i0 + p, j0 + q) - mu[k]) / ed[k];
             r2 += r * r;
           }
-        const double rscale = r2 > 0 ? max_ed / kmath::sqrt(r2) : 1.0;
+        const double rscale = r2 > 0 ? max_ed / math::sqrt(r2) : 1.0;
         // Gaussian-weighted SSIM contrast-structure term between r and the fused patch.
         double mu1 = 0, mu2 = 0;
         for (int p = 0; p < wsize; ++p)

@@ -64,7 +64,7 @@ void check_broadcast(const char* fn, const char* what, const V& v, const Shape4&
       "mcsc::check_broadcast::min", Kokkos::RangePolicy<Impl::exec_of<V>>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i, double& m) { m = double(fv(i)) < m ? double(fv(i)) : m; },
       Kokkos::Min<double>(lowest));
-  MCSC_REQUIRE(lowest >= 0, fn, what << " must be >= 0, has " << lowest << " (" << what << " " << sv << ")");
+  MCSC_REQUIRE(lowest >= 0, fn, what << " must be >= 0, has a negative entry, " << lowest << " (" << what << " " << sv << ")");
   if (!require_nonzero) return;
   Kokkos::parallel_reduce(
       "mcsc::check_broadcast::max", Kokkos::RangePolicy<Impl::exec_of<V>>(0, fv.extent(0)),

@@ -33,6 +33,7 @@
 
 #include "mcsc/ops/conv2d_fft.hpp"
 #include "mcsc/ops/prox.hpp"
+#include "mcsc/ops/prox_step.hpp"
 #include "mcsc/solvers/fista.hpp"
 
 namespace mcsc {
@@ -302,12 +303,14 @@ void admm_cbpdn_update(const V& x, const V& v, const V& w, const V& v_prev, type
   auto fv = flat(v);
   auto fw = flat(w);
   auto fp = flat(v_prev);
+  const auto penalty = l1_penalty<V>(1.0);  // the l1 prox, with the threshold theta given
   Kokkos::parallel_for(
       "mcsc::admm_cbpdn_update", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i) {
         const T v_old = fv(i);
         const T xr = alpha * fx(i) + (T(1) - alpha) * v_old;
-        const T v_new = soft_threshold_value(xr + fw(i), theta);
+        double unused = 0;
+        const T v_new = penalty.prox(std::int64_t(i), xr + fw(i), theta, unused);
         fw(i) += xr - v_new;
         fv(i) = v_new;
         fp(i) = v_old;

@@ -9,7 +9,7 @@
 /// form), optionally FISTA-accelerated:
 ///     U <- xi_{lambda/L}(V - D'(D V - y) / L; Z),
 /// V the extrapolated point and xi_mu(v; s) = argmin_u 1/2 (u - v)^2 + mu (|u| + |u - s|) the
-/// l1-l1 prox (l1l1_prox_value). D*V is kept by linearity as in fista(), so an iteration costs one
+/// l1-l1 prox (l1l1_prox_value; the step is prox_gradient_step() with l1l1_penalty(), ops/prox_step.hpp). D*V is kept by linearity as in fista(), so an iteration costs one
 /// D and one D' and the objective at every iterate comes for free.
 /// With Z = 0 the problem is CBPDN with weight 2 lambda (xi_mu(v; 0) = S_{2mu}(v)).
 #include "mcsc/solvers/fista.hpp"
@@ -30,9 +30,6 @@ template <class T, class ExecSpace>
 using CoupledL1L1Iterate = FistaIterate<T, ExecSpace>;
 
 namespace Impl {
-/// |u| + |u - s|, one entry's term of the coupled penalty.
-KOKKOS_INLINE_FUNCTION double coupled_l1l1_term(double u, double s) { return math::fabs(u) + math::fabs(u - s); }
-
 /// ||U||_1 + ||U - Z||_1.
 template <class U, class S>
 double coupled_l1l1_penalty(const U& codes, const S& side) {
@@ -43,7 +40,7 @@ double coupled_l1l1_penalty(const U& codes, const S& side) {
   Kokkos::parallel_reduce(
       "mcsc::coupled_l1l1_penalty", Kokkos::RangePolicy<Impl::exec_of<U>>(0, fu.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i, double& acc) {
-        acc += coupled_l1l1_term(double(fu(i)), double(fs(i)));
+        acc += l1l1_penalty_value(double(fu(i)), double(fs(i)));
       },
       penalty);
   return penalty;
@@ -55,23 +52,6 @@ template <class R, class Y, class U, class S>
 double coupled_l1l1_objective(const R& reconstruction, const Y& y, const U& codes, const S& side, double lambda) {
   return 0.5 * distance_squared(reconstruction, y) + lambda * Impl::coupled_l1l1_penalty(codes, side);
 }
-
-namespace Impl {
-/// x = xi_mu(z - step * g; s), elementwise (mu the same for every entry); the penalty of the sums
-/// is ||x||_1 + ||x - s||_1, as coupled_l1l1_penalty().
-template <class V, class S>
-StepSums coupled_l1l1_step(const V& z, const V& g, const S& s, typename V::value_type step, typename V::value_type mu,
-                           const V& x) {
-  using T = typename V::value_type;
-  auto fs = flat(s);
-  return proximal_step_reduce(
-      "mcsc::coupled_l1l1_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
-        const T u = l1l1_prox_value(v, T(fs(i)), mu);
-        pen += coupled_l1l1_term(double(u), double(fs(i)));
-        return u;
-      });
-}
-}  // namespace Impl
 
 /// Solves min_U 1/2 ||y - D*U||^2 + lambda (||U||_1 + ||U - side||_1) by FISTA (or plain
 /// proximal gradient with options.accelerate = false). y: (N, m, H, W) signal; side: the side
@@ -86,8 +66,6 @@ CoupledL1L1Result<typename Dictionary::scalar_type, typename Dictionary::executi
     const std::function<bool(const CoupledL1L1Iterate<typename Dictionary::scalar_type,
                                                        typename Dictionary::execution_space>&)>& callback = {},
     const typename Dictionary::tensor_type& mask = {}) {
-  using T = typename Dictionary::scalar_type;
-  using tensor_type = typename Dictionary::tensor_type;
   const char* fn = "mcsc::coupled_l1l1";
   const Shape4 sc = D.code_shape(shape_of(y));
   MCSC_REQUIRE(side.data() != nullptr && shape_of(side) == sc, fn,
@@ -95,14 +73,7 @@ CoupledL1L1Result<typename Dictionary::scalar_type, typename Dictionary::executi
                                    << " (N, K, H, W) of signal " << shape_of(y));
   require_finite(fn, side);
   MCSC_REQUIRE(!options.nonnegative, fn, "options.nonnegative is not supported by the coupled l1-l1 solver");
-  const double lambda = options.lambda;
-  return Impl::proximal_gradient(
-      fn, D, y, options, initial_codes, callback, mask,
-      [&side, lambda](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
-        auto sums = Impl::coupled_l1l1_step(z, g, side, step_size, T(lambda * double(step_size)), x);
-        sums.penalty *= lambda;
-        return sums;
-      });
+  return Impl::proximal_gradient(fn, D, y, options, initial_codes, callback, mask, l1l1_penalty(options.lambda, side));
 }
 
 }  // namespace mcsc

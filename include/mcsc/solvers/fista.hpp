@@ -22,6 +22,7 @@
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/power_iteration.hpp"
 #include "mcsc/ops/prox.hpp"
+#include "mcsc/ops/prox_step.hpp"
 #include "mcsc/solvers/objective.hpp"
 
 namespace mcsc {
@@ -190,36 +191,6 @@ inline std::string coding_what(const Shape4& signal, const Shape4& codes) {
   return what.str();
 }
 
-/// What a proximal step reads back, from the kernel that writes x = prox(z - step g): the
-/// penalty's sum at x (without its lambda), ||x - z||^2 and <x - z, g> (the backtracking test's
-/// terms). One reduction, so one synchronisation, per step.
-struct StepSums {
-  double penalty = 0, change = 0, inner = 0;
-};
-
-/// Runs x(i) = prox(i, z(i) - step g(i)) over every entry, where prox(i, v) returns the new value
-/// and adds its penalty term to `pen`; returns the StepSums.
-template <class V, class Prox>
-StepSums proximal_step_reduce(const char* label, const V& z, const V& g, typename V::value_type step, const V& x,
-                              const Prox& prox) {
-  using T = typename V::value_type;
-  auto fz = flat(z);
-  auto fg = flat(g);
-  auto fx = flat(x);
-  StepSums sums;
-  Kokkos::parallel_reduce(
-      label, Kokkos::RangePolicy<exec_of<V>>(0, fx.extent(0)),
-      KOKKOS_LAMBDA(const std::int64_t i, double& pen, double& change, double& inner) {
-        const T u = prox(i, T(fz(i) - step * fg(i)), pen);
-        fx(i) = u;
-        const double d = double(u) - double(fz(i));
-        change += d * d;
-        inner += d * double(fg(i));
-      },
-      sums.penalty, sums.change, sums.inner);
-  return sums;
-}
-
 /// <z - x, x - x_prev>, the gradient-restart test.
 template <class V>
 double restart_product(const V& z, const V& x, const V& x_prev) {
@@ -234,33 +205,6 @@ double restart_product(const V& z, const V& x, const V& x_prev) {
       },
       acc);
   return acc;
-}
-
-/// x = prox of theta * weights ⊙ |.| (and U >= 0 when nonnegative) at z - step * g, elementwise;
-/// the penalty of the sums is sum w |x| (w null: 1).
-template <class V, class Wt>
-StepSums proximal_gradient_step(const V& z, const V& g, typename V::value_type step, typename V::value_type theta,
-                                const Broadcast<Wt>& weights, bool nonnegative, const V& x) {
-  using T = typename V::value_type;
-  const bool weighted = weights.present();
-  return proximal_step_reduce(
-      "mcsc::proximal_gradient_step", z, g, step, x, KOKKOS_LAMBDA(const std::int64_t i, const T v, double& pen) {
-        T th = theta;
-        double w = 1;
-        if (weighted) {
-          w = double(weights.at(i));
-          th *= T(w);
-        }
-        T u;
-        if (nonnegative) {
-          const T d = v - th;
-          u = d > T(0) ? d : (d != d ? d : T(0));  // NaN propagates
-        } else {
-          u = soft_threshold_value(v, th);
-        }
-        pen += w * math::fabs(double(u));
-        return u;
-      });
 }
 
 /// The largest value of a nonnegative tensor (null: 1).
@@ -281,22 +225,21 @@ double max_value_or_one(const V& v) {
 ///     U_k = prox_{g/L}(Z_k - D'(mask² ⊙ (D Z_k - y)) / L),  Z_{k+1} = U_k + beta_k (U_k - U_{k-1})
 /// (beta_k = 0 without acceleration or after a restart), D*Z kept by linearity so that an
 /// iteration costs one D and one D' (plus one D per backtracking trial).
-/// `step(z, gradient, step_size, x)` writes x = prox_{step_size g}(z - step_size * gradient) and
-/// returns its StepSums with g(x) as the penalty, from one reduction. Checks the inputs common to
-/// both solvers (fn names the caller).
+/// The proximal step is prox_gradient_step() with `penalty` (ops/prox_step.hpp): one kernel and
+/// one reduction. Checks the inputs common to both solvers (fn names the caller).
 ///
 /// Reductions read back per iteration (each a synchronisation on a device): without backtracking
 /// two, the data term at the new iterate and the step's sums (the objective and the residual of
 /// the history), or only the step's sums with options.objective = false; with backtracking, one
 /// more for the data term at Z and two per trial. The stopping test options.tolerance adds two
 /// (||U_k - U_{k-1}||, ||U_k||), the gradient restart one; residual_tolerance adds none.
-template <class Dictionary, class Step>
+template <class Dictionary>
 FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_space> proximal_gradient(
     const char* fn, const Dictionary& D, const typename Dictionary::tensor_type& y, const FistaOptions& options,
     const typename Dictionary::tensor_type& initial_codes,
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
                                                 typename Dictionary::execution_space>&)>& callback,
-    const typename Dictionary::tensor_type& mask, const Step& step) {
+    const typename Dictionary::tensor_type& mask, const ProxPenalty<typename Dictionary::tensor_type>& penalty) {
   using T = typename Dictionary::scalar_type;
   using ExecSpace = typename Dictionary::execution_space;
   const Shape4 sy = shape_of(y);
@@ -380,7 +323,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     double fx = 0;
     StepSums sums;
     for (;;) {
-      sums = step(z, g, T(1.0 / L), x);
+      sums = prox_gradient_step(penalty, z, g, T(1.0 / L), x);
       D.apply(x, dx);
       if (!evaluate) break;
       fx = masked_residual(dx, y, m, r);
@@ -446,20 +389,11 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     const std::function<bool(const FistaIterate<typename Dictionary::scalar_type,
                                                 typename Dictionary::execution_space>&)>& callback = {},
     const typename Dictionary::tensor_type& l1_weights = {}, const typename Dictionary::tensor_type& mask = {}) {
-  using T = typename Dictionary::scalar_type;
-  using tensor_type = typename Dictionary::tensor_type;
   const char* fn = "mcsc::fista";
   MCSC_REQUIRE(shape_of(y).size() > 0, fn, "zero-size signal " << shape_of(y));
   const auto weights = broadcast_to(fn, "l1 weights", l1_weights, D.code_shape(shape_of(y)));
-  const double lambda = options.lambda;
-  const bool nonnegative = options.nonnegative;
-  return Impl::proximal_gradient(
-      fn, D, y, options, initial_codes, callback, mask,
-      [lambda, weights, nonnegative](const tensor_type& z, const tensor_type& g, T step_size, const tensor_type& x) {
-        auto sums = Impl::proximal_gradient_step(z, g, step_size, T(lambda * double(step_size)), weights, nonnegative, x);
-        sums.penalty *= lambda;
-        return sums;
-      });
+  return Impl::proximal_gradient(fn, D, y, options, initial_codes, callback, mask,
+                                 l1_penalty(options.lambda, weights, options.nonnegative));
 }
 
 }  // namespace mcsc
