@@ -480,4 +480,8 @@ TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "
   fista(D, y, o, {}, best.callback());
   CHECK_FALSE(best.improved());
   CHECK(max_abs_diff(codes, stopped.codes) > 1);
+  // without the objective there is nothing to compare: refused, not silently ignored
+  o.objective = false;
+  best.reset(codes);
+  CHECK_THROWS_WITH(fista(D, y, o, {}, best.callback()), Catch::Contains("no objective"));
 }

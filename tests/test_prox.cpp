@@ -157,23 +157,27 @@ TEMPLATE_LIST_TEST_CASE("the proximal-gradient step: each penalty's prox at z - 
   const Shape4 shape{2, 3, 5, 4};
   auto z = make_tensor<T, Space>("z", shape);
   auto g = make_tensor_like("g", z), x = make_tensor_like("x", z), side = make_tensor_like("side", z);
-  auto w = make_tensor<T, Space>("w", {1, 3, 1, 1});  // per-channel weights
+  auto w = make_tensor<T, Space>("w", {1, 3, 1, 1});    // per-channel weights
+  auto w2 = make_tensor<T, Space>("w2", {2, 1, 5, 1});  // per image and row
   fill_normal(z, 401);
   fill_normal(g, 402);
   fill_normal(side, 403);
   fill_normal(w, 404, 1.0, 0.3);
+  fill_normal(w2, 405, 1.0, 0.3);
   const double lambda = 0.4, step = 0.7;
-  const auto hz = to_host(z), hg = to_host(g), hs = to_host(side), hw = to_host(w);
-  const auto weights = broadcast_to("test", "w", w, shape);
+  const auto hz = to_host(z), hg = to_host(g), hs = to_host(side), hw = to_host(w), hw2 = to_host(w2);
+  const auto weights = broadcast_to("test", "w", w, shape), weights2 = broadcast_to("test", "w2", w2, shape);
   REQUIRE(weights.present());
   struct Case {
     const char* name;
     ProxPenalty<Tensor4<T, Space>> penalty;
+    int weighting;  // 0: none, 1: w, 2: w2
   };
-  const Case cases[] = {{"l1", l1_penalty<Tensor4<T, Space>>(lambda)},
-                        {"weighted l1", l1_penalty(lambda, weights)},
-                        {"non-negative weighted l1", l1_penalty(lambda, weights, true)},
-                        {"l1-l1", l1l1_penalty(lambda, side)}};
+  const Case cases[] = {{"l1", l1_penalty<Tensor4<T, Space>>(lambda), 0},
+                        {"weighted l1", l1_penalty(lambda, weights), 1},
+                        {"non-negative weighted l1", l1_penalty(lambda, weights, true), 1},
+                        {"l1 weighted per image and row", l1_penalty(lambda, weights2), 2},
+                        {"l1-l1", l1l1_penalty(lambda, side), 0}};
   for (const auto& c : cases) {
     CAPTURE(c.name);
     const StepSums sums = prox_gradient_step(c.penalty, z, g, T(step), x);
@@ -184,7 +188,7 @@ TEMPLATE_LIST_TEST_CASE("the proximal-gradient step: each penalty's prox at z - 
         for (int i = 0; i < shape.h; ++i)
           for (int j = 0; j < shape.w; ++j) {
             const double v = double(hz(n, k, i, j)) - step * double(hg(n, k, i, j));
-            const double wk = c.penalty.weights.present() ? double(hw(0, k, 0, 0)) : 1.0;
+            const double wk = c.weighting == 1 ? double(hw(0, k, 0, 0)) : (c.weighting == 2 ? double(hw2(n, 0, i, 0)) : 1.0);
             const double th = lambda * step * wk, s = hs(n, k, i, j);
             double u;
             if (c.penalty.kind == ProxKind::l1l1) {

@@ -61,9 +61,12 @@ TEMPLATE_LIST_TEST_CASE("an encoder's stage dictionary is the classical solvers'
   config.filters = 5;
   config.kernel = 5;
   config.stages = 3;
+  config.tied = false;  // a dictionary per stage
   LcscNet<T, Space> net(config);
-  fill_normal(net.parameters().values(), 91, 0.0, 0.1);  // a "trained" network: every stage different
   auto& encoder = net.encoder();
+  for (int j = 0; j < config.stages; ++j)  // a "trained" network: every stage's dictionary different
+    fill_normal(net.parameters().value(encoder.dictionary(j)), 91 + j, 0.0, 0.1);
+  REQUIRE(encoder.dictionary(0) != encoder.dictionary(1));
   auto x = make_tensor<T, Space>("x", {1, 1, 14, 13});
   fill_normal(x, 92);
   FistaOptions o;

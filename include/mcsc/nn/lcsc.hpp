@@ -112,6 +112,8 @@ class LcscEncoder {
   /// Stage j's dictionary D_j (c, K, s, s) as the classical solvers' operator, on the parameters'
   /// own memory (no copy): a trained encoder's dictionary goes straight to fista(),
   /// coupled_l1l1() or common_unique(), e.g. fista(encoder.stage_dictionary(0), y, options).
+  /// Valid while the parameters live; a solver that updates its dictionary (learn_dictionary,
+  /// update_dictionary) writes the network's weights through it.
   ConvDictionary<T, ExecSpace> stage_dictionary(int j) const {
     MCSC_REQUIRE(j >= 0 && j < m_config.stages, "mcsc::LcscEncoder::stage_dictionary",
                  "stage " << j << " of " << m_config.stages);

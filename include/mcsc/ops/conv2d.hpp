@@ -357,7 +357,8 @@ class Conv2dWorkspace {
 
 /// The workspace type conv2d_weight_grad takes for a weight-gradient view GW.
 template <class GW>
-using conv2d_workspace_for = Conv2dWorkspace<typename GW::non_const_value_type, typename GW::memory_space>;
+using conv2d_workspace_for =
+    Conv2dWorkspace<typename GW::non_const_value_type, typename GW::execution_space::memory_space>;
 
 /// gw = conv2d_weight_grad(x, gy): the gradient of <conv2d(x, w), gy> with respect to w.
 /// x (N, C, H, W), gy (N, O, H, W), gw (O, C, kh, kw).
@@ -453,6 +454,10 @@ class ConvDictionary {
  private:
   tensor_type m_weights;
   Boundary m_boundary;
+  // The team weight gradient's buffer (device spaces, or ConvKernel::team), kept between calls:
+  // copies of a dictionary share it, so a dictionary and its copies must not compute weight
+  // gradients concurrently from several host threads (on host spaces the blocked kernels need
+  // no buffer and leave it untouched).
   mutable Conv2dWorkspace<T, typename ExecSpace::memory_space> m_workspace;
 };
 

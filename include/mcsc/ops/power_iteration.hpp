@@ -7,6 +7,7 @@
 /// FFT; the FFT operator's exact constant from its spectra is in lipschitz.hpp.
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "mcsc/core/tensor.hpp"
 
@@ -23,7 +24,8 @@ struct PowerIterationOptions {
 /// power iteration, warm-started from v: v is left holding the last (normalised) iterate for the
 /// next call; a v that is zero or not finite is first replaced by a random vector from
 /// options.seed. tmp: scratch of v's shape. The estimate (a Rayleigh quotient) approaches
-/// lambda_max from below; 0 when A v = 0. Reads back three scalars per iteration.
+/// lambda_max from below; 0 when A v = 0, NaN when A v is not finite. Reads back two scalars per
+/// iteration.
 template <class V, class Normal>
 double power_iteration_warm(const Normal& normal, const V& v, const V& tmp, PowerIterationOptions options = {}) {
   using T = typename V::value_type;
@@ -41,7 +43,8 @@ double power_iteration_warm(const Normal& normal, const V& v, const V& tmp, Powe
     normal(v, tmp);
     const double next = dot(v, tmp);  // Rayleigh quotient, ||v|| = 1
     const double n = std::sqrt(sum_squares(tmp));
-    if (!(n > 0)) return 0;
+    if (n == 0) return 0;
+    if (!std::isfinite(n)) return std::numeric_limits<double>::quiet_NaN();
     axpby(T(1.0 / n), tmp, T(0), v);
     const bool converged = it > 0 && std::abs(next - estimate) <= options.tolerance * std::abs(next);
     estimate = next;

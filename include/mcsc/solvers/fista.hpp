@@ -92,11 +92,15 @@ struct FistaIterate {
 /// Keeps the iterate of smallest objective of a fista() or coupled_l1l1() run, in buffers the
 /// caller owns: pass callback() as the run's callback, and the codes of every iterate that beats
 /// the best so far (and its reconstruction, when a buffer for it was given) are copied there.
-/// Never stops a run. Needs the objective (FistaOptions::objective, on by default).
+/// Never stops a run. Needs the objective (FistaOptions::objective, on by default): an iterate
+/// without one is refused. Not copyable (its callback refers to it).
 template <class T, class ExecSpace>
 class BestIterate {
  public:
   using tensor_type = Tensor4<T, ExecSpace>;
+  BestIterate() = default;
+  BestIterate(const BestIterate&) = delete;
+  BestIterate& operator=(const BestIterate&) = delete;
   /// New buffers (of the codes' and the signal's shape), and the objective an iterate must beat
   /// to be kept (by default none: the first iterate is).
   void reset(const tensor_type& codes, const tensor_type& reconstruction = {},
@@ -107,6 +111,8 @@ class BestIterate {
     m_improved = false;
   }
   bool operator()(const FistaIterate<T, ExecSpace>& it) {
+    MCSC_REQUIRE(!std::isnan(it.objective), "mcsc::BestIterate",
+                 "iteration " << it.iteration << " has no objective (FistaOptions::objective is off)");
     if (it.objective < m_value) {
       m_value = it.objective;
       Kokkos::deep_copy(m_codes, it.codes);
