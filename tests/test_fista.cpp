@@ -343,16 +343,27 @@ TEMPLATE_LIST_TEST_CASE("FISTA rejects bad input", "[fista][errors]", AllConfigs
 
 // ------------------------------------------------------------------ residency (issue 13)
 
+// A 4-filter 5x5 dictionary and one 16x16 signal, N(0, 1) from two seeds (the residency and
+// BestIterate tests' problem).
+template <class T, class Space>
+struct SmallProblem {
+  Tensor4<T, Space> w = make_tensor<T, Space>("d", {1, 4, 5, 5}), y = make_tensor<T, Space>("y", {1, 1, 16, 16});
+  SmallProblem(std::uint64_t seed_w, std::uint64_t seed_y) {
+    fill_normal(w, seed_w);
+    fill_normal(y, seed_y);
+  }
+};
+
+
 TEMPLATE_LIST_TEST_CASE("a steady-state FISTA iteration allocates nothing and copies nothing between memory spaces",
                         "[fista][residency]", AllConfigs) {
   // Per iteration = (events of a 9-iteration run) - (events of a 5-iteration run) over 4: the
   // set-up (buffers, power iteration) is the same in both.
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
-  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
-  auto y = make_tensor<T, Space>("y", {1, 1, 16, 16});
-  fill_normal(w, 81);
-  fill_normal(y, 82);
+  const SmallProblem<T, Space> problem(81, 82);
+  const auto& w = problem.w;
+  const auto& y = problem.y;
   const ConvDictionary<T, Space> D(w);
   FistaOptions o;
   o.lambda = 0.1;
@@ -396,10 +407,9 @@ TEMPLATE_LIST_TEST_CASE("FISTA without the objective takes the same iterates and
                         "[fista][residency]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
-  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
-  auto y = make_tensor<T, Space>("y", {1, 1, 16, 16});
-  fill_normal(w, 83);
-  fill_normal(y, 84);
+  const SmallProblem<T, Space> problem(83, 84);
+  const auto& w = problem.w;
+  const auto& y = problem.y;
   const ConvDictionary<T, Space> D(w);
   FistaOptions o;
   o.lambda = 0.1;
@@ -446,10 +456,9 @@ TEMPLATE_LIST_TEST_CASE("FISTA without the objective takes the same iterates and
 TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "[fista][best]", AllConfigs) {
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
-  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
-  auto y = make_tensor<T, Space>("y", {1, 1, 16, 16});
-  fill_normal(w, 85);
-  fill_normal(y, 86);
+  const SmallProblem<T, Space> problem(85, 86);
+  const auto& w = problem.w;
+  const auto& y = problem.y;
   const ConvDictionary<T, Space> D(w);
   FistaOptions o;
   o.lambda = 0.05;
