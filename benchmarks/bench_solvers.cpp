@@ -287,7 +287,7 @@ struct SporcoAdmmResult {
 ///   would have ended the run (it does not stop).
 SporcoAdmmResult sporco_admm(const Tensor& weights, const Tensor& y, double lambda, int iterations,
                              const std::string& rule) {
-  using mcsc::Impl::admm_cbpdn_update;
+  using mcsc::admm_cbpdn_update;
   mcsc::CbpdnFrequencySolver<Real, ExecSpace> xstep(weights, y);
   const auto& D = xstep.dictionary();
   const mcsc::Shape4 sc = xstep.code_shape();

@@ -50,7 +50,7 @@ for h in "${harnesses[@]}"; do
   if [ ! -x "$bin" ] || [ -n "$(find "$here/include" "$here/tests/fuzz" "$here/examples" -newer "$bin" -name '*.?pp' -print -quit)" ]; then
     start=$SECONDS
     extra=()  # the options harness runs the task programs' own option code
-    [ "$h" = options ] && extra=("$here/examples/tasks/task_harness.cpp" -DMCSC_SOURCE_DIR="\"$here\"" -lboost_program_options)
+    [ "$h" = options ] && extra=("$here"/examples/tasks/task_{samples,methods,report,options}.cpp -DMCSC_SOURCE_DIR="\"$here\"" -lboost_program_options)
     clang++ "${flags[@]}" "$src" "${extra[@]}" -o "$bin" "${libs[@]}"
     echo "== fuzz_$h built in $((SECONDS - start)) s"
   fi

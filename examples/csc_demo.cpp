@@ -318,7 +318,7 @@ int run_demo(const Settings& s) {
   for (const std::string& path : written) std::cout << "  " << path << "\n";
 
   if (!(difference <= 1e-3)) {
-    std::cerr << "csc_demo: the direct and FFT solutions disagree (relative objective difference " << difference
+    std::cerr << "mcsc-demo: the direct and FFT solutions disagree (relative objective difference " << difference
               << " > 1e-3)\n";
     return 1;
   }

@@ -1,5 +1,5 @@
 /// \file csc_solve.cpp
-/// csc-solve: convolutional sparse coding of one image with the classical solvers of mcsc.
+/// mcsc-solve: convolutional sparse coding of one image with the classical solvers of mcsc.
 ///
 /// Reads an image (PNG/JPEG/BMP, or a .npy / raw .f32 array), optionally a guide image of the
 /// same size (the second modality), and a dictionary (a .npy or .f32 file in SPORCO's layouts, or
@@ -34,6 +34,7 @@
 #include "mcsc/mcsc.hpp"
 #include "mcsc/train/progress.hpp"
 #include "solver_common.hpp"
+#include "svg_plot.hpp"
 #if __has_include("mcsc/solvers/common_unique.hpp")
 #include "mcsc/solvers/common_unique.hpp"
 #define CSC_SOLVE_HAVE_COMMON_UNIQUE 1
@@ -56,7 +57,7 @@ using mcsc_examples::TextTable;
 
 // ------------------------------------------------------------------------------------ solvers
 
-/// The solvers csc-solve knows. `problem` groups the solvers that minimise the same objective
+/// The solvers mcsc-solve knows. `problem` groups the solvers that minimise the same objective
 /// (their curves are compared with each other); a solver that needs the guide is run in
 /// --compare mode only when a guide is given.
 struct SolverInfo {
@@ -128,7 +129,7 @@ struct Settings {
   std::string check_lowpass;
   int print_every = -1;  ///< -1: 1 for one solver, 0 with --compare
   bool compare = false;
-  std::string output_dir = "csc-solve-output";
+  std::string output_dir = "mcsc-solve-output";
 
   std::string solver_name() const { return solver.empty() ? "fista" : solver; }
   double guide_lambda_value() const { return guide_lambda < 0 ? lambda : guide_lambda; }
@@ -361,7 +362,7 @@ void split(const Settings& s, const Tensor& image, Tensor& lowpass, Tensor& sign
 /// --learn N: learns the dictionary on the coded signal, starting from the loaded one (in place).
 void learn(const Settings& s, Problem& pb) {
 #ifdef CSC_SOLVE_HAVE_LEARNING
-  const mcsc::FftConvDictionary<T, ExecSpace> D(pb.weights, s.boundary_value());
+  mcsc::FftConvDictionary<T, ExecSpace> D(pb.weights, s.boundary_value());
   mcsc::DictionaryLearningOptions o;
   o.lambda = s.learn_lambda_value();
   o.max_iterations = s.learn;
@@ -406,16 +407,16 @@ Problem make_problem(const Settings& s) {
   mcsc_cli::require(!s.highpass || s.highpass_pad <= std::max(H, W),
                     "--highpass-pad " + std::to_string(s.highpass_pad) + " is more than the image's larger side (" +
                         shape_text(pb.image) + ")");
-  MCSC_REQUIRE(int(pb.image.extent(1)) == m, "csc-solve",
+  MCSC_REQUIRE(int(pb.image.extent(1)) == m, "mcsc-solve",
                "the image has " << pb.image.extent(1) << " channel(s) but the dictionary has " << m);
   MCSC_REQUIRE(pb.weights.extent(2) <= pb.image.extent(2) && pb.weights.extent(3) <= pb.image.extent(3),
-               "csc-solve",
+               "mcsc-solve",
                "the filters (" << pb.weights.extent(3) << "x" << pb.weights.extent(2) << ") are larger than the image ("
                                << shape_text(pb.image) << ")");
   pb.has_guide = s.has_guide();
   if (pb.has_guide) {
     pb.guide = load_signal(s.guide, s.guide_shape, s.synthetic_guide, 1, s, m, "--guide", pb.guide_source);
-    MCSC_REQUIRE(mcsc::shape_of(pb.guide) == mcsc::shape_of(pb.image), "csc-solve",
+    MCSC_REQUIRE(mcsc::shape_of(pb.guide) == mcsc::shape_of(pb.image), "mcsc-solve",
                  "the guide is " << shape_text(pb.guide) << " but the image is " << shape_text(pb.image)
                                  << ": they must have the same size and channels");
   }
@@ -669,7 +670,7 @@ RunResult run_solver(const std::string& name, const Settings& s, const Problem& 
                  " block updates rejected" + (result.stalled ? ", stopped at a block-wise minimum" : "") +
                  "; reconstruction = D*C + D*U (the image's part), codes.png = C then U";
     reporter.finish(run.iterations, result.objective.empty() ? result.initial_objective : result.objective.back());
-    MCSC_REQUIRE(!run.trace.objective.empty(), "csc-solve", "common-unique made no sweep");
+    MCSC_REQUIRE(!run.trace.objective.empty(), "mcsc-solve", "common-unique made no sweep");
     return run;
   }
 #endif
@@ -742,7 +743,7 @@ std::string csv_number(double v) {
 
 void write_csv(const std::string& path, const std::vector<RunResult>& runs, const std::map<std::string, double>& best) {
   std::ofstream f(path);
-  MCSC_REQUIRE(f.good(), "csc-solve", "cannot write '" << path << "'");
+  MCSC_REQUIRE(f.good(), "mcsc-solve", "cannot write '" << path << "'");
   f << "solver,problem,iteration,seconds,objective,objective_minus_best,primal_residual,dual_residual,rho\n";
   for (const RunResult& r : runs) {
     const double b = best.count(r.problem) ? best.at(r.problem) : nan_value;
@@ -752,132 +753,35 @@ void write_csv(const std::string& path, const std::vector<RunResult>& runs, cons
         << csv_number(r.trace.primal[i]) << "," << csv_number(r.trace.dual[i]) << "," << csv_number(r.trace.rho[i])
         << "\n";
   }
-  MCSC_REQUIRE(f.good(), "csc-solve", "write error in '" << path << "'");
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
-
-/// A "nice" tick step (1, 2 or 5 times a power of ten) giving about `count` ticks over `span`.
-double nice_step(double span, int count) {
-  const double raw = span / std::max(1, count);
-  const double decade = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * decade >= raw) return m * decade;
-  return 10 * decade;
-}
-
-std::string svg_number(double v) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(1) << v;
-  return os.str();
+  MCSC_REQUIRE(f.good(), "mcsc-solve", "write error in '" << path << "'");
 }
 
 /// The objective minus the best objective of its problem against time, log scale, one line per
-/// run, drawn by hand: axes, ticks, grid, labels, legend. Points at or below the best (the best
-/// run's last iterates) are not drawn.
+/// run (svg_plot.hpp). Points at or below the best (the best run's last iterates) are not drawn.
 void write_svg(const std::string& path, const std::vector<RunResult>& runs, const std::map<std::string, double>& best,
                const std::string& title) {
-  const double width = 760, height = 460, left = 78, right = 190, top = 48, bottom = 62;
-  const double pw = width - left - right, ph = height - top - bottom;
-  double t_max = 0, d_min = std::numeric_limits<double>::infinity(), d_max = 0;
+  std::vector<mcsc_examples::PlotSeries> series;
   for (const RunResult& r : runs) {
+    mcsc_examples::PlotSeries line;
+    line.name = r.solver + (r.problem != "cbpdn" ? " (" + r.problem + ")" : "");
     const double b = best.at(r.problem);
     for (std::size_t i = 0; i < r.trace.objective.size(); ++i) {
-      t_max = std::max(t_max, r.trace.seconds[i]);
-      const double d = r.trace.objective[i] - b;
-      if (d > 0) {
-        d_min = std::min(d_min, d);
-        d_max = std::max(d_max, d);
-      }
+      line.x.push_back(r.trace.seconds[i]);
+      line.y.push_back(r.trace.objective[i] - b);  // <= 0: not drawn on the log axis
     }
+    series.push_back(std::move(line));
   }
-  if (!(t_max > 0)) t_max = 1;
-  if (!(d_max > 0)) d_min = 1e-3, d_max = 1;
-  double y_lo = std::floor(std::log10(d_min)), y_hi = std::ceil(std::log10(d_max));
-  y_lo = std::max(y_lo, y_hi - 14);  // at most 14 decades
-  if (y_hi <= y_lo) y_hi = y_lo + 1;
-  const double x_step = nice_step(t_max, 6);
-  const double x_hi = std::ceil(t_max / x_step - 1e-9) * x_step;
-  const auto X = [&](double t) { return left + pw * t / x_hi; };
-  const auto Y = [&](double lg) { return top + ph * (y_hi - lg) / (y_hi - y_lo); };
-  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
-
-  std::ofstream f(path);
-  MCSC_REQUIRE(f.good(), "csc-solve", "cannot write '" << path << "'");
-  f << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-    << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(title)
-    << "</text>\n";
-  // grid and ticks
-  const int decade_step = y_hi - y_lo > 8 ? 2 : 1;
-  for (double lg = y_lo; lg <= y_hi + 1e-9; lg += decade_step) {
-    const double y = Y(lg);
-    f << "<line x1=\"" << left << "\" y1=\"" << svg_number(y) << "\" x2=\"" << left + pw << "\" y2=\""
-      << svg_number(y) << "\" stroke=\"#e4e4e4\"/>\n"
-      << "<text x=\"" << left - 6 << "\" y=\"" << svg_number(y + 4) << "\" text-anchor=\"end\">1e" << int(lg)
-      << "</text>\n";
-  }
-  for (double t = 0; t <= x_hi + 1e-12; t += x_step) {
-    const double x = X(t);
-    std::ostringstream label;
-    label << std::setprecision(4) << t;
-    f << "<line x1=\"" << svg_number(x) << "\" y1=\"" << top << "\" x2=\"" << svg_number(x) << "\" y2=\"" << top + ph
-      << "\" stroke=\"#e4e4e4\"/>\n"
-      << "<text x=\"" << svg_number(x) << "\" y=\"" << top + ph + 18 << "\" text-anchor=\"middle\">" << label.str()
-      << "</text>\n";
-  }
-  f << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
-    << "\" fill=\"none\" stroke=\"black\"/>\n"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"" << height - 16 << "\" text-anchor=\"middle\">time (s)</text>\n"
-    << "<text transform=\"translate(18," << top + ph / 2
-    << ") rotate(-90)\" text-anchor=\"middle\">objective - best (log scale)</text>\n";
-  // curves
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    const RunResult& run = runs[r];
-    const double b = best.at(run.problem);
-    const char* colour = colours[r % std::size(colours)];
-    std::string points;
-    const auto flush = [&] {
-      if (!points.empty())
-        f << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.8\" points=\"" << points
-          << "\"/>\n";
-      points.clear();
-    };
-    for (std::size_t i = 0; i < run.trace.objective.size(); ++i) {
-      const double d = run.trace.objective[i] - b;
-      if (!(d > 0)) {
-        flush();
-        continue;
-      }
-      const double lg = std::max(std::log10(d), y_lo);
-      points += svg_number(X(run.trace.seconds[i])) + "," + svg_number(Y(lg)) + " ";
-    }
-    flush();
-    // legend
-    const double ly = top + 10 + 22.0 * double(r);
-    f << "<line x1=\"" << left + pw + 14 << "\" y1=\"" << ly << "\" x2=\"" << left + pw + 40 << "\" y2=\"" << ly
-      << "\" stroke=\"" << colour << "\" stroke-width=\"2.5\"/>\n"
-      << "<text x=\"" << left + pw + 46 << "\" y=\"" << ly + 4 << "\">" << xml_escape(run.solver)
-      << (run.problem != "cbpdn" ? " (" + xml_escape(run.problem) + ")" : "") << "</text>\n";
-  }
-  f << "</svg>\n";
-  MCSC_REQUIRE(f.good(), "csc-solve", "write error in '" << path << "'");
+  mcsc_examples::PlotOptions o;
+  o.title = title;
+  o.x_label = "time (s)";
+  o.y_label = "objective - best (log scale)";
+  o.log_y = true;
+  mcsc_examples::write_svg_plot(path, series, o, "mcsc-solve");
 }
 
 void print_header(const Settings& s, const Problem& pb, const std::string& mode) {
   const auto norms = mcsc_examples::filter_norm_range(pb.weights);
-  std::cout << "csc-solve (Kokkos " << ExecSpace::name() << ", " << ExecSpace().concurrency()
+  std::cout << "mcsc-solve (Kokkos " << ExecSpace::name() << ", " << ExecSpace().concurrency()
             << " thread(s), float32)\n"
             << "  image:      " << pb.image_source << "\n";
   if (pb.has_guide) std::cout << "  guide:      " << pb.guide_source << "\n";
@@ -1014,6 +918,6 @@ int main(int argc, char* argv[]) {
       "Convolutional sparse coding of an image with mcsc's classical solvers (FISTA, ISTA, ADMM, coupled\n"
       "l1-l1 with a guide image): per-iteration table, reconstruction and code-map PNGs; --compare runs\n"
       "them all on the same problem and plots objective against time (compare.svg, compare.csv).\n"
-      "Example: csc-solve --image photo.png --size 256 --highpass --dictionary dict_32x8x8.npy --compare\n",
+      "Example: mcsc-solve --image photo.png --size 256 --highpass --dictionary dict_32x8x8.npy --compare\n",
       [&] { validate(settings); }, [&] { return run_program(settings); });
 }

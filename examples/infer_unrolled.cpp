@@ -1,8 +1,8 @@
 /// \file infer_unrolled.cpp
 /// Runs a trained (or converted official) model on images of any size:
 ///
-///   mcsc_infer --checkpoint model.mcsc --input x.png --guide y.png --output out.png
-///   mcsc_infer --checkpoint model.mcsc --target nir.png --guide rgb.png --degradation sr --scale 4
+///   mcsc-infer --checkpoint model.mcsc --input x.png --guide y.png --output out.png
+///   mcsc-infer --checkpoint model.mcsc --target nir.png --guide rgb.png --degradation sr --scale 4
 ///              --output out.png        (makes the input from the target and prints PSNR/SSIM)
 #include <iostream>
 
@@ -25,7 +25,7 @@ po::options_description make_options(Settings& s) {
   // clang-format off
   desc.add_options()
     ("help,h", "print this help and exit")
-    ("checkpoint", po::value(&s.checkpoint)->required()->value_name("FILE"), "mcsc checkpoint (mcsc_train, convert_cunet_pth.py)")
+    ("checkpoint", po::value(&s.checkpoint)->required()->value_name("FILE"), "mcsc checkpoint (mcsc-train, convert_cunet_pth.py)")
     ("input", po::value(&s.input)->value_name("PNG"), "the degraded image x")
     ("guide", po::value(&s.guide)->required()->value_name("PNG"), "the guide image y")
     ("target", po::value(&s.target)->value_name("PNG"), "a clean target: the input is made from it by --degradation, and PSNR/SSIM are printed")
@@ -55,7 +55,7 @@ int infer(const Settings& s) {
     } else {
       sample.input = load_planes(s.input, channels);
       sample.guide = load_planes(s.guide, channels);
-      MCSC_REQUIRE(mcsc::shape_of(sample.input) == mcsc::shape_of(sample.guide), "mcsc_infer",
+      MCSC_REQUIRE(mcsc::shape_of(sample.input) == mcsc::shape_of(sample.guide), "mcsc-infer",
                    "input " << mcsc::shape_of(sample.input) << " and guide " << mcsc::shape_of(sample.guide) << " differ");
       sample.target = sample.input;
     }

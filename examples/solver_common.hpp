@@ -1,13 +1,13 @@
 #pragma once
 /// \file solver_common.hpp
-/// What the sparse-coding example programs (csc_demo, csc-solve) share:
+/// What the sparse-coding example programs (mcsc-demo, mcsc-solve) share:
 /// - images: a synthetic test image, centre crop + box downsampling, tiling of channels (code
 ///   maps, filters) into one picture, PSNR;
 /// - arrays: images and dictionaries read from PNG/JPEG/BMP, NumPy .npy or raw float32 (.f32)
 ///   files, with the layouts SPORCO uses, and the filter-flip between its convolution and mcsc's
 ///   cross-correlation;
-/// - signals: the built-in DCT dictionary, a Gaussian low-pass (csc_demo) and SPORCO's Tikhonov
-///   low-pass (csc-solve --highpass);
+/// - signals: the built-in DCT dictionary, a Gaussian low-pass (mcsc-demo) and SPORCO's Tikhonov
+///   low-pass (mcsc-solve --highpass);
 /// - a plain text table for per-iteration output.
 #include <algorithm>
 #include <cctype>
@@ -429,7 +429,7 @@ inline Tensor tikhonov_lowpass(const Tensor& image, double lambda, int pad) {
   const int Hp = H + 2 * pad, Wp = W + 2 * pad, Fp = Wp / 2 + 1;
   std::vector<double> real(std::size_t(Hp) * std::size_t(Wp));
   std::vector<std::complex<double>> spectrum(std::size_t(Hp) * std::size_t(Fp));
-  const mcsc::Impl::FftwPlan2d<double> plan(1, Hp, Wp, real.data(), spectrum.data(), 1);
+  const mcsc::FftwPlan2d<double> plan(1, Hp, Wp, real.data(), spectrum.data(), 1);
   // numpy.pad(..., 'symmetric'): index -1 -> 0, -2 -> 1, n -> n - 1, ... (period 2n)
   const auto reflect = [](int i, int n) {
     const int period = 2 * n;

@@ -2,7 +2,7 @@
 /// Trains a learned unrolled network (CU-Net, LMCSC or LCSC) on aligned image pairs from a
 /// folder and evaluates it on the pairs of another folder.
 ///
-///   mcsc_train --model cunet --train-dir ../shared/data/rgb_nir/epfl_train
+///   mcsc-train --model cunet --train-dir ../shared/data/rgb_nir/epfl_train
 ///              --test-dir ../shared/data/rgb_nir/epfl_test --target-suffix nir --guide-suffix rgb
 ///              --degradation sr --scale 4 --epochs 20
 ///

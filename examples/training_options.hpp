@@ -1,7 +1,7 @@
 #pragma once
 /// \file training_options.hpp
 /// The trainer's budget, schedule and loss-spike options as command-line options, shared by
-/// mcsc_train and the task programs (and so by the recipes, which are files of these options).
+/// mcsc-train and the task programs (and so by the recipes, which are files of these options).
 #include <cmath>
 #include <random>
 #include <string>

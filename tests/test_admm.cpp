@@ -349,7 +349,7 @@ TEMPLATE_LIST_TEST_CASE("ADMM rejects bad input", "[admm][errors]", AllConfigs) 
 
 TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budget before allocating anything",
                         "[admm][fista][memory]", AllConfigs) {
-  // csc-solve --max-memory 100M on a 2048x2048 image with 63 filters used 9.4 GB (FISTA) and
+  // mcsc-solve --max-memory 100M on a 2048x2048 image with 63 filters used 9.4 GB (FISTA) and
   // more than 12 GB (ADMM) before this check. The estimate (core/memory.hpp) comes first.
   using T = typename TestType::scalar;
   using Space = typename TestType::space;
@@ -395,4 +395,35 @@ TEMPLATE_LIST_TEST_CASE("FISTA and ADMM refuse a problem beyond the memory budge
     CHECK(double(events.peak_bytes) <= estimate);
   }
   REQUIRE(admm_cbpdn(w, y, a).objective.size() == 2);
+}
+
+TEMPLATE_LIST_TEST_CASE("admm_cbpdn_update is one over-relaxed shrink and dual step, entry by entry",
+                        "[admm][step]", AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  const Shape4 s{2, 3, 4, 5};
+  auto x = make_tensor<T, Space>("x", s), v = make_tensor<T, Space>("v", s), w = make_tensor<T, Space>("w", s),
+       v_prev = make_tensor<T, Space>("v_prev", s);
+  fill_normal(x, 1);
+  fill_normal(v, 2);
+  fill_normal(w, 3, 0.0, 0.3);
+  auto copy = [](const Tensor4<T, Space>& t) {  // copies (to_host aliases a host tensor, which the step changes)
+    auto h = Kokkos::create_mirror(t);
+    Kokkos::deep_copy(h, t);
+    return h;
+  };
+  const auto hx = copy(x), hv = copy(v), hw = copy(w);
+  const T alpha = T(1.8), theta = T(0.4);
+  admm_cbpdn_update(x, v, w, v_prev, alpha, theta);
+  const auto nv = to_host(v), nw = to_host(w), np = to_host(v_prev);
+  for (std::size_t i = 0; i < hx.span(); ++i) {
+    const double xr = double(alpha) * double(hx.data()[i]) + (1 - double(alpha)) * double(hv.data()[i]);
+    const double a = xr + double(hw.data()[i]);
+    const double shrunk = a > double(theta) ? a - double(theta) : (a < -double(theta) ? a + double(theta) : 0.0);
+    REQUIRE(std::abs(double(nv.data()[i]) - shrunk) <= 1e-5 * (1 + std::abs(shrunk)));
+    REQUIRE(std::abs(double(nw.data()[i]) - (double(hw.data()[i]) + xr - shrunk)) <= 1e-5 * (1 + std::abs(xr)));
+    REQUIRE(np.data()[i] == hv.data()[i]);
+  }
+  auto other = make_tensor<T, Space>("other", Shape4{2, 3, 4, 6});
+  REQUIRE_THROWS_WITH(admm_cbpdn_update(x, v, other, v_prev, alpha, theta), Catch::Contains("mcsc::admm_cbpdn_update"));
 }

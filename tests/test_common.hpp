@@ -101,6 +101,21 @@ constexpr double exact_tolerance() {
   return std::is_same<T, float>::value ? 1e-5 : 1e-12;
 }
 
+/// Sparse test codes: normal entries (standard deviation `stddev`), each kept with probability
+/// `density` and set to zero otherwise (host generators, seeded: seed for the values, seed + 1
+/// for the choice).
+template <class V>
+void fill_sparse(const V& v, std::uint64_t seed, double density, double stddev = 1.0) {
+  auto keep = mcsc::make_tensor_like("keep", v);
+  mcsc::fill_normal(v, seed, 0.0, stddev);
+  mcsc::fill_uniform(keep, seed + 1);
+  auto hv = mcsc::to_host(v);
+  auto hk = mcsc::to_host(keep);
+  for (std::size_t i = 0; i < hv.span(); ++i)
+    if (double(hk.data()[i]) >= density) hv.data()[i] = 0;
+  Kokkos::deep_copy(v, hv);
+}
+
 /// The relative error |a - b| / max(|a|, |b|, tiny).
 inline double relative_error(double a, double b) {
   const double scale = std::max({std::abs(a), std::abs(b), 1e-300});

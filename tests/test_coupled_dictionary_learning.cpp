@@ -7,19 +7,6 @@ using mcsc_test::AllConfigs;
 using mcsc_test::DoubleConfigs;
 
 namespace {
-// Sparse codes: about `density` of the entries normal, the rest zero (host generator).
-template <class V>
-void fill_sparse_codes(const V& v, std::uint64_t seed, double density) {
-  fill_normal(v, seed);
-  auto keep = make_tensor_like("keep", v);
-  fill_uniform(keep, seed + 1);
-  auto hv = to_host(v);
-  auto hk = to_host(keep);
-  for (std::size_t i = 0; i < hv.span(); ++i)
-    if (hk.data()[i] > density) hv.data()[i] = 0;
-  from_host(v, hv);
-}
-
 // x = Dc*C + Du*U, y = Hc*C + Hv*V, z = Gc*C + Gu*U from planted dictionaries and sparse codes.
 template <class T, class Space>
 struct Planted {
@@ -32,9 +19,9 @@ Planted<T, Space> planted(int N, int side, int K, int s, bool fusion) {
   Planted<T, Space> p;
   p.d = random_multimodal_dictionaries<T, Space>(1, 1, 1, K, K, K, s, fusion, 500);
   for (auto* c : {&p.C, &p.U, &p.V}) *c = make_tensor<T, Space>("codes", Shape4{N, K, side, side});
-  fill_sparse_codes(p.C, 510, 0.05);
-  fill_sparse_codes(p.U, 520, 0.05);
-  fill_sparse_codes(p.V, 530, 0.05);
+  mcsc_test::fill_sparse(p.C, 510, 0.05);
+  mcsc_test::fill_sparse(p.U, 520, 0.05);
+  mcsc_test::fill_sparse(p.V, 530, 0.05);
   for (auto* c : {&p.x, &p.y, &p.z}) *c = make_tensor<T, Space>("signal", Shape4{N, 1, side, side});
   ConvDictionary<T, Space>(p.d.Dc).apply(p.C, p.x);
   ConvDictionary<T, Space>(p.d.Du).apply(p.U, p.x, true);

@@ -5,6 +5,7 @@
 #include "mcsc/solvers/coupled_l1l1.hpp"
 
 using namespace mcsc;
+using mcsc_test::fill_sparse;
 using mcsc_test::AllConfigs;
 using mcsc_test::DoubleConfigs;
 
@@ -49,18 +50,6 @@ double dense_coupled(const Eigen::MatrixXd& M, const Eigen::VectorXd& y, const E
   return dense_objective(M, y, z, lambda, x);
 }
 
-// Sparse tensor: normal entries, about `density` of them kept (the rest set to zero).
-template <class V>
-void fill_sparse(const V& v, std::uint64_t seed, double density, double stddev = 1.0) {
-  auto mask = make_tensor_like("mask", v);
-  fill_normal(v, seed, 0.0, stddev);
-  fill_uniform(mask, seed + 1);
-  auto hv = to_host(v);
-  auto hm = to_host(mask);
-  for (std::size_t i = 0; i < hv.span(); ++i)
-    if (double(hm.data()[i]) >= density) hv.data()[i] = 0;
-  Kokkos::deep_copy(v, hv);
-}
 }  // namespace
 
 TEST_CASE("the l1-l1 reference prox agrees with mcsc's closed form", "[coupled_l1l1]") {

@@ -110,6 +110,27 @@ TEMPLATE_LIST_TEST_CASE("gaussian_blur and box_mean match direct 2-D sums for ev
       REQUIRE(max_diff(to_host_image(box), box_ref) < tol<T>());
     }
   }
+  // separable_filter with different kernels per axis: rows untouched ([0 1 0]), columns by a
+  // 3-tap kernel, zero border, against the 1-D sum written out.
+  {
+    const std::vector<double> wy = {0, 1, 0}, wx = {0.25, 0.5, -0.125};
+    auto out = make_tensor_like("out", tx);
+    separable_filter(tx, out, wy, wx, ImageBorder::zero);
+    const auto ho = to_host_image(out);
+    double worst = 0;
+    for (int n = 0; n < x.N; ++n)
+      for (int ch = 0; ch < x.C; ++ch)
+        for (int i = 0; i < x.H; ++i)
+          for (int j = 0; j < x.W; ++j) {
+            double ref = 0;
+            for (int q = 0; q < 3; ++q)
+              if (j + q - 1 >= 0 && j + q - 1 < x.W) ref += wx[std::size_t(q)] * x(n, ch, i, j + q - 1);
+            worst = std::max(worst, std::abs(ho(n, ch, i, j) - ref));
+          }
+    REQUIRE(worst < tol<T>());
+    REQUIRE_THROWS_WITH(separable_filter(tx, out, std::vector<double>{0.5, 0.5}, wx, ImageBorder::zero),
+                        Catch::Contains("mcsc::separable_filter") && Catch::Contains("odd lengths"));
+  }
   // In place, and a constant image stays constant under the symmetric rule.
   auto c = make_tensor<T, Space>("c", Shape4{1, 1, 4, 6});
   fill(c, T(0.25));

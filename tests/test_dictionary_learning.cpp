@@ -246,7 +246,7 @@ TEMPLATE_LIST_TEST_CASE("update_dictionary reaches the constrained least-squares
       for (FilterConstraint constraint : constraints) {
         const double expected = constraint == FilterConstraint::none ? unconstrained : reference;
         auto weights = make_tensor_like("w", start);
-        for_each_dictionary(weights, [&](const auto& D, const char* kind) {
+        for_each_dictionary(weights, [&](auto& D, const char* kind) {
           CAPTURE(kind, to_string(constraint));
           Kokkos::deep_copy(weights, start);
           D.weights_changed();
@@ -309,7 +309,7 @@ TEMPLATE_LIST_TEST_CASE("learn_dictionary never increases its objective and keep
     }
     for (FilterConstraint constraint : {FilterConstraint::unit_ball, FilterConstraint::unit_sphere}) {
       auto weights = make_tensor<T, Space>("w", {c.m, c.K, c.s, c.s});
-      for_each_dictionary(weights, [&](const auto& D, const char* kind) {
+      for_each_dictionary(weights, [&](auto& D, const char* kind) {
         CAPTURE(c.m, c.s, c.masked_boundary, kind, to_string(constraint));
         auto init = random_dictionary<T, Space>(c.m, c.K, c.s, 34);
         scale(init, T(1.7));  // not normalised: learn_dictionary projects it first
@@ -399,7 +399,7 @@ TEMPLATE_LIST_TEST_CASE("the masked objective ignores the boundary band", "[dict
       Kokkos::deep_copy(perturbed, hp);
     }
     const auto mask = boundary_mask<T, Space>(H, W, s, s);
-    for_each_dictionary(weights, [&](const auto& D, const char* kind) {
+    for_each_dictionary(weights, [&](auto& D, const char* kind) {
       CAPTURE(kind);
       auto g1 = make_tensor_like("g1", weights);
       auto g2 = make_tensor_like("g2", weights);
@@ -423,8 +423,9 @@ TEMPLATE_LIST_TEST_CASE("the masked objective ignores the boundary band", "[dict
     auto w2 = make_tensor_like("w2", weights);
     Kokkos::deep_copy(w1, weights);
     Kokkos::deep_copy(w2, weights);
-    const auto r1 = learn_dictionary(FftConvDictionary<T, Space>(w1), signals, opts);
-    const auto r2 = learn_dictionary(FftConvDictionary<T, Space>(w2), perturbed, opts);
+    FftConvDictionary<T, Space> D1(w1), D2(w2);
+    const auto r1 = learn_dictionary(D1, signals, opts);
+    const auto r2 = learn_dictionary(D2, perturbed, opts);
     REQUIRE(r1.objective == r2.objective);
     REQUIRE(max_abs_diff(w1, w2) == 0);
     REQUIRE(max_abs_diff(r1.codes, r2.codes) == 0);
@@ -453,7 +454,7 @@ TEMPLATE_LIST_TEST_CASE("the masked dictionary gradient matches finite differenc
         for (int j = 0; j < W; ++j) hm(0, c, i, j) *= hb(0, 0, i, j);
     Kokkos::deep_copy(mask, hm);
   }
-  for_each_dictionary(weights, [&](const auto& D, const char* kind) {
+  for_each_dictionary(weights, [&](auto& D, const char* kind) {
     CAPTURE(kind);
     auto g = make_tensor_like("g", weights);
     const double f = dictionary_gradient(D, codes, signals, mask, g);
@@ -502,7 +503,8 @@ TEMPLATE_LIST_TEST_CASE("learn_dictionary converges to a planted dictionary from
   opts.max_iterations = 10;
   opts.coding_iterations = 15;
   opts.dictionary_iterations = 8;
-  const auto r = learn_dictionary(FftConvDictionary<T, Space>(weights), signals, opts);
+  FftConvDictionary<T, Space> D(weights);
+  const auto r = learn_dictionary(D, signals, opts);
   for (int a = 0; a < K; ++a) {
     CAPTURE(a, r.objective.front(), r.objective.back());
     REQUIRE(correlation(a) > 0.97);
@@ -590,7 +592,8 @@ TEMPLATE_LIST_TEST_CASE("dictionary learning rejects bad input", "[dictionary_le
     auto hw = to_host(wn);
     hw(0, 0, 1, 1) = std::numeric_limits<T>::quiet_NaN();
     Kokkos::deep_copy(wn, hw);
-    REQUIRE_THROWS_WITH(learn_dictionary(ConvDictionary<T, Space>(wn), S, opts), Catch::Contains("NaN/Inf"));
+    ConvDictionary<T, Space> Dn(wn);
+    REQUIRE_THROWS_WITH(learn_dictionary(Dn, S, opts), Catch::Contains("NaN/Inf"));
   }
   // Codes and masks of the wrong shape, bad mask values.
   auto U3 = make_tensor<T, Space>("U3", {1, 3, 8, 8});
@@ -626,7 +629,7 @@ TEMPLATE_LIST_TEST_CASE("learn_dictionary checks its memory before it allocates"
   auto w = random_dictionary<T, Space>(1, 16, 5, 3);
   auto S = make_tensor<T, Space>("S", {2, 1, 96, 96});
   fill_normal(S, 4);
-  const ConvDictionary<T, Space> D(w);
+  ConvDictionary<T, Space> D(w);
   DictionaryLearningOptions o;
   o.lambda = 0.1;
   o.max_iterations = 1;

@@ -451,6 +451,17 @@ TEMPLATE_LIST_TEST_CASE("FISTA without the objective takes the same iterates and
   o.max_iterations = 2000;
   o.lipschitz = 0.01 * power_iteration(D, D.code_shape(shape_of(y)));
   CHECK_THROWS_WITH(fista(D, y, o), Catch::Contains("residual became"));
+  // ... of its own type: a breakdown on valid input, not bad input (error.hpp).
+  CHECK_THROWS_AS(fista(D, y, o), NumericalError);
+  o.lipschitz = -1;
+  try {
+    fista(D, y, o);
+    FAIL("a negative Lipschitz constant was accepted");
+  } catch (const NumericalError&) {
+    FAIL("bad input reported as a numerical breakdown");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("lipschitz"));
+  }
 }
 
 TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "[fista][best]", AllConfigs) {

@@ -1,6 +1,6 @@
 // Every classical solver gives the same iterates, bit for bit, on the Serial execution space and
 // on OpenMP (the ctests example_csc_solve_threads_* check 1, 2 and 3 OpenMP threads through
-// csc-solve; docs/reliability.md "Determinism").
+// mcsc-solve; docs/reliability.md "Determinism").
 #include "test_common.hpp"
 
 #include <vector>
@@ -69,7 +69,7 @@ std::vector<std::vector<double>> solve_all() {
   l.coding_iterations = 5;
   l.dictionary_iterations = 5;
   auto wl = random_dictionary<T, Space>(1, 8, 5, 6);
-  const ConvDictionary<T, Space> L(wl);
+  ConvDictionary<T, Space> L(wl);
   const auto learned = learn_dictionary(L, y, l);
   out.push_back(host_values(learned.codes));
   out.push_back(host_values(wl));

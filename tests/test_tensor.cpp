@@ -48,3 +48,23 @@ TEMPLATE_LIST_TEST_CASE("tensor helpers reject mismatched shapes", "[tensor][err
                                       Catch::Contains("(1, 2, 4, 3)"));
   REQUIRE_THROWS_WITH((make_tensor<T, Space>("neg", {1, -1, 2, 2})), Catch::Contains("negative extent"));
 }
+
+TEST_CASE("mcsc's exceptions: one base, bad input apart from numerical and backend failures", "[errors]") {
+  static_assert(std::is_base_of<std::runtime_error, mcsc::Error>::value, "mcsc::Error is a std::runtime_error");
+  static_assert(std::is_base_of<mcsc::Error, mcsc::NumericalError>::value, "NumericalError is an mcsc::Error");
+  static_assert(std::is_base_of<mcsc::Error, mcsc::BackendError>::value, "BackendError is an mcsc::Error");
+  static_assert(!std::is_base_of<std::invalid_argument, mcsc::Error>::value, "not every mcsc::Error is bad input");
+  auto bad_input = [] { MCSC_REQUIRE(false, "f", "bad " << 1); };
+  auto breakdown = [] { MCSC_REQUIRE_NUMERIC(false, "g", "objective became " << 2.5); };
+  REQUIRE_THROWS_AS(breakdown(), mcsc::NumericalError);
+  REQUIRE_THROWS_WITH(breakdown(), Catch::StartsWith("g: objective became 2.5 ["));
+  REQUIRE_THROWS_WITH(bad_input(), Catch::StartsWith("f: bad 1 ["));
+  bool numerical = false;
+  try {
+    bad_input();
+  } catch (const mcsc::NumericalError&) {
+    numerical = true;
+  } catch (const mcsc::Error&) {
+  }
+  REQUIRE_FALSE(numerical);
+}

@@ -187,6 +187,9 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
   Kokkos::deep_copy(net.parameters().value(0), poisoned);  // ... and a weight goes bad
   REQUIRE_THROWS_WITH(trainer.fit(f.train, {}), Catch::Contains("diverged at epoch 2") &&
                                                     Catch::Contains(checkpoint) && Catch::Contains("epoch 1"));
+  trainer.resume(checkpoint);
+  Kokkos::deep_copy(net.parameters().value(0), poisoned);
+  REQUIRE_THROWS_AS(trainer.fit(f.train, {}), NumericalError);  // not mcsc::Error's bad-input case
   CuNet<float, Space> check(small_cunet());
   const auto info = load_checkpoint(checkpoint, check.parameters(), check.type_name, check.config_string());
   REQUIRE(info.epoch == 1);

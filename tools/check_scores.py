@@ -5,8 +5,9 @@
         --require "Classical MCSC <= Bicubic * 0.9" --require "Classical MCSC < Guided filter"
 
 Each --require is "METHOD OP METHOD [* FACTOR | + OFFSET]" with OP one of == < <= > >= (== compares the CSV's printed values exactly); it must hold
-on every --images entry (and in --group, e.g. x4, when the CSV has groups). Prints every
-comparison; exits 1 when one fails or a row is missing, 2 on bad arguments.
+on every --images entry (and in --group, e.g. x4, when the CSV has groups). `--also CSV LABEL`
+adds the rows of another run, their methods named "LABEL: METHOD" (to compare two runs).
+Prints every comparison; exits 1 when one fails or a row is missing, 2 on bad arguments.
 """
 import argparse
 import csv
@@ -24,6 +25,7 @@ def main():
     parser.add_argument("--images", nargs="+", required=True)
     parser.add_argument("--group", default="")
     parser.add_argument("--require", action="append", required=True)
+    parser.add_argument("--also", nargs=2, action="append", default=[], metavar=("CSV", "LABEL"))
     args = parser.parse_args()
     rules = []
     for text in args.require:
@@ -31,16 +33,19 @@ def main():
         if not m:
             parser.error(f"--require '{text}' is not 'METHOD OP METHOD [* FACTOR | + OFFSET]'")
         rules.append(m.groups())
-    try:
-        with open(args.csv, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        print(f"check_scores: cannot read '{args.csv}': {e.strerror}", file=sys.stderr)
-        return 1
-    if rows and args.metric not in rows[0]:
-        print(f"check_scores: '{args.csv}' has no column '{args.metric}'", file=sys.stderr)
-        return 1
-    scores = {(r.get("group", ""), r["method"], r["image"]): r[args.metric] for r in rows}
+    scores = {}
+    for path, label in [(args.csv, "")] + [tuple(a) for a in args.also]:
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        except OSError as e:
+            print(f"check_scores: cannot read '{path}': {e.strerror}", file=sys.stderr)
+            return 1
+        if rows and args.metric not in rows[0]:
+            print(f"check_scores: '{path}' has no column '{args.metric}'", file=sys.stderr)
+            return 1
+        prefix = f"{label}: " if label else ""
+        scores.update({(r.get("group", ""), prefix + r["method"], r["image"]): r[args.metric] for r in rows})
     failed = False
     for image in args.images:
         for left, op, right, kind, amount in rules:

@@ -6,7 +6,8 @@
 /// table in the papers' layout, a CSV file and an HTML report with image panels.
 ///
 /// The heavy parts (network training, the classical solver) are compiled once, in
-/// task_harness.cpp (the library mcsc_task_harness); a task program only assembles its samples
+/// task_samples.cpp, task_methods.cpp, task_report.cpp and task_options.cpp (the library
+/// mcsc_task_harness); a task program only assembles its samples
 /// and methods.
 #include <functional>
 #include <iosfwd>
@@ -104,13 +105,11 @@ Method average_fusion_method();
 /// Liu et al.'s CSR fusion with the DCT dictionary of `filters` atoms of s x s.
 Method csr_fusion_method(bool multi_focus, int filters = 32, int s = 8, double lambda = 0.01);
 
-/// The classical multimodal solver (the CU-Net model without learning in the network sense):
-/// coupled dictionaries learned from training patches (learn_coupled_dictionaries), then per
-/// image the common/unique sparse codes (common_unique, eq. 5) of the high-pass parts of x and
-/// y (Tikhonov low-pass split), and the estimate x + Gc*C + Gu*U (restoration, eq. 3, with G
-/// fitted to the missing detail z - x) or mean low-pass + Gc*C + Gu*U + Gv*V (fusion, eq. 4).
-/// For super-resolution the estimate is then back-projected onto the low-resolution
-/// observation, guided by y (ClassicalOptions::back_projection).
+/// The classical multimodal solver: mcsc::ClassicalMultimodal (solvers/classical_multimodal.hpp:
+/// coupled dictionaries fitted on random aligned training patches, then per image the
+/// common/unique codes of eq. 5 and the estimate of eq. 3 or 4). For super-resolution the
+/// estimate is then back-projected onto the low-resolution observation, guided by y
+/// (ClassicalOptions::back_projection).
 struct ClassicalOptions {
   int filters = 8;            ///< Kc = Ku = Kv
   int kernel = 7;
@@ -134,9 +133,15 @@ struct ClassicalOptions {
   /// the training patches are computed once and G is fitted to them (from the network's
   /// decoders); filters/kernel/learn_iterations are the network's / unused.
   std::string dictionaries;
+  /// A fitted model written by --classical-save (mcsc::ClassicalMultimodal::save) to use
+  /// instead of fitting one; its configuration replaces the options above (the back-projection
+  /// options still apply).
+  std::string model;
+  /// Where to write the fitted model (empty: nowhere).
+  std::string save;
 };
-/// Learns the dictionaries from `training` (for fusion without targets the G filters are
-/// (Dc + Hc)/2, Du and Hv) and returns the method.
+/// Fits the model on random patches of `training` (G to the targets' missing detail: z - x,
+/// or for fusion z minus the mean low-pass), or loads options.model, and returns the method.
 Method classical_method(const std::string& name, const std::vector<mcsc::ImageTriplet>& training,
                         const ClassicalOptions& options, bool quiet);
 

@@ -1,4 +1,4 @@
-// libFuzzer harness: csc-solve's array inputs (examples/solver_common.hpp read_array): a raw
+// libFuzzer harness: mcsc-solve's array inputs (examples/solver_common.hpp read_array): a raw
 // float32 .f32 file with its shape given as text (--dictionary-shape / --image-shape), or a .npy
 // file. The input's first line is the shape text, the rest the file; the first byte after the
 // line chooses .f32 or .npy. Both refusals are clear: mcsc::Error for bad data, mcsc_cli::UsageError

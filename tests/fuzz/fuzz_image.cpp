@@ -1,5 +1,5 @@
 // libFuzzer harness: images (mcsc::read_image: PNG 8/16 bit, JPEG, BMP, the formats stb_image
-// reads), as the task programs and mcsc_infer load them. Seeds: the PNG/JPEG files of
+// reads), as the task programs and mcsc-infer load them. Seeds: the PNG/JPEG files of
 // ../shared/data and crafted BMP headers (cmake/fuzz.sh).
 #include "fuzz_common.hpp"
 #include "mcsc/data/image_io.hpp"

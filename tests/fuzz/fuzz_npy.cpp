@@ -1,4 +1,4 @@
-// libFuzzer harness: .npy arrays (mcsc::read_npy), the reader of csc-solve's --dictionary and
+// libFuzzer harness: .npy arrays (mcsc::read_npy), the reader of mcsc-solve's --dictionary and
 // --signal. Seeds: the .npy files of ../shared/bench and crafted headers (cmake/fuzz.sh).
 #include "fuzz_common.hpp"
 #include "mcsc/io/npy.hpp"

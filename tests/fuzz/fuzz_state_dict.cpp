@@ -1,5 +1,5 @@
 // libFuzzer harness: raw state-dict exports (mcsc::load_raw_state_dict: a folder with index.txt,
-// "key file ndim d1 .. dn" per line, and one raw float32 file per parameter), as csc-solve and
+// "key file ndim d1 .. dn" per line, and one raw float32 file per parameter), as mcsc-solve and
 // the parity tests read official weights. The input is index.txt up to the first NUL byte; the
 // rest is written to each file the index names (at most 64), so that both the index parser and the
 // size checks of the raw reader are reached.

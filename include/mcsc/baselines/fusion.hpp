@@ -15,7 +15,7 @@
 
 #include "mcsc/core/error.hpp"
 #include "mcsc/core/tensor.hpp"
-#include "mcsc/data/degrade.hpp"
+#include "mcsc/data/filter.hpp"
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/solvers/fista.hpp"
 

@@ -24,7 +24,7 @@
 
 #include "mcsc/core/error.hpp"
 #include "mcsc/core/tensor.hpp"
-#include "mcsc/data/degrade.hpp"
+#include "mcsc/data/filter.hpp"
 
 namespace mcsc {
 

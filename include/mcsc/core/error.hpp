@@ -1,6 +1,17 @@
 #pragma once
 /// \file error.hpp
-/// Runtime checks that throw mcsc::Error with the file, line and the function named.
+/// mcsc's exceptions and the runtime checks that throw them, with the file, line and function.
+///
+///   mcsc::Error           the base of every exception mcsc throws; thrown itself for bad input
+///                         (shapes, values, options, files): MCSC_REQUIRE
+///   mcsc::NumericalError  a computation that was given valid input broke down: an objective,
+///                         residual or loss became NaN/Inf, training diverged beyond its
+///                         rollbacks: MCSC_REQUIRE_NUMERIC
+///   mcsc::BackendError    a numerical library refused (FFTW could not plan, cuFFT failed)
+///
+/// All derive from std::runtime_error through mcsc::Error, so `catch (const mcsc::Error&)`
+/// catches everything mcsc throws but std::bad_alloc. docs/conventions.md lists which functions
+/// throw which.
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
@@ -8,11 +19,23 @@
 
 namespace mcsc {
 
-/// Thrown on bad input (shapes, values, files). what() names the function and the offending values.
-class Error : public std::invalid_argument {
+/// Bad input, and the base of mcsc's other exceptions. what() names the function and the values.
+class Error : public std::runtime_error {
  public:
   Error(const char* file, int line, const std::string& function, const std::string& message)
-      : std::invalid_argument(function + ": " + message + " [" + file + ":" + std::to_string(line) + "]") {}
+      : std::runtime_error(function + ": " + message + " [" + file + ":" + std::to_string(line) + "]") {}
+};
+
+/// A computation broke down on valid input (NaN/Inf objective or residual, divergence).
+class NumericalError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A numerical backend (FFTW, cuFFT) failed.
+class BackendError : public Error {
+ public:
+  using Error::Error;
 };
 
 /// The number of elements of an array of shape `dims` (1 for no dimensions), for shapes that come
@@ -42,11 +65,14 @@ std::int64_t checked_element_count(const char* function, const std::string& what
 }  // namespace mcsc
 
 /// MCSC_REQUIRE(cond, "function", "message " << value): throws mcsc::Error when cond is false.
-#define MCSC_REQUIRE(cond, function, message)                               \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::ostringstream mcsc_require_os_;                                  \
-      mcsc_require_os_ << message;                                          \
-      throw ::mcsc::Error(__FILE__, __LINE__, function, mcsc_require_os_.str()); \
-    }                                                                       \
+#define MCSC_REQUIRE(cond, function, message) MCSC_REQUIRE_AS(::mcsc::Error, cond, function, message)
+/// The same for a numerical breakdown: throws mcsc::NumericalError.
+#define MCSC_REQUIRE_NUMERIC(cond, function, message) MCSC_REQUIRE_AS(::mcsc::NumericalError, cond, function, message)
+#define MCSC_REQUIRE_AS(type, cond, function, message)                            \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      std::ostringstream mcsc_require_os_;                                        \
+      mcsc_require_os_ << message;                                                \
+      throw type(__FILE__, __LINE__, function, mcsc_require_os_.str());           \
+    }                                                                             \
   } while (false)

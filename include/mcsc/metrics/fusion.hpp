@@ -39,7 +39,7 @@
 
 #include "mcsc/core/error.hpp"
 #include "mcsc/core/tensor.hpp"
-#include "mcsc/data/degrade.hpp"
+#include "mcsc/data/filter.hpp"
 #include "mcsc/metrics/ssim.hpp"
 
 namespace mcsc {

@@ -1,6 +1,6 @@
 #pragma once
 /// \file lcsc_net.hpp
-/// LcscNet (CU-Net paper appendix A, BENCHMARKS.md "LCSC network"): one LCSC encoder on x and a
+/// LcscNet (CU-Net paper appendix A; ../shared/BENCHMARKS.md "LCSC network"): one LCSC encoder on x and a
 /// convolutional-dictionary decoder, output = G*U (+ x with `residual`). The guide y is ignored.
 /// CuNet's interface (nn/unrolled_net.hpp), so the trainer takes it as any network.
 #include "mcsc/nn/unrolled_net.hpp"

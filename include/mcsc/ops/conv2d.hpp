@@ -449,7 +449,7 @@ class ConvDictionary {
   }
   /// To be called after the weights were changed in place (the direct kernels read them on
   /// every call, so there is nothing to refresh; FftConvDictionary recomputes its spectra).
-  void weights_changed() const {}
+  void weights_changed() {}
 
  private:
   tensor_type m_weights;

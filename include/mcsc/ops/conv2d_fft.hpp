@@ -353,7 +353,7 @@ class FftConvDictionary {
   }
   /// To be called after the weights were changed in place (dictionary learning): recomputes the
   /// cached filter spectra. Copies of this dictionary share the operator and see the change.
-  void weights_changed() const {
+  void weights_changed() {
     if (m_operator) m_operator->set_weights(m_weights);
   }
   /// The FftConv2d operator for codes of the given shape (N, K, H, W).

@@ -14,7 +14,7 @@
 /// codes instead of four (convolution, two combinations, prox) and no pre-activation written
 /// when it is not kept. Elsewhere the unfused sequence runs, conv2d into `pre` then one
 /// elementwise kernel: that is also the reference the fused path is tested against
-/// (tests/test_conv2d_prox.cpp).
+/// (tests/test_conv2d.cpp, "conv2d_prox").
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/prox.hpp"
 

@@ -4,14 +4,22 @@
 /// Plans are non-copyable RAII objects. Both transforms are unnormalised:
 /// inverse(forward(x)) = (rows * cols) * x.
 ///
-/// This header does not include Kokkos, so that the cuFFT backend can be compile-checked with a
-/// bare nvcc (tests/cufft_backend_compile.cu).
+/// This header needs no Kokkos, so that the cuFFT backend can be compile-checked with a bare nvcc
+/// (tests/cufft_backend_compile.cu, with MCSC_ENABLE_CUFFT). Where Kokkos is on the include path
+/// its configuration macros are read first (Kokkos_Macros.hpp), so KOKKOS_ENABLE_CUDA selects
+/// cuFFT whatever the order of the includes before this header. Failures throw
+/// mcsc::BackendError.
 #include <complex>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "mcsc/core/error.hpp"
+
+#if __has_include(<Kokkos_Macros.hpp>)
+#include <Kokkos_Macros.hpp>
+#endif
 #include <fftw3.h>
 #if defined(KOKKOS_ENABLE_CUDA) || defined(MCSC_ENABLE_CUFFT)
 #include <cufft.h>
@@ -102,8 +110,9 @@ class FftwPlan2d {
     m_inverse = api::c2r(howmany, rows, cols, c, real, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
     if (!m_forward || !m_inverse) {
       destroy_plans();
-      throw std::runtime_error("mcsc::FftwPlan2d: FFTW could not plan " + std::to_string(howmany) + " x " +
-                               std::to_string(rows) + "x" + std::to_string(cols));
+      throw BackendError(__FILE__, __LINE__, "mcsc::FftwPlan2d",
+                         "FFTW could not plan " + std::to_string(howmany) + " x " + std::to_string(rows) + "x" +
+                             std::to_string(cols));
     }
   }
   FftwPlan2d(const FftwPlan2d&) = delete;
@@ -194,8 +203,8 @@ class CufftPlan2d {
 
  private:
   static void check(cufftResult r, const char* what) {
-    if (r != CUFFT_SUCCESS) throw std::runtime_error(std::string("mcsc::CufftPlan2d: ") + what + " failed, code " +
-                                                     std::to_string(int(r)));
+    if (r != CUFFT_SUCCESS)
+      throw BackendError(__FILE__, __LINE__, "mcsc::CufftPlan2d", std::string(what) + " failed, code " + std::to_string(int(r)));
   }
   cufftHandle m_forward = 0;
   cufftHandle m_inverse = 0;
@@ -203,4 +212,16 @@ class CufftPlan2d {
 #endif
 
 }  // namespace Impl
+
+/// A batched 2-D real FFT plan pair (r2c forward, c2r inverse, unnormalised) for `howmany`
+/// host arrays of rows x cols, made on the arrays given to the constructor (FFTW_ESTIMATE, which
+/// leaves them untouched): FftwPlan2d<T>(howmany, rows, cols, real, spectrum, threads), then
+/// forward(real, spectrum) / inverse(spectrum, real) on those arrays (inverse overwrites the
+/// spectrum). Non-copyable; planning is
+/// serialised by a global mutex, as FFTW requires. Throws mcsc::BackendError when FFTW cannot
+/// plan. (The FFT dictionaries use it on the host; programs may use it for their own host FFTs,
+/// as examples/solver_common.hpp's Tikhonov filter does.)
+template <class T>
+using FftwPlan2d = Impl::FftwPlan2d<T>;
+
 }  // namespace mcsc

@@ -106,7 +106,6 @@ struct ChannelParameter {
   bool broadcast;
   explicit ChannelParameter(const P& p) : view(p), broadcast(p.extent(0) == 1) {}
   KOKKOS_INLINE_FUNCTION typename P::value_type operator()(std::int64_t c) const { return view(broadcast ? 0 : c); }
-  KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t c) const { return broadcast ? 0 : c; }
 };
 
 /// Elements per team of for_each_in_planes / per_channel_sum: a plane (one image and channel) is

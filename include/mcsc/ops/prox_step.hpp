@@ -65,6 +65,11 @@ struct ProxPenalty {
     pen += w * math::fabs(double(u));
     return u;
   }
+  /// The prox alone (ADMM's sparse step, which needs no penalty value).
+  KOKKOS_INLINE_FUNCTION value_type prox(std::int64_t i, value_type v, value_type theta) const {
+    double penalty_term = 0;  // computed and dropped: inlined, the compiler removes it
+    return prox(i, v, theta, penalty_term);
+  }
 };
 
 /// The weighted (optionally non-negative) l1 penalty: weights may be empty (all 1).

@@ -293,30 +293,35 @@ struct non_deduced {
   using type = F;
 };
 
-/// Over-relaxation, shrinkage and dual update of one ADMM iteration, elementwise:
+}  // namespace Impl
+
+/// Over-relaxation, shrinkage and dual update of one ADMM iteration for CBPDN, elementwise over
+/// tensors of one shape (admm_cbpdn's sparse step; public for solvers and benchmarks that drive
+/// their own ADMM loop, as bench_solvers' SPORCO replica does):
 /// v_prev = v; x_r = alpha x + (1 - alpha) v; v = S_theta(x_r + w); w += x_r - v.
 template <class V>
 void admm_cbpdn_update(const V& x, const V& v, const V& w, const V& v_prev, typename V::value_type alpha,
                        typename V::value_type theta) {
   using T = typename V::value_type;
-  auto fx = flat(x);
-  auto fv = flat(v);
-  auto fw = flat(w);
-  auto fp = flat(v_prev);
+  Impl::require_same_shape("mcsc::admm_cbpdn_update", x, v);
+  Impl::require_same_shape("mcsc::admm_cbpdn_update", x, w);
+  Impl::require_same_shape("mcsc::admm_cbpdn_update", x, v_prev);
+  auto fx = Impl::flat(x);
+  auto fv = Impl::flat(v);
+  auto fw = Impl::flat(w);
+  auto fp = Impl::flat(v_prev);
   const auto penalty = l1_penalty<V>(1.0);  // the l1 prox, with the threshold theta given
   Kokkos::parallel_for(
       "mcsc::admm_cbpdn_update", Kokkos::RangePolicy<typename V::execution_space>(0, fv.extent(0)),
       KOKKOS_LAMBDA(const std::size_t i) {
         const T v_old = fv(i);
         const T xr = alpha * fx(i) + (T(1) - alpha) * v_old;
-        double unused = 0;
-        const T v_new = penalty.prox(std::int64_t(i), xr + fw(i), theta, unused);
+        const T v_new = penalty.prox(std::int64_t(i), xr + fw(i), theta);
         fw(i) += xr - v_new;
         fv(i) = v_new;
         fp(i) = v_old;
       });
 }
-}  // namespace Impl
 
 /// Solves CBPDN with a circular boundary by ADMM, as SPORCO's admm.cbpdn.ConvBPDN.
 /// weights (m, K, s, s), y (N, m, H, W); returns V (N, K, H, W) and D*V.
@@ -405,7 +410,7 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
   const auto start = std::chrono::steady_clock::now();
   for (int k = 0; k < n_max; ++k) {
     xstep.solve(v, w, x);
-    Impl::admm_cbpdn_update(x, v, w, v_prev, T(options.alpha), T(options.lambda / rho));
+    admm_cbpdn_update(x, v, w, v_prev, T(options.alpha), T(options.lambda / rho));
     D.apply(v, result.reconstruction);
     const double objective = cbpdn_objective(result.reconstruction, y, v, options.lambda);
     if (options.report_objective_x) {
@@ -427,7 +432,7 @@ AdmmResult<T, ExecSpace> admm_cbpdn(
     result.rho.push_back(rho);
     result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     result.iterations = k + 1;
-    MCSC_REQUIRE(std::isfinite(objective), fn, "objective became " << objective << " at iteration " << k + 1);
+    MCSC_REQUIRE_NUMERIC(std::isfinite(objective), fn, "objective became " << objective << " at iteration " << k + 1);
     bool stop = callback && !callback(AdmmIterate<T, ExecSpace>{k + 1, objective, primal, dual, rho, v,
                                                                 result.reconstruction});
     if (check_tolerance) {

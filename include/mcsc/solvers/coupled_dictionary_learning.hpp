@@ -192,9 +192,10 @@ learn_coupled_dictionaries(
     Impl::join_codes(result.codes.C, result.codes.V, codes_y);
     const auto ry = Impl::update_joint_filters<Dictionary>(joint_y, boundary, codes_y, y, dict_options, dicts.Hc,
                                                            dicts.Hv, ws_y);
-    MCSC_REQUIRE(std::isfinite(rx.data_term) && std::isfinite(ry.data_term), fn,
+    MCSC_REQUIRE_NUMERIC(std::isfinite(rx.data_term) && std::isfinite(ry.data_term), fn,
                  "a filter update diverged at iteration " << k + 1);
-    for (const Dictionary* d : {&Dc, &Du, &Hc, &Hv}) d->weights_changed();
+    Dictionary* const changed[] = {&Dc, &Du, &Hc, &Hv};  // an array, not a braced list: nvcc 13
+    for (Dictionary* d : changed) d->weights_changed();
     // the codes, warm-started
     CommonUniqueCodes<T, ExecSpace> warm{result.codes.C, result.codes.U, result.codes.V};
     result.codes = common_unique(Dc, Du, Hc, Hv, x, y, options.coding, warm);
@@ -202,7 +203,7 @@ learn_coupled_dictionaries(
     result.objective.push_back(value);
     result.seconds.push_back(elapsed());
     result.iterations = k + 1;
-    MCSC_REQUIRE(std::isfinite(value), fn, "eq. 5 became " << value << " at iteration " << k + 1);
+    MCSC_REQUIRE_NUMERIC(std::isfinite(value), fn, "eq. 5 became " << value << " at iteration " << k + 1);
     bool stop = callback && !callback(CoupledDictionaryLearningIterate{k + 1, value, result.seconds.back()});
     if (options.tolerance > 0) stop = stop || previous - value <= options.tolerance * std::abs(previous);
     previous = value;

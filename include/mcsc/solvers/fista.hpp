@@ -339,7 +339,7 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
       if (fx <= bound + 1e-12 * std::abs(bound) || !std::isfinite(fx)) break;
       L *= options.backtracking_factor;
       ++result.backtracks;
-      MCSC_REQUIRE(std::isfinite(L), fn, "backtracking made L infinite");
+      MCSC_REQUIRE_NUMERIC(std::isfinite(L), fn, "backtracking made L infinite");
     }
     const double value = evaluate ? fx + sums.penalty : std::numeric_limits<double>::quiet_NaN();
     const double residual = L * std::sqrt(sums.change);
@@ -349,8 +349,8 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     result.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     result.iterations = k + 1;
     result.lipschitz = L;
-    if (evaluate) MCSC_REQUIRE(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
-    MCSC_REQUIRE(std::isfinite(residual), fn, "the residual became " << residual << " at iteration " << k + 1);
+    if (evaluate) MCSC_REQUIRE_NUMERIC(std::isfinite(value), fn, "objective became " << value << " at iteration " << k + 1);
+    MCSC_REQUIRE_NUMERIC(std::isfinite(residual), fn, "the residual became " << residual << " at iteration " << k + 1);
     bool restart = false;
     if (options.accelerate && k > 0) {
       if (options.restart == FistaRestart::function) restart = value > previous_objective;

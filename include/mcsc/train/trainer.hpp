@@ -471,10 +471,10 @@ class Trainer {
 
   void rollback(const std::string& why, EpochRecord& rec) {
     ++m_rollbacks;
-    MCSC_REQUIRE(m_rollbacks <= m_options.max_rollbacks, "mcsc::Trainer",
+    MCSC_REQUIRE_NUMERIC(m_rollbacks <= m_options.max_rollbacks, "mcsc::Trainer",
                  "training diverged at " << why << "; " << m_options.max_rollbacks << " rollback(s) did not help"
                                          << last_good(rec.epoch));
-    MCSC_REQUIRE(m_good_finite, "mcsc::Trainer",
+    MCSC_REQUIRE_NUMERIC(m_good_finite, "mcsc::Trainer",
                  "training diverged at " << why << "; the state to roll back to holds NaN/Inf values too"
                                          << last_good(rec.epoch));
     Kokkos::deep_copy(m_model->parameters().values(), m_good_values);
