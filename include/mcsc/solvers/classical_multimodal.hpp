@@ -178,8 +178,8 @@ class ClassicalMultimodal {
   using execution_space = ExecSpace;
   using tensor_type = Tensor4<T, ExecSpace>;
   using dictionaries_type = MultimodalDictionaries<T, ExecSpace>;
-  /// apply() codes with the FFT operators (zero boundary is what fit() learns with; on full
-  /// images the circular FFT operators are what the task programs have always used).
+  /// apply() codes with the FFT operators (FftConvDictionary's default zero boundary, the
+  /// boundary fit() learns with; on full images they are faster than the direct kernels).
   using dictionary_type = FftConvDictionary<T, ExecSpace>;
   static constexpr const char* type_name = "ClassicalMultimodal";
 
