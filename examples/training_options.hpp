@@ -14,7 +14,7 @@
 namespace mcsc_cli {
 
 /// Adds --epochs, --steps-per-epoch, --batch, --patch, --lr, --schedule, --decay-every,
-/// --decay-gamma, --min-lr-fraction, --warmup, --clip and --spike-factor bound to t (and the
+/// --decay-gamma, --min-lr-fraction, --warmup, --clip, --edge-weight, --edge-scale and --spike-factor bound to t (and the
 /// schedule's name to `schedule`), each help text starting with `prefix`.
 inline void add_training_options(po::options_description& desc, mcsc::TrainerOptions& t, std::string& schedule,
                                  const std::string& prefix) {
@@ -32,6 +32,12 @@ inline void add_training_options(po::options_description& desc, mcsc::TrainerOpt
       "min-lr-fraction", with_default(t.min_lr_fraction), help("cosine schedule: the last rate as a fraction of --lr").c_str())(
       "warmup", with_default(t.warmup_steps), help("linear learning-rate warm-up steps").c_str())(
       "clip", with_default(t.clip_norm), help("gradient-norm clipping (0: off)").c_str())(
+      "edge-weight", with_default(t.edge_weighting.gain),
+      help("extra loss weight on the target's edges: each pixel's loss x (1 + this x min(1, its largest neighbour "
+           "difference / --edge-scale)); 0: unweighted")
+          .c_str())(
+      "edge-scale", with_default(t.edge_weighting.scale),
+      help("the neighbour difference (0-1 intensity) that counts as a full edge for --edge-weight").c_str())(
       "spike-factor", with_default(t.spike_factor),
       help("roll back when the recent batch losses exceed this x their running median, or one batch its square, "
            "or an epoch loss this x the earlier epochs' median (0: off)")
@@ -68,6 +74,8 @@ inline void validate_training_options(mcsc::TrainerOptions& t, const std::string
   require(t.min_lr_fraction >= 0 && t.min_lr_fraction <= 1, "--min-lr-fraction must be in [0, 1]");
   require(t.warmup_steps >= 0, "--warmup must be >= 0");
   require(t.clip_norm >= 0 && std::isfinite(t.clip_norm), "--clip must be >= 0");
+  require(t.edge_weighting.gain >= 0 && std::isfinite(t.edge_weighting.gain), "--edge-weight must be >= 0");
+  require(t.edge_weighting.scale > 0 && std::isfinite(t.edge_weighting.scale), "--edge-scale must be > 0");
   require(t.spike_factor == 0 || (t.spike_factor > 1 && std::isfinite(t.spike_factor)), "--spike-factor must be 0 or > 1");
 }
 

@@ -195,3 +195,17 @@ TEST_CASE("stale temporary files of dead writers are removed on the next write",
   REQUIRE_NOTHROW(load_checkpoint(path, net.parameters(), net.type_name, net.config_string()));
   fs::remove_all(fs::path(path).parent_path());
 }
+
+TEST_CASE("a model configuration's key=value text: integers and reals, refusals naming the key", "[checkpoint][errors]") {
+  const auto kv = parse_key_values("filters=64 lambda=0.0125 seed=7 bad=12x empty=");
+  REQUIRE(kv.size() == 5);
+  REQUIRE(config_int(kv, "filters") == 64);
+  REQUIRE(config_double(kv, "lambda") == 0.0125);
+  REQUIRE(config_double(kv, "seed") == 7.0);
+  REQUIRE_THROWS_WITH(config_int(kv, "lambda"), Catch::Contains("'lambda=0.0125' is not an integer"));
+  REQUIRE_THROWS_WITH(config_int(kv, "bad"), Catch::Contains("'bad=12x' is not an integer"));
+  REQUIRE_THROWS_WITH(config_double(kv, "bad"), Catch::Contains("'bad=12x' is not a number"));
+  REQUIRE_THROWS_WITH(config_double(kv, "empty"), Catch::Contains("'empty=' is not a number"));
+  REQUIRE_THROWS_WITH(config_double(kv, "kernel"), Catch::Contains("configuration has no 'kernel'"));
+  REQUIRE_THROWS_WITH(parse_key_values("filters=64 oops"), Catch::Contains("'oops' is not key=value"));
+}

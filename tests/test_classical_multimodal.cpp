@@ -49,16 +49,6 @@ ClassicalMultimodalConfig small_config(bool fusion) {
   c.seed = 7;
   return c;
 }
-
-template <class V>
-double max_abs_difference(const V& a, const V& b) {
-  auto ha = to_host(a);
-  auto hb = to_host(b);
-  REQUIRE(ha.span() == hb.span());
-  double m = 0;
-  for (std::size_t i = 0; i < ha.span(); ++i) m = std::max(m, std::abs(double(ha.data()[i]) - double(hb.data()[i])));
-  return m;
-}
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("ClassicalMultimodal::apply is the common/unique solve of the high-pass parts and eq. 3 / 4",
@@ -106,12 +96,12 @@ TEMPLATE_LIST_TEST_CASE("ClassicalMultimodal::apply is the common/unique solve o
     cu.lipschitz_u = model.lipschitz()[1];
     cu.lipschitz_v = model.lipschitz()[2];
     const auto codes = common_unique(Dict(d.Dc), Dict(d.Du), Dict(d.Hc), Dict(d.Hv), xh, yh, cu);
-    REQUIRE(max_abs_difference(codes.C, out.codes.C) == 0);
-    REQUIRE(max_abs_difference(codes.U, out.codes.U) == 0);
+    REQUIRE(max_abs_diff(codes.C, out.codes.C) == 0);
+    REQUIRE(max_abs_diff(codes.U, out.codes.U) == 0);
     const auto parts = fusion ? common_unique_fusion(Dict(d.Gc), Dict(d.Gu), Dict(d.Gv), codes)
                               : common_unique_restoration(Dict(d.Gc), Dict(d.Gu), codes);
-    REQUIRE(max_abs_difference(parts.common, out.common) == 0);
-    REQUIRE(max_abs_difference(parts.unique_x, out.unique_x) == 0);
+    REQUIRE(max_abs_diff(parts.common, out.common) == 0);
+    REQUIRE(max_abs_diff(parts.unique_x, out.unique_x) == 0);
     // The estimate, entry by entry on the host: base + Gc*C + Gu*U (+ Gv*V).
     auto hx = to_host(xt), hxl = to_host(xl), hyl = to_host(yl), hc = to_host(out.common), hu = to_host(out.unique_x),
          himage = to_host(out.image);
@@ -146,7 +136,7 @@ TEMPLATE_LIST_TEST_CASE("ClassicalMultimodal restores the detail x shares with y
   const auto start = random_multimodal_dictionaries<T, Space>(1, 1, 1, 3, 3, 3, 5, false, 900);
   Kokkos::deep_copy(model.dictionaries().Gc, start.Gc);
   Kokkos::deep_copy(model.dictionaries().Gu, start.Gu);
-  REQUIRE(max_abs_difference(model.dictionaries().Gc, truth.Gc) > 0);
+  REQUIRE(max_abs_diff(model.dictionaries().Gc, truth.Gc) > 0);
   const auto [x, y, z] = planted(truth, 6, 24, 40);
   const auto [xt, yt, zt] = planted(truth, 2, 32, 700);
   auto error = [&](const Tensor4<T, Space>& a) {
@@ -196,11 +186,11 @@ TEMPLATE_LIST_TEST_CASE("ClassicalMultimodal save/load gives back the same model
     const auto& b = loaded.dictionaries();
     const std::array<std::pair<Tensor4<T, Space>, Tensor4<T, Space>>, 6> pairs = {
         {{a.Dc, b.Dc}, {a.Du, b.Du}, {a.Hc, b.Hc}, {a.Hv, b.Hv}, {a.Gc, b.Gc}, {a.Gu, b.Gu}}};
-    for (const auto& pair : pairs) REQUIRE(max_abs_difference(pair.first, pair.second) == 0);
+    for (const auto& pair : pairs) REQUIRE(max_abs_diff(pair.first, pair.second) == 0);
     REQUIRE((b.Gv.size() > 0) == (fusion != 0));
-    if (fusion) REQUIRE(max_abs_difference(a.Gv, b.Gv) == 0);
+    if (fusion) REQUIRE(max_abs_diff(a.Gv, b.Gv) == 0);
     const auto [xt, yt, zt] = planted(truth, 1, 20, 90);
-    REQUIRE(max_abs_difference(model.apply(xt, yt).image, loaded.apply(xt, yt).image) == 0);
+    REQUIRE(max_abs_diff(model.apply(xt, yt).image, loaded.apply(xt, yt).image) == 0);
   }
   std::remove(path.c_str());
 }
@@ -287,7 +277,7 @@ TEMPLATE_LIST_TEST_CASE("ClassicalMultimodal with a CU-Net's dictionaries fits G
       for (int i = 0; i < int(Dc.extent(2)); ++i)
         for (int j = 0; j < int(Dc.extent(3)); ++j) REQUIRE(std::abs(after(c, k, i, j) - Dc(c, k, i, j) / norm) < 1e-12);
   }
-  REQUIRE(max_abs_difference(model.dictionaries().Gc, Gc_before) > 0);  // G refitted
+  REQUIRE(max_abs_diff(model.dictionaries().Gc, Gc_before) > 0);  // G refitted
   REQUIRE(fit.target_data_term < fit.initial_target_data_term);
 }
 
@@ -325,7 +315,7 @@ TEMPLATE_LIST_TEST_CASE("aligned_patches cuts the same window from input, guide 
   }
   REQUIRE(moved);
   // Reproducible from the seed.
-  REQUIRE(max_abs_difference(aligned_patches<T, Space>({im}, 20, 4, 3)[0], patches[0]) == 0);
-  REQUIRE_THROWS_WITH((aligned_patches<T, Space>({im}, 2, 10, 3)), Catch::Contains("'ramp' is smaller than the 10x10"));
-  REQUIRE_THROWS_WITH((aligned_patches<T, Space>({}, 2, 4, 3)), Catch::Contains("no images"));
+  REQUIRE(max_abs_diff(aligned_patches<T, Space>({im}, 20, 4, 3)[0], patches[0]) == 0);
+  REQUIRE_THROWS_WITH((aligned_patches<T, Space>({im}, 2, 10, 3)), Catch::Contains("mcsc::aligned_patches: 'ramp' (11x9) is smaller than the 10x10"));
+  REQUIRE_THROWS_WITH((aligned_patches<T, Space>({}, 2, 4, 3)), Catch::Contains("mcsc::aligned_patches: no images"));
 }

@@ -135,6 +135,59 @@ TEMPLATE_LIST_TEST_CASE("MSE and L1 losses and their gradients", "[loss][gradien
   REQUIRE_THROWS_WITH(mse_loss(p, wrong, g), Catch::Contains("mcsc::mse_loss"));
 }
 
+TEMPLATE_LIST_TEST_CASE("edge-weighted losses: the weights against a host computation, the gradient by finite differences",
+                        "[loss][gradient]", DoubleConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  auto p = make_tensor<T, Space>("p", {2, 2, 5, 6});
+  auto q = make_tensor_like("q", p), g = make_tensor_like("g", p), w = make_tensor_like("w", p);
+  fill_normal(p, 1);
+  fill_normal(q, 2);
+  scale(q, T(0.05));  // neighbour differences around the edge scale: weights between 1 and 1 + gain
+  const EdgeLossWeighting e{3.0, 0.06};
+  edge_loss_weights(e, q, w);
+  // Host reference: 1 + gain min(1, max over the in-image 4-neighbours of |q - q_neighbour| / scale).
+  auto hq = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), q);
+  auto hw = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), w);
+  int full = 0, partial = 0;
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 2; ++c)
+      for (int i = 0; i < 5; ++i)
+        for (int j = 0; j < 6; ++j) {
+          double edge = 0;
+          const int di[] = {-1, 1, 0, 0}, dj[] = {0, 0, -1, 1};
+          for (int k = 0; k < 4; ++k) {
+            const int a = i + di[k], b = j + dj[k];
+            if (a >= 0 && a < 5 && b >= 0 && b < 6) edge = std::max(edge, std::abs(double(hq(n, c, a, b) - hq(n, c, i, j))));
+          }
+          const double want = 1 + 3.0 * std::min(1.0, edge / 0.06);
+          (want == 4.0 ? full : partial) += 1;
+          CAPTURE(n, c, i, j);
+          REQUIRE(double(hw(n, c, i, j)) == Approx(want).epsilon(1e-12));
+        }
+  REQUIRE(full > 0);  // the data reach both regimes of the clamp
+  REQUIRE(partial > 0);
+  auto params = make_tensor<T, Space>("params", {1, 1, 1, 3});
+  Kokkos::View<int, typename Space::memory_space> flag("flag");
+  const auto ep = mcsc_test::to_eigen(p), eq = mcsc_test::to_eigen(q), ew = mcsc_test::to_eigen(w);
+  const double n = double(ep.size());
+  for (const auto kind : {LossKind::mse, LossKind::l1}) {
+    CAPTURE(int(kind));
+    const auto value = [&]() { return loss_unless_nonfinite(kind, p, q, params, flag, w); };
+    const double want = kind == LossKind::mse ? (ew.array() * (ep - eq).array().square()).sum() / n
+                                              : (ew.array() * (ep - eq).array().abs()).sum() / n;
+    REQUIRE(value() == Approx(want).epsilon(1e-12));
+    loss_gradient(kind, p, q, g, w);
+    mcsc_test::check_gradient("weighted loss", p, g, value, 40);
+  }
+  // Unit weights are the unweighted loss, and a zero gain gives unit weights.
+  edge_loss_weights(EdgeLossWeighting{0.0, 0.06}, q, w);
+  REQUIRE(loss_unless_nonfinite(LossKind::mse, p, q, params, flag, w) == Approx(mse_loss(p, q, g)).epsilon(1e-12));
+  REQUIRE_THROWS_WITH(edge_loss_weights(EdgeLossWeighting{1.0, 0.0}, q, w), Catch::Contains("scale"));
+  auto wrong = make_tensor<T, Space>("wrong", {2, 2, 5, 5});
+  REQUIRE_THROWS_WITH(loss_gradient(LossKind::mse, p, q, g, wrong), Catch::Contains("mcsc::loss_gradient"));
+}
+
 TEMPLATE_LIST_TEST_CASE("a training step's loss read-back: the loss itself, or NaN for a non-finite parameter",
                         "[loss]", AllConfigs) {
   using T = typename TestType::scalar;

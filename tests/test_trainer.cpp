@@ -137,6 +137,37 @@ TEST_CASE("training reduces the loss on real patches and logs every epoch", "[tr
   }
 }
 
+TEST_CASE("an edge-weighted run trains on the weighted loss; validation stays unweighted", "[trainer][loss]") {
+  Fixture f;
+  if (!f.available) {
+    MCSC_SHARED_MISSING("no ../shared/data (set MCSC_SHARED_DIR)");
+  }
+  using Space = Kokkos::DefaultExecutionSpace;
+  // One step from the same start on the same batch (same seed): the epoch loss is that batch's
+  // loss before the step, weighted or not; weights lie in [1, 1 + gain].
+  auto one_step = [&](double gain, double& loss, std::vector<float>& params) {
+    auto options = small_options(1);
+    options.steps_per_epoch = 1;
+    options.edge_weighting = EdgeLossWeighting{gain, 0.02};
+    CuNet<float, Space> net(small_cunet());
+    init(net);
+    Trainer<CuNet<float, Space>> trainer(net, options);
+    const auto records = trainer.fit(f.train, {});
+    REQUIRE(records.size() == 1);
+    loss = records[0].train_loss;
+    auto h = to_host(net.parameters().values());
+    params.assign(h.data(), h.data() + h.span());
+  };
+  double plain = 0, weighted = 0;
+  std::vector<float> p_plain, p_weighted;
+  one_step(0, plain, p_plain);
+  one_step(4, weighted, p_weighted);
+  CAPTURE(plain, weighted);
+  REQUIRE(weighted > 1.05 * plain);  // the NIR crops have edges: some weights well above 1
+  REQUIRE(weighted < 5 * plain);
+  REQUIRE(p_plain != p_weighted);  // the gradient was weighted too
+}
+
 TEST_CASE("a resumed run continues bit for bit like an uninterrupted one", "[trainer][checkpoint]") {
   Fixture f;
   if (!f.available) {
@@ -471,7 +502,7 @@ TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
   REQUIRE_THROWS_WITH(PatchSampler({a}, 4, false), Catch::Contains("NaN"));
   a.input[3] = 0.5f;
   REQUIRE_THROWS_WITH(PatchSampler({a}, 16, false), Catch::Contains("smaller than"));
-  REQUIRE_THROWS_WITH(PatchSampler({}, 16, false), Catch::Contains("no training images"));
+  REQUIRE_THROWS_WITH(PatchSampler({}, 16, false), Catch::Contains("mcsc::PatchSampler: no images"));
 }
 
 namespace {

@@ -11,7 +11,7 @@ LAYERS = [
     ("programs (examples/, benchmarks/)", ["mcsc-task-*  (tasks/task_harness)", "mcsc-solve  mcsc-demo",
                                            "mcsc-train  mcsc-infer  mcsc-export-model",
                                            "bench_conv  bench_networks  bench_solvers"], "#f4e3c1"),
-    ("train/", ["trainer  (PatchSampler, ImageTriplet)", "optim (Adam)  loss", "checkpoint  progress"], "#dbe9f6"),
+    ("train/", ["trainer", "optim (Adam)  loss (edge-weighted)", "checkpoint  progress"], "#dbe9f6"),
     ("nn/  (learned, unrolled)", ["lcsc: LcscEncoder (the stage)", "lcsc_net  lmcsc_net  cunet",
                                   "unrolled_net  parameters  init",
                                   "cunet_dictionaries (nets <-> dictionaries)"], "#dbe9f6"),
@@ -23,7 +23,7 @@ LAYERS = [
     ("core/", ["tensor (Tensor4, Shape4)  compat", "error (Error, NumericalError, BackendError)",
                "memory (budget)"], "#eeeeee"),
 ]
-SIDE = [("data/  io/", ["degrade  resample  color", "image_io  npy  raw  file"]),
+SIDE = [("data/  io/", ["degrade  resample  color  patches", "image_io  npy  raw  file"]),
         ("metrics/  baselines/", ["psnr  ssim  fusion", "guided_filter  joint_bilateral", "fusion (CSR, low-pass)"])]
 STAGE = [
     ("One stage, two uses:  U <- prox_theta( U - E*(D*U) + E0*x )", True),

@@ -134,4 +134,18 @@ inline int config_int(const std::map<std::string, std::string>& config, const st
   return 0;
 }
 
+/// The real value of key in a parsed configuration; throws naming the key if absent or bad.
+inline double config_double(const std::map<std::string, std::string>& config, const std::string& key) {
+  auto it = config.find(key);
+  MCSC_REQUIRE(it != config.end(), "mcsc::config_double", "configuration has no '" << key << "'");
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  MCSC_REQUIRE(false, "mcsc::config_double", "'" << key << "=" << it->second << "' is not a number");
+  return 0.0;
+}
+
 }  // namespace mcsc

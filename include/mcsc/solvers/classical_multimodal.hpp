@@ -40,26 +40,10 @@
 #include "mcsc/ops/conv2d_fft.hpp"
 #include "mcsc/solvers/common_unique.hpp"
 #include "mcsc/solvers/coupled_dictionary_learning.hpp"
+#include "mcsc/data/patches.hpp"
 #include "mcsc/train/checkpoint.hpp"
-#include "mcsc/train/trainer.hpp"
 
 namespace mcsc {
-
-namespace Impl {
-/// The real value of key in a parsed configuration; throws naming fn and the key if absent or bad.
-inline double config_real(const std::map<std::string, std::string>& kv, const std::string& key, const char* fn) {
-  const auto it = kv.find(key);
-  MCSC_REQUIRE(it != kv.end(), fn, "configuration has no '" << key << "'");
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  MCSC_REQUIRE(false, fn, "'" << key << "=" << it->second << "' is not a number");
-  return 0.0;
-}
-}  // namespace Impl
 
 /// What a ClassicalMultimodal model is: its sizes and the solver settings used by fit() and
 /// apply(). Stored in its checkpoints (to_string / from_string, doubles to 17 digits).
@@ -106,7 +90,7 @@ struct ClassicalMultimodalConfig {
   static ClassicalMultimodalConfig from_string(const std::string& text) {
     const char* fn = "mcsc::ClassicalMultimodalConfig::from_string";
     const auto kv = parse_key_values(text);
-    auto real = [&](const std::string& key) { return Impl::config_real(kv, key, fn); };
+    auto real = [&](const std::string& key) { return config_double(kv, key); };
     ClassicalMultimodalConfig c;
     c.channels = config_int(kv, "channels");
     c.filters = config_int(kv, "filters");
@@ -127,47 +111,6 @@ struct ClassicalMultimodalConfig {
     return c;
   }
 };
-
-/// `count` random aligned patches of `patch` x `patch` from `images` (image, then position, drawn
-/// from std::mt19937_64(seed); no augmentation), as three (count, C, patch, patch) tensors: the
-/// inputs, the guides and the targets. Throws naming an image smaller than the patches.
-template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
-std::array<Tensor4<T, ExecSpace>, 3> aligned_patches(const std::vector<ImageTriplet>& images, int count, int patch,
-                                                     std::uint64_t seed) {
-  const char* fn = "mcsc::aligned_patches";
-  MCSC_REQUIRE(!images.empty(), fn, "no images");
-  MCSC_REQUIRE(count >= 1 && patch >= 1, fn, "count and patch must be >= 1, got " << count << ", " << patch);
-  const int C = images[0].channels;
-  for (const auto& im : images) {
-    im.check(fn);
-    MCSC_REQUIRE(im.channels == C, fn, "'" << im.name << "' has " << im.channels << " channels, the first image " << C);
-    MCSC_REQUIRE(im.height >= patch && im.width >= patch, fn,
-                 "'" << im.name << "' is smaller than the " << patch << "x" << patch << " patches");
-  }
-  std::array<Tensor4<T, ExecSpace>, 3> out;
-  std::array<typename Tensor4<T, ExecSpace>::HostMirror, 3> host;
-  for (int k = 0; k < 3; ++k) {
-    out[std::size_t(k)] = make_tensor<T, ExecSpace>("mcsc::aligned_patches", Shape4{count, C, patch, patch});
-    host[std::size_t(k)] = Kokkos::create_mirror_view(out[std::size_t(k)]);
-  }
-  std::mt19937_64 rng(seed);
-  for (int n = 0; n < count; ++n) {
-    const auto& im = images[std::size_t(rng() % images.size())];
-    const int top = int(rng() % std::uint64_t(im.height - patch + 1));
-    const int left = int(rng() % std::uint64_t(im.width - patch + 1));
-    for (int c = 0; c < C; ++c)
-      for (int i = 0; i < patch; ++i)
-        for (int j = 0; j < patch; ++j) {
-          const std::size_t at = (std::size_t(c) * std::size_t(im.height) + std::size_t(top + i)) * std::size_t(im.width) +
-                                 std::size_t(left + j);
-          host[0](n, c, i, j) = T(im.input[at]);
-          host[1](n, c, i, j) = T(im.guide[at]);
-          host[2](n, c, i, j) = T(im.target[at]);
-        }
-  }
-  for (std::size_t k = 0; k < 3; ++k) Kokkos::deep_copy(out[k], host[k]);
-  return out;
-}
 
 /// The classical multimodal model (see the file comment). Not thread-safe; copies of a model
 /// share its dictionaries' views (Kokkos views are references), so fit() one and both change.
@@ -352,7 +295,7 @@ class ClassicalMultimodal {
     const auto kv = parse_key_values(info.model_config);
     const char* keys[3] = {"lipschitz_c", "lipschitz_u", "lipschitz_v"};
     for (int k = 0; k < 3; ++k) {
-      const double L = Impl::config_real(kv, keys[k], fn);
+      const double L = config_double(kv, keys[k]);
       MCSC_REQUIRE(std::isfinite(L) && L > 0, fn, "'" << path << "': " << keys[k] << " is " << L);
       model.m_lipschitz[std::size_t(k)] = L;
     }

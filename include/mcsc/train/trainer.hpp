@@ -36,6 +36,7 @@
 
 #include <unistd.h>
 
+#include "mcsc/data/patches.hpp"
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/train/checkpoint.hpp"
 #include "mcsc/train/loss.hpp"
@@ -43,91 +44,6 @@
 #include "mcsc/train/progress.hpp"
 
 namespace mcsc {
-
-/// One aligned training/validation image: the network input x, the guide y and the target,
-/// each `channels` planes of height x width (planar CHW), values typically in [0, 1].
-struct ImageTriplet {
-  std::string name;
-  int channels = 0, height = 0, width = 0;
-  std::vector<float> input, guide, target;
-
-  std::size_t plane_size() const { return std::size_t(height) * std::size_t(width); }
-  /// Throws naming the image if the sizes disagree or values are not finite.
-  void check(const char* function) const {
-    const std::size_t n = std::size_t(channels) * plane_size();
-    MCSC_REQUIRE(channels > 0 && height > 0 && width > 0, function, "'" << name << "' is empty");
-    MCSC_REQUIRE(input.size() == n && guide.size() == n && target.size() == n, function,
-                 "'" << name << "': input, guide and target sizes differ (" << input.size() << ", " << guide.size()
-                     << ", " << target.size() << " values for " << channels << "x" << height << "x" << width << ")");
-    for (const auto* v : {&input, &guide, &target})
-      for (float f : *v) MCSC_REQUIRE(std::isfinite(f), function, "'" << name << "' holds NaN/Inf values");
-  }
-};
-
-/// Draws batches of aligned random patches (same crop and same flip/rotation for the three).
-/// With input_noise > 0 the input patch is not read from the image but drawn afresh for every
-/// patch as target + input_noise N(0, 1) (denoising: a new noise field at every step instead of
-/// the one stored with the image); the draws come from the same generator, so runs stay
-/// reproducible and resumable (for one standard library: std::normal_distribution's algorithm
-/// is the library's, so libstdc++ and libc++ draw different fields).
-class PatchSampler {
- public:
-  PatchSampler(const std::vector<ImageTriplet>& images, int patch, bool augment, double input_noise = 0)
-      : m_images(&images), m_patch(patch), m_augment(augment), m_input_noise(input_noise) {
-    const char* fn = "mcsc::PatchSampler";
-    MCSC_REQUIRE(!images.empty(), fn, "no training images");
-    MCSC_REQUIRE(patch > 0, fn, "patch size must be > 0");
-    MCSC_REQUIRE(input_noise >= 0 && std::isfinite(input_noise), fn, "input noise must be >= 0, got " << input_noise);
-    for (const auto& im : images) {
-      im.check(fn);
-      MCSC_REQUIRE(im.channels == images[0].channels, fn,
-                   "'" << im.name << "' has " << im.channels << " channels, '" << images[0].name << "' "
-                       << images[0].channels);
-      MCSC_REQUIRE(im.height >= patch && im.width >= patch, fn,
-                   "'" << im.name << "' (" << im.width << "x" << im.height << ") is smaller than the " << patch
-                       << "x" << patch << " patches");
-    }
-  }
-
-  int channels() const { return (*m_images)[0].channels; }
-
-  /// Fills host tensors (batch, channels, patch, patch).
-  template <class H>
-  void sample(std::mt19937_64& rng, const H& x, const H& y, const H& target) const {
-    const int B = int(x.extent(0)), C = channels(), P = m_patch;
-    std::normal_distribution<double> normal(0.0, 1.0);
-    for (int b = 0; b < B; ++b) {
-      const auto& im = (*m_images)[std::size_t(rng() % m_images->size())];
-      const int top = int(rng() % std::uint64_t(im.height - P + 1));
-      const int left = int(rng() % std::uint64_t(im.width - P + 1));
-      const int transform = m_augment ? int(rng() % 8) : 0;  // the 8 flips/rotations of a square
-      for (int c = 0; c < C; ++c)
-        for (int i = 0; i < P; ++i)
-          for (int j = 0; j < P; ++j) {
-            int r = i, s = j;
-            if (transform & 1) s = P - 1 - s;  // horizontal flip
-            if (transform & 2) r = P - 1 - r;  // vertical flip
-            if (transform & 4) std::swap(r, s);  // transpose
-            const std::size_t src = std::size_t(c) * im.plane_size() + std::size_t(top + r) * std::size_t(im.width) +
-                                    std::size_t(left + s);
-            x(b, c, i, j) = typename H::value_type(im.input[src]);
-            y(b, c, i, j) = typename H::value_type(im.guide[src]);
-            target(b, c, i, j) = typename H::value_type(im.target[src]);
-          }
-      if (m_input_noise > 0)  // row-major over (c, i, j): the draws do not depend on the transform
-        for (int c = 0; c < C; ++c)
-          for (int i = 0; i < P; ++i)
-            for (int j = 0; j < P; ++j)
-              x(b, c, i, j) = typename H::value_type(double(target(b, c, i, j)) + m_input_noise * normal(rng));
-    }
-  }
-
- private:
-  const std::vector<ImageTriplet>* m_images;
-  int m_patch;
-  bool m_augment;
-  double m_input_noise;
-};
 
 /// Learning-rate schedule: step (x decay_gamma every decay_every_epochs epochs, the papers') or
 /// cosine (from the initial rate to min_lr_fraction x it over all steps of the run).
@@ -143,6 +59,9 @@ struct TrainerOptions {
   /// 0: the input stored with the image. Validation always uses the stored input.
   double input_noise = 0;
   LossKind loss = LossKind::mse;
+  /// Per-pixel loss weights from the target's edges (edge_loss_weights); gain 0: unweighted.
+  /// Validation PSNR stays unweighted.
+  EdgeLossWeighting edge_weighting{};
   AdamOptions adam{};
   int decay_every_epochs = 50;  ///< learning rate x decay_gamma every this many epochs
   double decay_gamma = 0.9;
@@ -403,6 +322,7 @@ class Trainer {
     m_target = make_tensor<T, ExecSpace>("mcsc::Trainer::target", batch);
     m_out = make_tensor<T, ExecSpace>("mcsc::Trainer::output", batch);
     m_grad = make_tensor<T, ExecSpace>("mcsc::Trainer::grad", batch);
+    if (m_options.edge_weighting.enabled()) m_weights = make_tensor<T, ExecSpace>("mcsc::Trainer::loss_weights", batch);
     m_hx = Kokkos::create_mirror_view(m_x);
     m_hy = Kokkos::create_mirror_view(m_y);
     m_htarget = Kokkos::create_mirror_view(m_target);
@@ -429,12 +349,14 @@ class Trainer {
     Kokkos::deep_copy(m_target, m_htarget);
     m_model->parameters().zero_grad();
     m_model->forward(m_x, m_y, m_out, true);
-    loss_gradient(m_options.loss, m_out, m_target, m_grad);
+    if (m_options.edge_weighting.enabled()) edge_loss_weights(m_options.edge_weighting, m_target, m_weights);
+    loss_gradient(m_options.loss, m_out, m_target, m_grad, m_weights);
     ++m_step;
     m_model->backward(m_grad);
     if (m_options.clip_norm > 0) clip_gradient_norm(m_model->parameters(), m_options.clip_norm);
     m_adam.step();
-    return loss_unless_nonfinite(m_options.loss, m_out, m_target, m_model->parameters().values(), m_nonfinite);
+    return loss_unless_nonfinite(m_options.loss, m_out, m_target, m_model->parameters().values(), m_nonfinite,
+                                 m_weights);
   }
 
   static double median(std::vector<double> v) { return LossSpikeGuard::median(std::move(v)); }
@@ -612,6 +534,7 @@ class Trainer {
   int m_epoch = 0;
   std::int64_t m_step = 0;
   tensor_type m_x, m_y, m_target, m_out, m_grad;
+  tensor_type m_weights;  // the loss weights of the batch; empty when unweighted
   typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
   Kokkos::View<int, typename ExecSpace::memory_space> m_nonfinite{"mcsc::Trainer::nonfinite"};  // loss_unless_nonfinite's flag
   // Loss-spike guard and history.
