@@ -102,6 +102,8 @@ Method back_projection_method(const mcsc::BackProjectionOptions& options);
 Method joint_bilateral_method(double sigma_spatial, double sigma_range);
 /// (x + y) / 2.
 Method average_fusion_method();
+/// Mertens et al.'s exposure fusion (baselines/exposure_fusion.hpp), the authors' settings.
+Method mertens_fusion_method();
 /// Liu et al.'s CSR fusion with the DCT dictionary of `filters` atoms of s x s.
 Method csr_fusion_method(bool multi_focus, int filters = 32, int s = 8, double lambda = 0.01);
 

@@ -18,6 +18,7 @@
 #include "../models.hpp"
 #include "../solver_common.hpp"
 #include "../training_options.hpp"
+#include "mcsc/baselines/exposure_fusion.hpp"
 #include "mcsc/baselines/fusion.hpp"
 #include "mcsc/core/memory.hpp"
 #include "mcsc/baselines/guided_filter.hpp"
@@ -87,6 +88,14 @@ Method average_fusion_method() {
   return {"Average", [](const Sample& s) {
             Tensor out = mcsc::make_tensor_like("average", s.x);
             mcsc::average_fusion(s.x, s.y, out);
+            return Output{out, {}};
+          }};
+}
+
+Method mertens_fusion_method() {
+  return {"Exposure fusion (Mertens et al.)", [](const Sample& s) {
+            Tensor out = mcsc::make_tensor_like("mertens", s.x);
+            mcsc::mertens_fusion(s.x, s.y, out);
             return Output{out, {}};
           }};
 }
