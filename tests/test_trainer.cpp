@@ -488,6 +488,65 @@ TEST_CASE("the patch sampler's patches are windows of the image under the 8 symm
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("a DeviceImageSet cuts the sampler's batch from its draws, bit for bit, noise included",
+                        "[trainer][patches]", mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  // Three images of two sizes with distinct values in every modality.
+  std::vector<ImageTriplet> images(3);
+  for (int m = 0; m < 3; ++m) {
+    auto& im = images[std::size_t(m)];
+    im.name = "image" + std::to_string(m);
+    im.channels = 2;
+    im.height = 20 + 3 * m;
+    im.width = 27 - 2 * m;
+    std::mt19937_64 gen(std::uint64_t(m + 1));
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (int k = 0; k < im.channels * im.height * im.width; ++k) {
+      im.input.push_back(u(gen));
+      im.guide.push_back(u(gen));
+      im.target.push_back(u(gen));
+    }
+  }
+  const int B = 17, C = 2, P = 9;
+  const DeviceImageSet<T, Space> set(images);
+  for (const double sigma : {0.0, 0.2}) {
+    CAPTURE(sigma);
+    const PatchSampler sampler(images, P, true, sigma);
+    // Host: sample() from one generator state ...
+    using H = Kokkos::View<T****, Kokkos::LayoutRight, Kokkos::HostSpace>;
+    H hx("hx", B, C, P, P), hy("hy", B, C, P, P), ht("ht", B, C, P, P);
+    std::mt19937_64 rng_host(5), rng_device(5);
+    sampler.sample(rng_host, hx, hy, ht);
+    // ... device: draw() from the same state, then gather() in the execution space.
+    typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
+    auto hdraws = Kokkos::create_mirror_view(draws);
+    typename DeviceImageSet<T, Space>::noise_type noise;
+    if (sigma > 0) noise = typename DeviceImageSet<T, Space>::noise_type("noise", std::size_t(B * C * P * P));
+    auto hnoise = Kokkos::create_mirror_view(noise);
+    sampler.draw(rng_device, B, hdraws.data(), hnoise.data());
+    Kokkos::deep_copy(draws, hdraws);
+    Kokkos::deep_copy(noise, hnoise);
+    auto x = make_tensor<T, Space>("x", {B, C, P, P});
+    auto y = make_tensor_like("y", x), t = make_tensor_like("t", x);
+    set.gather(draws, noise, x, y, t);
+    REQUIRE(rng_host() == rng_device());  // the same number of draws
+    const auto gx = to_host(x), gy = to_host(y), gt = to_host(t);
+    int images_seen[3] = {0, 0, 0};
+    for (int b = 0; b < B; ++b) ++images_seen[hdraws(b, 0)];
+    REQUIRE((images_seen[0] > 0 && images_seen[1] > 0 && images_seen[2] > 0));
+    for (std::size_t k = 0; k < hx.size(); ++k) {
+      REQUIRE(gx.data()[k] == hx.data()[k]);
+      REQUIRE(gy.data()[k] == hy.data()[k]);
+      REQUIRE(gt.data()[k] == ht.data()[k]);
+      if (sigma > 0) REQUIRE(gx.data()[k] != gt.data()[k]);  // the noise is there
+    }
+  }
+  auto wrong = make_tensor<T, Space>("wrong", {B, 1, P, P});
+  typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
+  REQUIRE_THROWS_WITH(set.gather(draws, {}, wrong, wrong, wrong), Catch::Contains("mcsc::DeviceImageSet::gather"));
+}
+
 TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {
   ImageTriplet a;
   a.name = "a";
@@ -601,13 +660,14 @@ TEST_CASE("a steady-state training step reads back one scalar and copies only it
     CHECK(allocations == 0);
     // The one scalar a step reads back: the loss, with the parameters' finiteness.
     CHECK(reductions == 4);
-    // Copies across memory spaces: only the batch's upload (input, guide, target), from the host
-    // where the patches are drawn (on the host the mirrors are the views themselves: none).
-    // Copies within one space (the encoders' gradient buffers) are device-side memcpys.
-    CHECK(cross <= 4 * 3);
+    // Copies across memory spaces: only the batch's draws (4 ints a patch), from the host where
+    // they are drawn; the patches are cut on the device (on the host the mirrors are the views
+    // themselves: none). Copies within one space (the encoders' gradient buffers) are
+    // device-side memcpys.
+    CHECK(cross <= 4);
     for (const auto& label : b.cross_space_destinations) {
       CAPTURE(label);
-      CHECK((label == "mcsc::Trainer::x" || label == "mcsc::Trainer::y" || label == "mcsc::Trainer::target"));
+      CHECK(label == "mcsc::Trainer::draws");
     }
   };
   for (const auto loss : {LossKind::mse, LossKind::l1}) {

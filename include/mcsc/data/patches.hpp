@@ -64,35 +64,70 @@ class PatchSampler {
 
   int channels() const { return (*m_images)[0].channels; }
 
-  /// Fills host tensors (batch, channels, patch, patch).
+  int patch() const { return m_patch; }
+  bool has_input_noise() const { return m_input_noise > 0; }
+
+  /// The random draws of a batch of `batch` patches, in the order sample() makes them: per patch
+  /// 4 ints in `draws` (the image's index, the window's top row and left column, the symmetry
+  /// 0-7: bit 0 flips horizontally, bit 1 vertically, bit 2 transposes), then, with input noise,
+  /// its channels x patch x patch values input_noise N(0, 1) in `noise` (row-major over
+  /// (c, i, j); `noise` is ignored without input noise). draws: 4 batch ints; noise: batch x
+  /// channels x patch^2 doubles.
+  void draw(std::mt19937_64& rng, int batch, int* draws, double* noise) const {
+    const std::size_t per_patch = std::size_t(channels()) * std::size_t(m_patch) * std::size_t(m_patch);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (int b = 0; b < batch; ++b) {
+      const std::size_t k = std::size_t(rng() % m_images->size());
+      const auto& im = (*m_images)[k];
+      int* d = draws + 4 * b;
+      d[0] = int(k);
+      d[1] = int(rng() % std::uint64_t(im.height - m_patch + 1));
+      d[2] = int(rng() % std::uint64_t(im.width - m_patch + 1));
+      d[3] = m_augment ? int(rng() % 8) : 0;  // the 8 flips/rotations of a square
+      if (m_input_noise > 0)
+        for (std::size_t e = 0; e < per_patch; ++e) noise[std::size_t(b) * per_patch + e] = m_input_noise * normal(rng);
+    }
+  }
+
+  /// Fills host tensors (batch, channels, patch, patch): draw(), then the windows cut out
+  /// (input = target + noise with input noise). DeviceImageSet::gather makes the same batch on a
+  /// device, bit for bit.
   template <class H>
   void sample(std::mt19937_64& rng, const H& x, const H& y, const H& target) const {
+    using V = typename H::value_type;
     const int B = int(x.extent(0)), C = channels(), P = m_patch;
-    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<int> draws(4 * std::size_t(B));
+    std::vector<double> noise(m_input_noise > 0 ? std::size_t(B) * std::size_t(C) * std::size_t(P) * std::size_t(P) : 0);
+    draw(rng, B, draws.data(), noise.data());
+    std::size_t e = 0;  // the flat index of (b, c, i, j)
     for (int b = 0; b < B; ++b) {
-      const auto& im = (*m_images)[std::size_t(rng() % m_images->size())];
-      const int top = int(rng() % std::uint64_t(im.height - P + 1));
-      const int left = int(rng() % std::uint64_t(im.width - P + 1));
-      const int transform = m_augment ? int(rng() % 8) : 0;  // the 8 flips/rotations of a square
+      const int* d = draws.data() + 4 * b;
+      const auto& im = (*m_images)[std::size_t(d[0])];
       for (int c = 0; c < C; ++c)
         for (int i = 0; i < P; ++i)
-          for (int j = 0; j < P; ++j) {
-            int r = i, s = j;
-            if (transform & 1) s = P - 1 - s;  // horizontal flip
-            if (transform & 2) r = P - 1 - r;  // vertical flip
-            if (transform & 4) std::swap(r, s);  // transpose
-            const std::size_t src = std::size_t(c) * im.plane_size() + std::size_t(top + r) * std::size_t(im.width) +
-                                    std::size_t(left + s);
-            x(b, c, i, j) = typename H::value_type(im.input[src]);
-            y(b, c, i, j) = typename H::value_type(im.guide[src]);
-            target(b, c, i, j) = typename H::value_type(im.target[src]);
+          for (int j = 0; j < P; ++j, ++e) {
+            const std::int64_t src = patch_source_index(P, d[1], d[2], d[3], c, i, j, im.height, im.width);
+            const V t = V(im.target[std::size_t(src)]);
+            x(b, c, i, j) = m_input_noise > 0 ? V(double(t) + noise[e]) : V(im.input[std::size_t(src)]);
+            y(b, c, i, j) = V(im.guide[std::size_t(src)]);
+            target(b, c, i, j) = t;
           }
-      if (m_input_noise > 0)  // row-major over (c, i, j): the draws do not depend on the transform
-        for (int c = 0; c < C; ++c)
-          for (int i = 0; i < P; ++i)
-            for (int j = 0; j < P; ++j)
-              x(b, c, i, j) = typename H::value_type(double(target(b, c, i, j)) + m_input_noise * normal(rng));
     }
+  }
+
+  /// Where element (c, i, j) of a patch (side P, window at top/left, symmetry `transform`) lies
+  /// in a planar C x H x W image.
+  KOKKOS_INLINE_FUNCTION static std::int64_t patch_source_index(int P, int top, int left, int transform, int c, int i,
+                                                                int j, std::int64_t H, std::int64_t W) {
+    int r = i, s = j;
+    if (transform & 1) s = P - 1 - s;  // horizontal flip
+    if (transform & 2) r = P - 1 - r;  // vertical flip
+    if (transform & 4) {               // transpose
+      const int t = r;
+      r = s;
+      s = t;
+    }
+    return (std::int64_t(c) * H + std::int64_t(top + r)) * W + std::int64_t(left + s);
   }
 
  private:
@@ -100,6 +135,92 @@ class PatchSampler {
   int m_patch;
   bool m_augment;
   double m_input_noise;
+};
+
+/// The images of a PatchSampler in a memory space (one copy, at construction): the trainer cuts
+/// its batches there from the sampler's draws, so a step moves only the draws (and the noise, for
+/// denoising) across memory spaces, not the patches.
+template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
+class DeviceImageSet {
+ public:
+  using memory_space = typename ExecSpace::memory_space;
+  /// Draws as PatchSampler::draw writes them, one row of 4 per patch.
+  using draws_type = Kokkos::View<int* [4], memory_space>;
+  using noise_type = Kokkos::View<double*, memory_space>;
+
+  explicit DeviceImageSet(const std::vector<ImageTriplet>& images) {
+    MCSC_REQUIRE(!images.empty(), "mcsc::DeviceImageSet", "no images");
+    m_channels = images[0].channels;
+    std::size_t total = 0;
+    for (const auto& im : images) {
+      im.check("mcsc::DeviceImageSet");
+      MCSC_REQUIRE(im.channels == m_channels, "mcsc::DeviceImageSet",
+                   "'" << im.name << "' has " << im.channels << " channels, the first image " << m_channels);
+      total += im.input.size();
+    }
+    m_input = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::input", total);
+    m_guide = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::guide", total);
+    m_target = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::target", total);
+    m_layout = Kokkos::View<std::int64_t* [3], memory_space>("mcsc::DeviceImageSet::layout", images.size());
+    auto hi = Kokkos::create_mirror_view(m_input), hg = Kokkos::create_mirror_view(m_guide),
+         ht = Kokkos::create_mirror_view(m_target);
+    auto hl = Kokkos::create_mirror_view(m_layout);
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < images.size(); ++k) {
+      const auto& im = images[k];
+      hl(k, 0) = std::int64_t(at);
+      hl(k, 1) = im.height;
+      hl(k, 2) = im.width;
+      for (std::size_t e = 0; e < im.input.size(); ++e, ++at) {
+        hi(at) = im.input[e];
+        hg(at) = im.guide[e];
+        ht(at) = im.target[e];
+      }
+    }
+    Kokkos::deep_copy(m_input, hi);
+    Kokkos::deep_copy(m_guide, hg);
+    Kokkos::deep_copy(m_target, ht);
+    Kokkos::deep_copy(m_layout, hl);
+  }
+
+  int channels() const { return m_channels; }
+
+  /// x, y, target (B, C, P, P) = the patches of `draws` (B rows), x = target + noise when `noise`
+  /// is not empty (B C P^2 values, flat over x): the values PatchSampler::sample makes from the
+  /// same draws, bit for bit. One kernel; no host access.
+  template <class V>
+  void gather(const draws_type& draws, const noise_type& noise, const V& x, const V& y, const V& target) const {
+    const char* fn = "mcsc::DeviceImageSet::gather";
+    const int B = int(x.extent(0)), C = int(x.extent(1)), P = int(x.extent(2));
+    MCSC_REQUIRE(C == m_channels && int(x.extent(3)) == P && int(draws.extent(0)) == B, fn,
+                 "batch " << shape_of(x) << " does not fit " << draws.extent(0) << " draws of " << m_channels
+                          << "-channel square patches");
+    Impl::require_same_shape(fn, x, y);
+    Impl::require_same_shape(fn, x, target);
+    const bool noisy = noise.data() != nullptr;
+    MCSC_REQUIRE(!noisy || noise.extent(0) == x.size(), fn, "noise has " << noise.extent(0) << " values for " << x.size());
+    const auto input = m_input, guide = m_guide, tgt = m_target;
+    const auto layout = m_layout;
+    using Out = typename V::non_const_value_type;
+    Kokkos::parallel_for(
+        "mcsc::DeviceImageSet::gather", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(x.size())),
+        KOKKOS_LAMBDA(const std::int64_t e) {
+          const Pixel p = unflatten(e, C, P, P);
+          const int image = draws(p.n, 0);
+          const std::int64_t src = PatchSampler::patch_source_index(P, draws(p.n, 1), draws(p.n, 2), draws(p.n, 3), p.c,
+                                                                    p.i, p.j, layout(image, 1), layout(image, 2)) +
+                                   layout(image, 0);
+          const Out t = Out(tgt(src));
+          x(p.n, p.c, p.i, p.j) = noisy ? Out(double(t) + noise(e)) : Out(input(src));
+          y(p.n, p.c, p.i, p.j) = Out(guide(src));
+          target(p.n, p.c, p.i, p.j) = t;
+        });
+  }
+
+ private:
+  int m_channels = 0;
+  Kokkos::View<float*, memory_space> m_input, m_guide, m_target;
+  Kokkos::View<std::int64_t* [3], memory_space> m_layout;  // per image: offset, height, width
 };
 
 /// `count` random aligned patches of `patch` x `patch` from `images` (image, then position, drawn

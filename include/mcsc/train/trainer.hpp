@@ -224,6 +224,13 @@ class Trainer {
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
     const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
+    const DeviceImageSet<T, ExecSpace> images(train);  // the one copy of the training images
+    m_noise = {};
+    m_hnoise = {};
+    if (sampler.has_input_noise()) {
+      m_noise = typename DeviceImageSet<T, ExecSpace>::noise_type("mcsc::Trainer::noise", m_x.size());
+      m_hnoise = Kokkos::create_mirror_view(m_noise);
+    }
     take_snapshot();
     std::vector<EpochRecord> records;
     const auto run_start = std::chrono::steady_clock::now();
@@ -239,7 +246,7 @@ class Trainer {
         std::string spike;
         for (int s = 0; s < m_options.steps_per_epoch && spike.empty(); ++s) {
           rec.learning_rate = set_rate();
-          const double loss = train_step(sampler);
+          const double loss = train_step(sampler, images);
           spike = batch_spike(loss, rec.epoch, s + 1);
           total += loss;
           char note[64];
@@ -323,9 +330,8 @@ class Trainer {
     m_out = make_tensor<T, ExecSpace>("mcsc::Trainer::output", batch);
     m_grad = make_tensor<T, ExecSpace>("mcsc::Trainer::grad", batch);
     if (m_options.edge_weighting.enabled()) m_weights = make_tensor<T, ExecSpace>("mcsc::Trainer::loss_weights", batch);
-    m_hx = Kokkos::create_mirror_view(m_x);
-    m_hy = Kokkos::create_mirror_view(m_y);
-    m_htarget = Kokkos::create_mirror_view(m_target);
+    m_draws = typename DeviceImageSet<T, ExecSpace>::draws_type("mcsc::Trainer::draws", std::size_t(batch.n));
+    m_hdraws = Kokkos::create_mirror_view(m_draws);
   }
 
   /// The rate of the next step: schedule x rollback scale, then the hook.
@@ -338,15 +344,17 @@ class Trainer {
 
   /// One step; returns the batch loss (NaN when the loss or a parameter is not finite).
   /// On a device the step reads one scalar back to the host, the loss with the parameters'
-  /// finiteness (loss_unless_nonfinite), and copies nothing across memory spaces but the batch
-  /// it is given (the patches are drawn on the host: data input); gradient clipping, when asked
-  /// for, reads back the gradient norm too. A NaN loss makes the step's update NaN as well, and
-  /// the rollback that follows restores the state before it.
-  double train_step(const PatchSampler& sampler) {
-    sampler.sample(m_rng, m_hx, m_hy, m_htarget);
-    Kokkos::deep_copy(m_x, m_hx);
-    Kokkos::deep_copy(m_y, m_hy);
-    Kokkos::deep_copy(m_target, m_htarget);
+  /// finiteness (loss_unless_nonfinite), and copies nothing across memory spaces but the batch's
+  /// draws (4 ints a patch, drawn on the host by the sampler's generator) and, for denoising, its
+  /// noise; the patches are cut on the device from the images copied there once
+  /// (DeviceImageSet). Gradient clipping, when asked for, reads back the gradient norm too. A
+  /// NaN loss makes the step's update NaN as well, and the rollback that follows restores the
+  /// state before it.
+  double train_step(const PatchSampler& sampler, const DeviceImageSet<T, ExecSpace>& images) {
+    sampler.draw(m_rng, int(m_x.extent(0)), m_hdraws.data(), m_hnoise.data());
+    Kokkos::deep_copy(m_draws, m_hdraws);
+    if (m_noise.data()) Kokkos::deep_copy(m_noise, m_hnoise);
+    images.gather(m_draws, m_noise, m_x, m_y, m_target);
     m_model->parameters().zero_grad();
     m_model->forward(m_x, m_y, m_out, true);
     if (m_options.edge_weighting.enabled()) edge_loss_weights(m_options.edge_weighting, m_target, m_weights);
@@ -535,7 +543,10 @@ class Trainer {
   std::int64_t m_step = 0;
   tensor_type m_x, m_y, m_target, m_out, m_grad;
   tensor_type m_weights;  // the loss weights of the batch; empty when unweighted
-  typename tensor_type::HostMirror m_hx, m_hy, m_htarget;
+  typename DeviceImageSet<T, ExecSpace>::draws_type m_draws;  // the batch's draws, on the device
+  typename DeviceImageSet<T, ExecSpace>::draws_type::HostMirror m_hdraws;
+  typename DeviceImageSet<T, ExecSpace>::noise_type m_noise;  // its input noise (denoising), or empty
+  typename DeviceImageSet<T, ExecSpace>::noise_type::HostMirror m_hnoise;
   Kokkos::View<int, typename ExecSpace::memory_space> m_nonfinite{"mcsc::Trainer::nonfinite"};  // loss_unless_nonfinite's flag
   // Loss-spike guard and history.
   LossSpikeGuard m_guard;
