@@ -93,3 +93,75 @@ TEMPLATE_LIST_TEST_CASE("an encoder's stage dictionary is the classical solvers'
   CHECK_THROWS_WITH(encoder.stage_dictionary(config.stages), Catch::Contains("stage 3 of 3"));
   CHECK_THROWS_WITH(encoder.stage_dictionary(-1), Catch::Contains("stage"));
 }
+
+TEMPLATE_LIST_TEST_CASE("ISTA is a sequence of ProximalStage::ista stages, the stage object the encoder applies",
+                        "[nn][unfolding][stage]", mcsc_test::AllConfigs) {
+  using T = typename TestType::scalar;
+  using Space = typename TestType::space;
+  using Stage = ProximalStage<T, Space>;
+  // Classical side: U_0 = prox(E0 x), U_{j+1} = stage.apply(U_j) with E = D'/L, theta = lambda/L,
+  // against fista() with accelerate = false (its own step: prox_gradient_step, the adjoint operator).
+  auto d = make_tensor<T, Space>("d", {2, 6, 5, 5});
+  auto x = make_tensor<T, Space>("x", {2, 2, 13, 12});
+  fill_normal(d, 101, 0.0, 0.2);
+  fill_normal(x, 102);
+  ConvDictionary<T, Space> D(d);
+  const double L = 1.01 * power_iteration(D, D.code_shape(shape_of(x)));
+  const double lambda = 0.04;
+  const Stage stage = Stage::ista(d, lambda, L);
+  CHECK(stage.dictionary.data() == d.data());  // the dictionary itself, not a copy
+  const Shape4 sc{2, 6, 13, 12};
+  auto p1 = make_tensor<T, Space>("p1", sc), u = make_tensor<T, Space>("u", sc), next = make_tensor<T, Space>("next", sc);
+  auto pre = make_tensor<T, Space>("pre", sc), r = make_tensor_like("r", x);
+  const int iterations = 7;
+  Stage::first(x, stage.analysis, stage.threshold, ProxKind::soft_threshold, {}, p1, u);
+  for (int k = 1; k < iterations; ++k) {
+    stage.apply(u, p1, {}, r, pre, next);
+    std::swap(u, next);
+  }
+  FistaOptions ista;
+  ista.lambda = lambda;
+  ista.lipschitz = L;
+  ista.accelerate = false;
+  ista.max_iterations = iterations;
+  const auto reference = fista(D, x, ista);
+  const double tol = std::is_same<T, float>::value ? 1e-5 : 1e-12;
+  const double scale = std::sqrt(sum_squares(reference.codes) / double(reference.codes.size()));
+  REQUIRE(scale > 0);
+  REQUIRE(max_abs_diff(u, reference.codes) <= tol * (1 + 10 * scale));
+  // Learned side: an encoder's forward pass is its stage(j) objects applied in turn, bit for bit,
+  // and they are views of its parameters.
+  UnrolledNetConfig config;
+  config.channels = 2;
+  config.filters = 6;
+  config.kernel = 5;
+  config.stages = 3;
+  config.per_channel_threshold = true;
+  LcscNet<T, Space> net(config);
+  InitOptions init;
+  init.seed = 3;
+  init.stddev = 0.1;
+  init.threshold = 0.02;
+  initialize(net.parameters(), init);
+  auto& encoder = net.encoder();
+  auto out = make_tensor_like("out", x);
+  net.forward(x, {}, out);
+  const auto& params = net.parameters();
+  Stage::first(x, params.value(encoder.encoder0()), params.value_vector(encoder.threshold0()), ProxKind::soft_threshold,
+               {}, p1, u);
+  for (int j = 0; j < config.stages; ++j) {
+    const Stage s = encoder.stage(j);
+    CHECK(s.dictionary.data() == params.value(encoder.dictionary(j)).data());
+    CHECK(s.analysis.data() == params.value(encoder.encoder(j)).data());
+    CHECK(s.threshold.data() == params.value(encoder.threshold(j)).data());
+    s.apply(u, p1, {}, r, pre, next);
+    std::swap(u, next);
+  }
+  REQUIRE(sum_squares(u) > 0);
+  REQUIRE(max_abs_diff(u, net.codes()) == 0);
+  CHECK_THROWS_WITH(encoder.stage(3), Catch::Contains("stage 3 of 3"));
+  CHECK_THROWS_WITH(Stage::ista(make_tensor<T, Space>("even", {1, 4, 4, 4}), 0.1, 1.0), Catch::Contains("even"));
+  Stage l1l1 = stage;
+  l1l1.prox = ProxKind::l1l1;
+  CHECK_THROWS_WITH(l1l1.apply(u, p1, {}, r, pre, next), Catch::Contains("side information"));
+}

@@ -2,7 +2,9 @@
 /// \file lcsc.hpp
 /// The unrolled sparse-coding encoder shared by LCSC, LMCSC and CU-Net: `stages` learned ISTA
 /// steps, each one the classical step U <- prox(U - E*(D*U) + E0*x) with E, D and the threshold
-/// learned (CU-Net paper appendix A; LMCSC paper eq. 5).
+/// learned (CU-Net paper appendix A; LMCSC paper eq. 5). In the paper form each step is a
+/// mcsc::ProximalStage (ops/proximal_stage.hpp) on the parameters' memory, stage(j), the object
+/// ProximalStage::ista builds from a dictionary for classical ISTA.
 ///
 ///   paper form (default, as the official CU-Net code):
 ///     p1 = E0*x,  U_0 = prox_0(p1),  U_{j+1} = prox_{j+1}(p1 + U_j - E_j*(D_j*U_j))
@@ -25,6 +27,7 @@
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/conv2d_prox.hpp"
 #include "mcsc/ops/prox.hpp"
+#include "mcsc/ops/proximal_stage.hpp"
 
 namespace mcsc {
 
@@ -85,20 +88,10 @@ class LcscEncoder {
     MCSC_REQUIRE(m_config.prox == ProxKind::soft_threshold && m_config.form == LcscForm::paper, fn,
                  "needs the paper form with soft thresholding");
     MCSC_REQUIRE(lambda >= 0 && lipschitz > 0, fn, "lambda = " << lambda << ", L = " << lipschitz);
-    const T inv_l = T(1.0 / lipschitz);
-    auto set_transpose = [&](int index) {  // E[k, m, p, q] = D[m, k, s-1-p, s-1-q] / L
-      const auto e = weight(index);
-      Kokkos::parallel_for(
-          "mcsc::LcscEncoder::transpose_dictionary", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(e.size())),
-          KOKKOS_LAMBDA(const std::int64_t i) {
-            const int q = int(i % s), p = int((i / s) % s), m = int((i / (s * s)) % c), k = int(i / (s * s * c));
-            e(k, m, p, q) = inv_l * d(m, k, s - 1 - p, s - 1 - q);
-          });
-    };
-    set_transpose(m_encoder0);
+    transposed_dictionary(d, lipschitz, weight(m_encoder0));  // E0 = D' / L, as ProximalStage::ista
     fill(weight(m_threshold0), T(lambda / lipschitz));
     for (std::size_t j = 0; j < m_dictionary.size(); ++j) {
-      set_transpose(m_encoder[j]);
+      transposed_dictionary(d, lipschitz, weight(m_encoder[j]));
       Kokkos::deep_copy(weight(m_dictionary[j]), d);
       fill(weight(m_threshold[j]), T(lambda / lipschitz));
     }
@@ -120,6 +113,19 @@ class LcscEncoder {
     return ConvDictionary<T, ExecSpace>(weight(dictionary(j)));
   }
 
+  /// Stage j (0-based, of `stages`) as a ProximalStage on the parameters' own memory (no copy):
+  /// D_j, E_j, theta_j and the prox. In the paper form forward() applies exactly these objects;
+  /// the residual form computes U_j + E_j*(x - D_j*U_j) instead.
+  ProximalStage<T, ExecSpace> stage(int j) const {
+    MCSC_REQUIRE(j >= 0 && j < m_config.stages, "mcsc::LcscEncoder::stage", "stage " << j << " of " << m_config.stages);
+    ProximalStage<T, ExecSpace> st;
+    st.dictionary = weight(dictionary(j));
+    st.analysis = weight(encoder(j));
+    st.threshold = threshold_values(threshold(j));
+    st.prox = m_config.prox;
+    return st;
+  }
+
   /// Codes U (N, K, H, W) of x (N, c, H, W); side information Z (N, K, H, W) for ProxKind::l1l1.
   /// With `training`, every intermediate is kept for backward() (x and Z must stay unchanged until
   /// then); without, the memory used does not grow with the number of stages. The returned view
@@ -138,24 +144,18 @@ class LcscEncoder {
     m_x = x;
     m_side = side;
     const int S = m_config.stages;
-    const tensor_type none;
-    const tensor_type& z = m_config.prox == ProxKind::l1l1 ? m_side : none;
-    ConvProxOptions first;  // no read-back: thresholds unchecked here (see apply_prox)
-    first.check_values = false;
-    conv2d_prox(x, weight(m_encoder0), none, none, threshold_values(m_threshold0), z, m_p1, codes(0), first);  // p1 = E0 x
+    // p1 = E0 x, U_0 = prox(p1); no read-back: thresholds unchecked here (see apply_prox)
+    ProximalStage<T, ExecSpace>::first(x, weight(m_encoder0), threshold_values(m_threshold0), m_config.prox, m_side,
+                                       m_p1, codes(0));
     for (int j = 0; j < S; ++j) {
       const auto& u = codes(j);
       const auto& r = residual(j);
       const auto& v = preactivation(j + 1);
-      conv2d(u, weight(dictionary(j)), r);  // r = D_j U_j
       if (m_config.form == LcscForm::paper) {
-        // v = p1 + U_j - E_j D_j U_j, U_{j+1} = prox(v), fused; v kept only for training
-        ConvProxOptions fused;
-        fused.sign = -1;
-        fused.keep_pre = training;
-        fused.check_values = false;
-        conv2d_prox(r, weight(encoder(j)), m_p1, u, threshold_values(threshold(j)), z, v, codes(j + 1), fused);
+        // r = D_j U_j, v = p1 + U_j - E_j r, U_{j+1} = prox(v), fused; v kept only for training
+        stage(j).apply(u, m_p1, m_side, r, v, codes(j + 1), training);
       } else {
+        conv2d(u, weight(dictionary(j)), r);        // r = D_j U_j
         lincomb(T(1), x, T(-1), r, r);              // r = x - D_j U_j (kept for backward)
         Kokkos::deep_copy(v, u);                    // v = U_j
         conv2d(r, weight(encoder(j)), v, {Boundary::zero, true});  // v += E_j r
