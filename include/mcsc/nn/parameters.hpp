@@ -120,32 +120,35 @@ inline std::map<std::string, std::string> parse_key_values(const std::string& te
   return out;
 }
 
-/// The integer value of key in a parsed configuration; throws naming the key if absent or bad.
-inline int config_int(const std::map<std::string, std::string>& config, const std::string& key) {
+namespace Impl {
+/// The value of key in a parsed configuration, read whole by parse(text, &used); throws naming
+/// fn and the key if it is absent or not `what`.
+template <class V, class Parse>
+V config_value(const std::map<std::string, std::string>& config, const std::string& key, const char* fn,
+               const char* what, Parse parse) {
   auto it = config.find(key);
-  MCSC_REQUIRE(it != config.end(), "mcsc::config_int", "configuration has no '" << key << "'");
+  MCSC_REQUIRE(it != config.end(), fn, "configuration has no '" << key << "'");
   try {
     std::size_t used = 0;
-    const int v = std::stoi(it->second, &used);
+    const V v = parse(it->second, &used);
     if (used == it->second.size()) return v;
   } catch (const std::exception&) {
   }
-  MCSC_REQUIRE(false, "mcsc::config_int", "'" << key << "=" << it->second << "' is not an integer");
-  return 0;
+  MCSC_REQUIRE(false, fn, "'" << key << "=" << it->second << "' is not " << what);
+  return V();
+}
+}  // namespace Impl
+
+/// The integer value of key in a parsed configuration; throws naming the key if absent or bad.
+inline int config_int(const std::map<std::string, std::string>& config, const std::string& key) {
+  return Impl::config_value<int>(config, key, "mcsc::config_int", "an integer",
+                                 [](const std::string& t, std::size_t* used) { return std::stoi(t, used); });
 }
 
 /// The real value of key in a parsed configuration; throws naming the key if absent or bad.
 inline double config_double(const std::map<std::string, std::string>& config, const std::string& key) {
-  auto it = config.find(key);
-  MCSC_REQUIRE(it != config.end(), "mcsc::config_double", "configuration has no '" << key << "'");
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  MCSC_REQUIRE(false, "mcsc::config_double", "'" << key << "=" << it->second << "' is not a number");
-  return 0.0;
+  return Impl::config_value<double>(config, key, "mcsc::config_double", "a number",
+                                    [](const std::string& t, std::size_t* used) { return std::stod(t, used); });
 }
 
 }  // namespace mcsc
