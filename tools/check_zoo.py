@@ -4,6 +4,9 @@ crop, measured by its task program, against the figure recorded when it was comm
 
     python3 tools/check_zoo.py --bin BUILD/examples --data-dir ../shared/data --work-dir DIR
 
+A model's check runs `check.program` with `check.args` ("{models}" stands for the models folder,
+for a model that is not its task's zoo row, checked through --weights) and reads `check.row`.
+
 Standard library only. Exit status 0 when every model passes, 1 when one does not (each failure
 is named), 2 for a bad command line or a malformed zoo.json.
 """
@@ -69,7 +72,8 @@ def main():
             continue
         check = m["check"]
         out = os.path.join(args.work_dir, name)
-        cmd = [os.path.join(args.bin, check["program"])] + check["args"] + [
+        # "{models}" in an argument is the models folder (a model checked by --weights, not as the zoo row)
+        cmd = [os.path.join(args.bin, check["program"])] + [a.replace("{models}", models_dir) for a in check["args"]] + [
             "--data-dir", args.data_dir, "--output-dir", out, "--quiet"]
         run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if run.returncode != 0:

@@ -42,7 +42,9 @@ echo "== medical fusion (the two brain slices; the official multi_focus model on
 echo "== training curves"
 mkdir -p "$here/docs/results"
 python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" \
-  "depth x4 CU-Net (fine-tuned)=$here/models/depth-x4-cunet.train_log.csv" "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv" \
+  "depth x4 CU-Net v2 (fine-tuned)=$here/models/depth-x4-cunet-v2.train_log.csv" \
+  "depth x4 CU-Net v3 (edge-weighted, from v2)=$here/models/depth-x4-cunet.train_log.csv@7407" \
+  "NIR x4 LMCSC=$here/models/nir-x4-lmcsc.train_log.csv" \
   "NIR x4 CU-Net=$here/models/nir-x4-cunet.train_log.csv" \
   "NIR x2 LMCSC (fine-tuned)=$here/models/nir-x2-lmcsc.train_log.csv" \
   "NIR x2 CU-Net (fine-tuned)=$here/models/nir-x2-cunet.train_log.csv" \
