@@ -35,6 +35,10 @@ python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/multi_focus.pt
 "$build/mcsc-task-multi-focus" --data-dir "$shared/data" --no-train --no-classical --no-csr --weights "$out/multi_focus.mcsc" \
   --output-dir "$out/multi-focus" --quiet
 
+echo "== multi-exposure fusion (the four real pairs, full images: average, Mertens, zoo, official; --no-csr)"
+python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/multi_exposure.pth" "$out/multi_exposure.mcsc" >/dev/null
+"$build/mcsc-task-multi-exposure" --data-dir "$shared/data" --no-train --no-classical --no-csr --weights "$out/multi_exposure.mcsc" \
+  --output-dir "$out/multi-exposure" --quiet
 echo "== medical fusion (the two brain slices; the official multi_focus model on them replicated to RGB)"
 "$build/mcsc-task-medical-fusion" --data-dir "$shared/data" --no-train --no-classical --no-csr --weights "$out/multi_focus.mcsc" \
   --output-dir "$out/medical" --quiet
@@ -52,5 +56,6 @@ python3 "$here/tools/plot_training.py" "$here/docs/results/training_curves.svg" 
   "flash sigma 50 CU-Net (fine-tuned)=$here/models/flash-denoise50-cunet.train_log.csv" \
   "flash sigma 75 CU-Net (fine-tuned)=$here/models/flash-denoise75-cunet.train_log.csv" \
   "multi-focus CU-Net=$here/models/multi-focus-cunet.train_log.csv" \
+  "multi-exposure CU-Net (fine-tuned, Mertens targets)=$here/models/multi-exposure-cunet.train_log.csv" \
   "medical CU-Net (fine-tuned)=$here/models/medical-fusion-cunet.train_log.csv"
 echo "tables: $out/*/table.txt; reports: $out/*/report.html"
