@@ -40,6 +40,17 @@ class Reporter {
   mcsc::ProgressBar m_progress;
 };
 
+/// One iteration into the run's trace (NaN where the solver has no such value) and the reporter.
+void record(RunResult& run, Reporter& reporter, int iteration, double objective, double primal, double dual,
+            double rho, double seconds) {
+  run.trace.objective.push_back(objective);
+  run.trace.primal.push_back(primal);
+  run.trace.dual.push_back(dual);
+  run.trace.rho.push_back(rho);
+  run.trace.seconds.push_back(seconds);
+  reporter.iteration(iteration, objective, primal, dual, rho, seconds);
+}
+
 /// FISTA-family options from the settings.
 mcsc::FistaOptions fista_options(const Settings& s, double lambda, bool accelerate) {
   mcsc::FistaOptions o;
@@ -74,11 +85,7 @@ RunResult run_proximal(const std::string& name, const char* problem, const Setti
   Reporter reporter(name, s.iterations, s.print_interval());
   const auto start = std::chrono::steady_clock::now();
   const auto callback = [&](const mcsc::FistaIterate<T, ExecSpace>& it) {
-    const double t = since(start);
-    run.trace.objective.push_back(it.objective);
-    for (auto* v : {&run.trace.primal, &run.trace.dual, &run.trace.rho}) v->push_back(nan_value);
-    run.trace.seconds.push_back(t);
-    reporter.iteration(it.iteration, it.objective, nan_value, nan_value, nan_value, t);
+    record(run, reporter, it.iteration, it.objective, nan_value, nan_value, nan_value, since(start));
     return true;
   };
   const mcsc::FistaResult<T, ExecSpace> result = solve(callback);
@@ -150,13 +157,7 @@ RunResult run_solver(const std::string& name, const Settings& s, const Problem& 
     Reporter reporter(name, s.iterations, s.print_interval());
     const auto start = std::chrono::steady_clock::now();
     const auto result = mcsc::admm_cbpdn(pb.weights, pb.signal, o, [&](const mcsc::AdmmIterate<T, ExecSpace>& it) {
-      const double t = since(start);
-      run.trace.objective.push_back(it.objective);
-      run.trace.primal.push_back(it.primal_residual);
-      run.trace.dual.push_back(it.dual_residual);
-      run.trace.rho.push_back(it.rho);
-      run.trace.seconds.push_back(t);
-      reporter.iteration(it.iteration, it.objective, it.primal_residual, it.dual_residual, it.rho, t);
+      record(run, reporter, it.iteration, it.objective, it.primal_residual, it.dual_residual, it.rho, since(start));
       return true;
     });
     run.total_seconds = since(start);
@@ -184,11 +185,7 @@ RunResult run_solver(const std::string& name, const Settings& s, const Problem& 
     const auto start = std::chrono::steady_clock::now();
     const auto result = mcsc::common_unique(
         D, D, D, D, pb.signal, pb.guide_signal, o, {}, [&](const mcsc::CommonUniqueIterate<T, ExecSpace>& it) {
-          const double t = since(start);
-          run.trace.objective.push_back(it.objective);
-          for (auto* v : {&run.trace.primal, &run.trace.dual, &run.trace.rho}) v->push_back(nan_value);
-          run.trace.seconds.push_back(t);
-          reporter.iteration(it.iteration, it.objective, nan_value, nan_value, nan_value, t);
+          record(run, reporter, it.iteration, it.objective, nan_value, nan_value, nan_value, since(start));
           return true;
         });
     run.total_seconds = since(start);
