@@ -545,6 +545,11 @@ TEMPLATE_LIST_TEST_CASE("a DeviceImageSet cuts the sampler's batch from its draw
   auto wrong = make_tensor<T, Space>("wrong", {B, 1, P, P});
   typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
   REQUIRE_THROWS_WITH(set.gather(draws, {}, wrong, wrong, wrong), Catch::Contains("mcsc::DeviceImageSet::gather"));
+  if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename Space::memory_space>::accessible) {
+    set_memory_budget(1000);  // bytes: less than the images' copy (3 x 3 x 2 x ~500 floats)
+    REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(images)), Catch::Contains("the training images (3) needs about"));
+    set_memory_budget(0);
+  }
 }
 
 TEST_CASE("the trainer refuses bad data", "[trainer][errors]") {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "mcsc/core/memory.hpp"
 #include "mcsc/core/tensor.hpp"
 
 namespace mcsc {
@@ -139,7 +140,9 @@ class PatchSampler {
 
 /// The images of a PatchSampler in a memory space (one copy, at construction): the trainer cuts
 /// its batches there from the sampler's draws, so a step moves only the draws (and the noise, for
-/// denoising) across memory spaces, not the patches.
+/// denoising) across memory spaces, not the patches. On a host backend this is a second copy of
+/// the images beside the ImageTriplets (92 MB for depth_train's 29 scenes); the constructor
+/// checks it against the memory budget there.
 template <class T, class ExecSpace = Kokkos::DefaultExecutionSpace>
 class DeviceImageSet {
  public:
@@ -158,6 +161,9 @@ class DeviceImageSet {
                    "'" << im.name << "' has " << im.channels << " channels, the first image " << m_channels);
       total += im.input.size();
     }
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
+      require_memory("mcsc::DeviceImageSet", "the training images (" + std::to_string(images.size()) + ")",
+                     3.0 * sizeof(float) * double(total));
     m_input = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::input", total);
     m_guide = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::guide", total);
     m_target = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::target", total);
