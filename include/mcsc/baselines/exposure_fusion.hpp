@@ -35,8 +35,15 @@ struct MertensOptions {
   int levels = 0;          ///< pyramid levels; 0: floor(log2(min(H, W))), the authors' choice
 };
 
-/// The authors' pyramid filter, [1 4 6 4 1] / 16.
-inline std::vector<double> pyramid_filter() { return {0.0625, 0.25, 0.375, 0.25, 0.0625}; }
+/// Tap k (0-4) of the authors' pyramid filter, [1 4 6 4 1] / 16 (usable in kernels).
+KOKKOS_INLINE_FUNCTION double pyramid_tap(int k) { return (k == 2 ? 6.0 : (k == 1 || k == 3) ? 4.0 : 1.0) / 16.0; }
+
+/// The authors' pyramid filter, [1 4 6 4 1] / 16, as the separable filters take it.
+inline std::vector<double> pyramid_filter() {
+  std::vector<double> f(5);
+  for (int k = 0; k < 5; ++k) f[std::size_t(k)] = pyramid_tap(k);
+  return f;
+}
 
 /// The number of pyramid levels of an H x W image by default: floor(log2(min(H, W))), at least 1.
 inline int default_pyramid_levels(std::int64_t height, std::int64_t width) {
@@ -83,7 +90,6 @@ void pyramid_up(const Src& src, const Dst& dst) {
   Kokkos::parallel_for(
       "mcsc::pyramid_up", Kokkos::RangePolicy<typename Dst::execution_space>(0, std::int64_t(dst.size())),
       KOKKOS_LAMBDA(const std::int64_t id) {
-        const double f[5] = {0.0625, 0.25, 0.375, 0.25, 0.0625};
         const Pixel p = unflatten(id, C, H, W);
         // Row Y = i + 2 + t of the zero-inserted image holds 4 x padded row (Y / 2) when Y is
         // even; padded row a is src row clamp(a - 1, 0, h - 1).
@@ -91,12 +97,12 @@ void pyramid_up(const Src& src, const Dst& dst) {
         for (int t = -2; t <= 2; ++t) {
           const int Y = p.i + 2 + t;
           if (Y % 2 != 0) continue;
-          const int r = math::min(math::max(Y / 2 - 1, 0), h - 1);
+          const int r = Impl::border_index(Y / 2 - 1, h, ImageBorder::replicate);
           for (int u = -2; u <= 2; ++u) {
             const int X = p.j + 2 + u;
             if (X % 2 != 0) continue;
-            const int s = math::min(math::max(X / 2 - 1, 0), w - 1);
-            acc += f[t + 2] * f[u + 2] * double(src(p.n, p.c, r, s));
+            const int s = Impl::border_index(X / 2 - 1, w, ImageBorder::replicate);
+            acc += pyramid_tap(t + 2) * pyramid_tap(u + 2) * double(src(p.n, p.c, r, s));
           }
         }
         dst(p.n, p.c, p.i, p.j) = T(4 * acc);
@@ -179,8 +185,8 @@ void mertens_weights(const Img& image, const Wt& weights, const MertensOptions& 
       KOKKOS_LAMBDA(const std::int64_t id) {
         const Pixel p = unflatten(id, 1, H, W);
         auto grey = [&](int i, int j) {
-          i = math::min(math::max(i, 0), H - 1);
-          j = math::min(math::max(j, 0), W - 1);
+          i = Impl::border_index(i, H, ImageBorder::replicate);
+          j = Impl::border_index(j, W, ImageBorder::replicate);
           if (C == 1) return double(image(p.n, 0, i, j));
           return 0.2989 * double(image(p.n, 0, i, j)) + 0.5870 * double(image(p.n, 1, i, j)) +
                  0.1140 * double(image(p.n, 2, i, j));
