@@ -93,6 +93,23 @@ void init(Net& net) {
   i.seed = 7;
   initialize(net.parameters(), i);
 }
+// The images as device tensors, {input, guide, target} of (1, C, H, W) each.
+template <class T, class Space>
+std::vector<std::array<Tensor4<T, Space>, 3>> device_images(const std::vector<ImageTriplet>& images) {
+  std::vector<std::array<Tensor4<T, Space>, 3>> out;
+  for (const auto& im : images) {
+    std::array<Tensor4<T, Space>, 3> t;
+    const std::vector<float>* planes[3] = {&im.input, &im.guide, &im.target};
+    for (std::size_t k = 0; k < 3; ++k) {
+      t[k] = make_tensor<T, Space>(im.name, {1, im.channels, im.height, im.width});
+      auto h = Kokkos::create_mirror_view(t[k]);
+      for (std::size_t e = 0; e < h.size(); ++e) h.data()[e] = T((*planes[k])[e]);
+      Kokkos::deep_copy(t[k], h);
+    }
+    out.push_back(t);
+  }
+  return out;
+}
 }  // namespace
 
 TEST_CASE("training reduces the loss on real patches and logs every epoch", "[trainer]") {
@@ -542,6 +559,50 @@ TEMPLATE_LIST_TEST_CASE("a DeviceImageSet cuts the sampler's batch from its draw
       if (sigma > 0) REQUIRE(gx.data()[k] != gt.data()[k]);  // the noise is there
     }
   }
+  // The same set from device tensors gathers the same batch, and a sampler of the set's sizes
+  // draws the same as the one of the images.
+  const auto tensors = device_images<T, Space>(images);
+  const DeviceImageSet<T, Space> from_tensors(tensors);
+  REQUIRE(from_tensors.sizes() == set.sizes());
+  REQUIRE(from_tensors.channels() == C);
+  {
+    const PatchSampler of_images(images, P, true, 0.1), of_sizes(C, from_tensors.sizes(), P, true, 0.1);
+    std::vector<int> d1(4 * B), d2(4 * B);
+    std::vector<double> n1(std::size_t(B * C * P * P)), n2(n1.size());
+    std::mt19937_64 r1(9), r2(9);
+    of_images.draw(r1, B, d1.data(), n1.data());
+    of_sizes.draw(r2, B, d2.data(), n2.data());
+    REQUIRE(d1 == d2);
+    REQUIRE(n1 == n2);
+    typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
+    auto hdraws = Kokkos::create_mirror_view(draws);
+    std::copy(d1.begin(), d1.end(), hdraws.data());
+    Kokkos::deep_copy(draws, hdraws);
+    auto x1 = make_tensor<T, Space>("x1", {B, C, P, P}), x2 = make_tensor_like("x2", x1);
+    auto y1 = make_tensor_like("y1", x1), y2 = make_tensor_like("y2", x1);
+    auto t1 = make_tensor_like("t1", x1), t2 = make_tensor_like("t2", x1);
+    set.gather(draws, {}, x1, y1, t1);
+    from_tensors.gather(draws, {}, x2, y2, t2);
+    REQUIRE(max_abs_diff(x1, x2) == 0);
+    REQUIRE(max_abs_diff(y1, y2) == 0);
+    REQUIRE(max_abs_diff(t1, t2) == 0);
+    using H = Kokkos::View<T****, Kokkos::LayoutRight, Kokkos::HostSpace>;
+    H hx("hx", B, C, P, P);
+    REQUIRE_THROWS_WITH(of_sizes.sample(r2, hx, hx, hx), Catch::Contains("DeviceImageSet::gather"));
+    REQUIRE_THROWS_WITH(PatchSampler(C, {{20, 8}}, P, false), Catch::Contains("image 0 (8x20) is smaller than"));
+  }
+  {  // bad tensors: named by their index
+    auto bad = tensors;
+    bad[1][2] = make_tensor<T, Space>("short target", {1, C, 5, 5});
+    REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(bad)), Catch::Contains("image 1") && Catch::Contains("short target"));
+    bad = tensors;
+    bad[2][0] = make_tensor<T, Space>("two images", {2, C, 26, 23});
+    REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(bad)), Catch::Contains("image 2") && Catch::Contains("(1, C, H, W)"));
+    bad = tensors;
+    bad[0][1] = make_tensor_like("nan guide", tensors[0][1]);
+    Kokkos::deep_copy(bad[0][1], T(std::numeric_limits<double>::quiet_NaN()));
+    REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(bad)), Catch::Contains("image 0") && Catch::Contains("NaN"));
+  }
   auto wrong = make_tensor<T, Space>("wrong", {B, 1, P, P});
   typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
   REQUIRE_THROWS_WITH(set.gather(draws, {}, wrong, wrong, wrong), Catch::Contains("mcsc::DeviceImageSet::gather"));
@@ -604,6 +665,37 @@ std::int64_t allocations_for(const Config& config, const std::vector<ImageTriple
   return g_allocations;
 }
 }  // namespace
+
+TEST_CASE("a trainer fed device tensors runs bit for bit as one fed the same images on the host", "[trainer][patches]") {
+  using Space = Kokkos::DefaultExecutionSpace;
+  std::vector<ImageTriplet> images{synthetic_triplet(), synthetic_triplet()};
+  images[1].name = "flipped";
+  std::reverse(images[1].target.begin(), images[1].target.end());
+  const auto run = [&](bool device, double noise) {
+    CuNet<float, Space> net(small_cunet());
+    init(net);
+    auto options = small_options(2);
+    options.steps_per_epoch = 3;
+    options.input_noise = noise;
+    Trainer<CuNet<float, Space>> trainer(net, options);
+    const auto records =
+        device ? trainer.fit(DeviceImageSet<float, Space>(device_images<float, Space>(images)), {images[0]})
+               : trainer.fit(images, {images[0]});
+    REQUIRE(records.size() == 2);
+    REQUIRE((std::isfinite(records[1].validation_psnr) && records[1].validation_psnr != 0));  // validated
+    const auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), net.parameters().values());
+    return std::vector<float>(values.data(), values.data() + values.size());
+  };
+  for (const double noise : {0.0, 0.05}) {
+    CAPTURE(noise);
+    const auto host = run(false, noise), device = run(true, noise);
+    REQUIRE(host == device);
+    CuNet<float, Space> fresh(small_cunet());
+    init(fresh);
+    const auto start = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), fresh.parameters().values());
+    REQUIRE(host != std::vector<float>(start.data(), start.data() + start.size()));  // it trained
+  }
+}
 
 TEST_CASE("no allocation inside a training step after the first", "[trainer][memory]") {
   using Space = Kokkos::DefaultExecutionSpace;

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -50,20 +51,32 @@ class PatchSampler {
                const char* fn = "mcsc::PatchSampler")
       : m_images(&images), m_patch(patch), m_augment(augment), m_input_noise(input_noise) {
     MCSC_REQUIRE(!images.empty(), fn, "no images");
-    MCSC_REQUIRE(patch > 0, fn, "patch size must be > 0");
-    MCSC_REQUIRE(input_noise >= 0 && std::isfinite(input_noise), fn, "input noise must be >= 0, got " << input_noise);
     for (const auto& im : images) {
       im.check(fn);
       MCSC_REQUIRE(im.channels == images[0].channels, fn,
                    "'" << im.name << "' has " << im.channels << " channels, '" << images[0].name << "' "
                        << images[0].channels);
-      MCSC_REQUIRE(im.height >= patch && im.width >= patch, fn,
-                   "'" << im.name << "' (" << im.width << "x" << im.height << ") is smaller than the " << patch
-                       << "x" << patch << " patches");
+      m_sizes.push_back({im.height, im.width});
     }
+    m_channels = images[0].channels;
+    check_sizes(fn, [&](std::size_t k) { return "'" + images[k].name + "'"; });
   }
 
-  int channels() const { return (*m_images)[0].channels; }
+  /// A sampler of images it does not hold, known by their sizes ({height, width} each) and
+  /// channel count (DeviceImageSet::sizes(), channels()): it draws (draw()) but cannot cut
+  /// (sample() throws). Its draws are those of a sampler of images of the same sizes.
+  PatchSampler(int channels, std::vector<std::array<int, 2>> sizes, int patch, bool augment, double input_noise = 0,
+               const char* fn = "mcsc::PatchSampler")
+      : m_images(nullptr), m_sizes(std::move(sizes)), m_channels(channels), m_patch(patch), m_augment(augment),
+        m_input_noise(input_noise) {
+    MCSC_REQUIRE(!m_sizes.empty(), fn, "no images");
+    MCSC_REQUIRE(channels > 0, fn, "channels must be > 0, got " << channels);
+    check_sizes(fn, [](std::size_t k) { return "image " + std::to_string(k); });
+  }
+
+  int channels() const { return m_channels; }
+  /// Number of images it draws from.
+  std::size_t images() const { return m_sizes.size(); }
 
   int patch() const { return m_patch; }
   bool has_input_noise() const { return m_input_noise > 0; }
@@ -78,12 +91,11 @@ class PatchSampler {
     const std::size_t per_patch = std::size_t(channels()) * std::size_t(m_patch) * std::size_t(m_patch);
     std::normal_distribution<double> normal(0.0, 1.0);
     for (int b = 0; b < batch; ++b) {
-      const std::size_t k = std::size_t(rng() % m_images->size());
-      const auto& im = (*m_images)[k];
+      const std::size_t k = std::size_t(rng() % m_sizes.size());
       int* d = draws + 4 * b;
       d[0] = int(k);
-      d[1] = int(rng() % std::uint64_t(im.height - m_patch + 1));
-      d[2] = int(rng() % std::uint64_t(im.width - m_patch + 1));
+      d[1] = int(rng() % std::uint64_t(m_sizes[k][0] - m_patch + 1));
+      d[2] = int(rng() % std::uint64_t(m_sizes[k][1] - m_patch + 1));
       d[3] = m_augment ? int(rng() % 8) : 0;  // the 8 flips/rotations of a square
       if (m_input_noise > 0)
         for (std::size_t e = 0; e < per_patch; ++e) noise[std::size_t(b) * per_patch + e] = m_input_noise * normal(rng);
@@ -95,6 +107,8 @@ class PatchSampler {
   /// device, bit for bit.
   template <class H>
   void sample(std::mt19937_64& rng, const H& x, const H& y, const H& target) const {
+    MCSC_REQUIRE(m_images != nullptr, "mcsc::PatchSampler::sample",
+                 "this sampler knows only its images' sizes (cut the batch with DeviceImageSet::gather)");
     using V = typename H::value_type;
     const int B = int(x.extent(0)), C = channels(), P = m_patch;
     std::vector<int> draws(4 * std::size_t(B));
@@ -132,7 +146,20 @@ class PatchSampler {
   }
 
  private:
-  const std::vector<ImageTriplet>* m_images;
+  template <class Name>
+  void check_sizes(const char* fn, const Name& name) const {
+    MCSC_REQUIRE(m_patch > 0, fn, "patch size must be > 0");
+    MCSC_REQUIRE(m_input_noise >= 0 && std::isfinite(m_input_noise), fn,
+                 "input noise must be >= 0, got " << m_input_noise);
+    for (std::size_t k = 0; k < m_sizes.size(); ++k)
+      MCSC_REQUIRE(m_sizes[k][0] >= m_patch && m_sizes[k][1] >= m_patch, fn,
+                   name(k) << " (" << m_sizes[k][1] << "x" << m_sizes[k][0] << ") is smaller than the " << m_patch
+                           << "x" << m_patch << " patches");
+  }
+
+  const std::vector<ImageTriplet>* m_images;  // null for a sampler of sizes
+  std::vector<std::array<int, 2>> m_sizes;    // per image: height, width
+  int m_channels = 0;
   int m_patch;
   bool m_augment;
   double m_input_noise;
@@ -152,44 +179,70 @@ class DeviceImageSet {
   using noise_type = Kokkos::View<double*, memory_space>;
 
   explicit DeviceImageSet(const std::vector<ImageTriplet>& images) {
-    MCSC_REQUIRE(!images.empty(), "mcsc::DeviceImageSet", "no images");
-    m_channels = images[0].channels;
-    std::size_t total = 0;
+    const char* fn = "mcsc::DeviceImageSet";
+    MCSC_REQUIRE(!images.empty(), fn, "no images");
+    std::vector<std::array<int, 2>> sizes;
     for (const auto& im : images) {
-      im.check("mcsc::DeviceImageSet");
-      MCSC_REQUIRE(im.channels == m_channels, "mcsc::DeviceImageSet",
-                   "'" << im.name << "' has " << im.channels << " channels, the first image " << m_channels);
-      total += im.input.size();
+      im.check(fn);
+      MCSC_REQUIRE(im.channels == images[0].channels, fn,
+                   "'" << im.name << "' has " << im.channels << " channels, the first image " << images[0].channels);
+      sizes.push_back({im.height, im.width});
     }
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
-      require_memory("mcsc::DeviceImageSet", "the training images (" + std::to_string(images.size()) + ")",
-                     3.0 * sizeof(float) * double(total));
-    m_input = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::input", total);
-    m_guide = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::guide", total);
-    m_target = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::target", total);
-    m_layout = Kokkos::View<std::int64_t* [3], memory_space>("mcsc::DeviceImageSet::layout", images.size());
+    allocate(fn, images[0].channels, std::move(sizes));
     auto hi = Kokkos::create_mirror_view(m_input), hg = Kokkos::create_mirror_view(m_guide),
          ht = Kokkos::create_mirror_view(m_target);
-    auto hl = Kokkos::create_mirror_view(m_layout);
     std::size_t at = 0;
-    for (std::size_t k = 0; k < images.size(); ++k) {
-      const auto& im = images[k];
-      hl(k, 0) = std::int64_t(at);
-      hl(k, 1) = im.height;
-      hl(k, 2) = im.width;
+    for (const auto& im : images)
       for (std::size_t e = 0; e < im.input.size(); ++e, ++at) {
         hi(at) = im.input[e];
         hg(at) = im.guide[e];
         ht(at) = im.target[e];
       }
-    }
     Kokkos::deep_copy(m_input, hi);
     Kokkos::deep_copy(m_guide, hg);
     Kokkos::deep_copy(m_target, ht);
-    Kokkos::deep_copy(m_layout, hl);
+  }
+
+  /// The same set from images already in this memory space: images[k] = {input, guide, target},
+  /// three (1, C, H, W) tensors of one shape (C the same for every image, values finite), copied
+  /// (as float) on the device; nothing crosses memory spaces but the sizes. Throws naming the
+  /// image's index.
+  explicit DeviceImageSet(const std::vector<std::array<Tensor4<T, ExecSpace>, 3>>& images) {
+    const char* fn = "mcsc::DeviceImageSet";
+    MCSC_REQUIRE(!images.empty(), fn, "no images");
+    std::vector<std::array<int, 2>> sizes;
+    for (std::size_t k = 0; k < images.size(); ++k) {
+      const Shape4 s = shape_of(images[k][0]);
+      MCSC_REQUIRE(s.n == 1 && s.c == shape_of(images[0][0]).c, fn,
+                   "image " << k << " is " << s << ": each image must be one (1, C, H, W) tensor, C "
+                            << shape_of(images[0][0]).c << " as image 0");
+      for (const auto& t : images[k]) {
+        MCSC_REQUIRE(shape_of(t) == s, fn, "image " << k << ": input " << s << " but '" << t.label() << "' " << shape_of(t));
+        MCSC_REQUIRE(count_nonfinite(t) == 0, fn, "image " << k << ": '" << t.label() << "' holds NaN/Inf values");
+      }
+      MCSC_REQUIRE(s.h <= std::numeric_limits<int>::max() && s.w <= std::numeric_limits<int>::max(), fn,
+                   "image " << k << " is " << s << ": sides beyond int");
+      sizes.push_back({int(s.h), int(s.w)});
+    }
+    allocate(fn, shape_of(images[0][0]).c, std::move(sizes));
+    std::int64_t at = 0;
+    for (const auto& im : images) {
+      const auto in = Impl::flat(im[0]), gd = Impl::flat(im[1]), tg = Impl::flat(im[2]);
+      const auto input = m_input, guide = m_guide, target = m_target;
+      Kokkos::parallel_for(
+          "mcsc::DeviceImageSet::copy", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(in.extent(0))),
+          KOKKOS_LAMBDA(const std::int64_t e) {
+            input(at + e) = float(in(e));
+            guide(at + e) = float(gd(e));
+            target(at + e) = float(tg(e));
+          });
+      at += std::int64_t(in.extent(0));
+    }
   }
 
   int channels() const { return m_channels; }
+  /// Each image's {height, width}, in order (for a PatchSampler of this set: its draws index it).
+  const std::vector<std::array<int, 2>>& sizes() const { return m_sizes; }
 
   /// x, y, target (B, C, P, P) = the patches of `draws` (B rows), x = target + noise when `noise`
   /// is not empty (B C P^2 values, flat over x): the values PatchSampler::sample makes from the
@@ -224,7 +277,33 @@ class DeviceImageSet {
   }
 
  private:
+  /// The views for `sizes` images of `channels` planes (checked against the memory budget on a
+  /// host backend, where they are a second copy) and their layout.
+  void allocate(const char* fn, int channels, std::vector<std::array<int, 2>> sizes) {
+    m_channels = channels;
+    m_sizes = std::move(sizes);
+    std::size_t total = 0;
+    for (const auto& hw : m_sizes) total += std::size_t(channels) * std::size_t(hw[0]) * std::size_t(hw[1]);
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
+      require_memory(fn, "the training images (" + std::to_string(m_sizes.size()) + ")",
+                     3.0 * sizeof(float) * double(total));
+    m_input = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::input", total);
+    m_guide = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::guide", total);
+    m_target = Kokkos::View<float*, memory_space>("mcsc::DeviceImageSet::target", total);
+    m_layout = Kokkos::View<std::int64_t* [3], memory_space>("mcsc::DeviceImageSet::layout", m_sizes.size());
+    auto hl = Kokkos::create_mirror_view(m_layout);
+    std::int64_t at = 0;
+    for (std::size_t k = 0; k < m_sizes.size(); ++k) {
+      hl(k, 0) = at;
+      hl(k, 1) = m_sizes[k][0];
+      hl(k, 2) = m_sizes[k][1];
+      at += std::int64_t(channels) * m_sizes[k][0] * m_sizes[k][1];
+    }
+    Kokkos::deep_copy(m_layout, hl);
+  }
+
   int m_channels = 0;
+  std::vector<std::array<int, 2>> m_sizes;  // per image: height, width (host)
   Kokkos::View<float*, memory_space> m_input, m_guide, m_target;
   Kokkos::View<std::int64_t* [3], memory_space> m_layout;  // per image: offset, height, width
 };

@@ -220,11 +220,20 @@ class Trainer {
   /// Trains until options.epochs epochs are done (counting resumed ones); returns this call's
   /// epoch records. validation may be empty (PSNR then 0, no best checkpoint).
   std::vector<EpochRecord> fit(const std::vector<ImageTriplet>& train, const std::vector<ImageTriplet>& validation) {
-    PatchSampler sampler(train, m_options.patch_size, m_options.augment, m_options.input_noise);
+    const PatchSampler sampler(train, m_options.patch_size, m_options.augment, m_options.input_noise,
+                               "mcsc::Trainer::fit");  // checks the images, naming them
+    return fit(DeviceImageSet<T, ExecSpace>(train), validation);  // the one copy of the training images
+  }
+
+  /// The same, on training images already in the execution space's memory (a DeviceImageSet, made
+  /// from ImageTriplets or from device tensors): the same draws, so the same run bit for bit as
+  /// fit() on the ImageTriplets the set holds.
+  std::vector<EpochRecord> fit(const DeviceImageSet<T, ExecSpace>& images, const std::vector<ImageTriplet>& validation) {
+    const PatchSampler sampler(images.channels(), images.sizes(), m_options.patch_size, m_options.augment,
+                               m_options.input_noise, "mcsc::Trainer::fit");
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
     const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
-    const DeviceImageSet<T, ExecSpace> images(train);  // the one copy of the training images
     m_noise = {};
     m_hnoise = {};
     if (sampler.has_input_noise()) {
