@@ -234,7 +234,7 @@ TEST_CASE("16-bit PNG: write / read round trips are exact", "[image_io][png16]")
     im.pixels[2] = 256;
     const std::string path = tmp / ("depth" + std::to_string(channels) + ".png");
     write_png16(path, im, PixelScale::file);
-    REQUIRE(!fs::exists(path + ".tmp"));
+    REQUIRE(!fs::exists(temporary_path_for(path)));
     const Image raw = read_image(path, PixelScale::file);
     REQUIRE(raw.sixteen_bit);
     REQUIRE(raw.width == 203);

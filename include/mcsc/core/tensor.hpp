@@ -157,27 +157,29 @@ void from_host(const V& v, const H& host) {
   Kokkos::deep_copy(v, m);
 }
 
+namespace Impl {
+/// Fills v, in flat order, with samples of `dist` from std::mt19937_64(seed) on the host.
+template <class V, class Distribution>
+void fill_random(const V& v, std::uint64_t seed, Distribution dist) {
+  auto h = Kokkos::create_mirror_view(v);
+  auto hf = Impl::flat(h);
+  std::mt19937_64 gen(seed);
+  for (std::size_t i = 0; i < hf.extent(0); ++i) hf(i) = typename V::value_type(dist(gen));
+  Kokkos::deep_copy(v, h);
+}
+}  // namespace Impl
+
 /// Fills v with independent N(mean, stddev^2) samples from a seeded host generator, so the
 /// values do not depend on the execution space.
 template <class V>
 void fill_normal(const V& v, std::uint64_t seed, double mean = 0.0, double stddev = 1.0) {
-  auto h = Kokkos::create_mirror_view(v);
-  auto hf = Impl::flat(h);
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> dist(mean, stddev);
-  for (std::size_t i = 0; i < hf.extent(0); ++i) hf(i) = typename V::value_type(dist(gen));
-  Kokkos::deep_copy(v, h);
+  Impl::fill_random(v, seed, std::normal_distribution<double>(mean, stddev));
 }
 
 /// Fills v with U(lo, hi) samples from a seeded host generator.
 template <class V>
 void fill_uniform(const V& v, std::uint64_t seed, double lo = 0.0, double hi = 1.0) {
-  auto h = Kokkos::create_mirror_view(v);
-  auto hf = Impl::flat(h);
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  for (std::size_t i = 0; i < hf.extent(0); ++i) hf(i) = typename V::value_type(dist(gen));
-  Kokkos::deep_copy(v, h);
+  Impl::fill_random(v, seed, std::uniform_real_distribution<double>(lo, hi));
 }
 
 /// <a, b> accumulated in double.

@@ -232,20 +232,10 @@ inline void write_png(const std::string& path, const Image& image) {
     const float clamped = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
     bytes[i] = static_cast<unsigned char>(std::lround(clamped * 255.0f));
   }
-  const std::string tmp = path + ".tmp";
-  errno = 0;
-  const int ok = stbi_write_png(tmp.c_str(), image.width, image.height, image.channels, bytes.data(),
-                                image.width * image.channels);
-  if (!ok) {
-    const int saved = errno;
-    std::remove(tmp.c_str());
-    MCSC_REQUIRE(false, fn, "cannot write '" << tmp << "'" << (saved ? std::string(": ") + std::strerror(saved) : ""));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    std::remove(tmp.c_str());
-    MCSC_REQUIRE(false, fn, "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(saved));
-  }
+  write_file_atomically(fn, path, [&](const std::string& tmp) {
+    return stbi_write_png(tmp.c_str(), image.width, image.height, image.channels, bytes.data(),
+                          image.width * image.channels) != 0;
+  });
 }
 
 namespace Impl {
@@ -348,23 +338,10 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
   Impl::png_chunk(png, "IDAT", Impl::zlib_stored(raw));
   Impl::png_chunk(png, "IEND", {});
 
-  const std::string tmp = path + ".tmp";
-  {
-    errno = 0;
+  write_file_atomically(fn, path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    const bool ok = out && out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size())) && out.flush();
-    if (!ok) {
-      const int saved = errno;
-      out.close();
-      std::remove(tmp.c_str());
-      MCSC_REQUIRE(false, fn, "cannot write '" << tmp << "'" << (saved ? std::string(": ") + std::strerror(saved) : ""));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    std::remove(tmp.c_str());
-    MCSC_REQUIRE(false, fn, "cannot rename '" << tmp << "' to '" << path << "': " << std::strerror(saved));
-  }
+    return out && out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size())) && out.flush();
+  });
 }
 
 /// The one rule for images with an alpha channel (gray + alpha, RGBA), which every loader of the

@@ -153,12 +153,7 @@ void resample_axis(const Src& src, const Dst& dst, int axis, const ResizeTable& 
   if (axis == 2) {
     Kokkos::parallel_for(
         "mcsc::imresize_bicubic::rows", Kokkos::RangePolicy<Exec>(0, total), KOKKOS_LAMBDA(const std::int64_t id) {
-          const int j = int(id % W);
-          std::int64_t t = id / W;
-          const int i = int(t % H);
-          t /= H;
-          const int c = int(t % C);
-          const int n = int(t / C);
+          const auto [n, c, i, j] = unflatten(id, C, H, W);
           T acc = 0;
           for (int p = 0; p < taps; ++p) acc += weights(i, p) * T(src(n, c, indices(i, p), j));
           dst(n, c, i, j) = acc;
@@ -167,12 +162,7 @@ void resample_axis(const Src& src, const Dst& dst, int axis, const ResizeTable& 
     Kokkos::parallel_for(
         "mcsc::imresize_bicubic::columns", Kokkos::RangePolicy<Exec>(0, total),
         KOKKOS_LAMBDA(const std::int64_t id) {
-          const int j = int(id % W);
-          std::int64_t t = id / W;
-          const int i = int(t % H);
-          t /= H;
-          const int c = int(t % C);
-          const int n = int(t / C);
+          const auto [n, c, i, j] = unflatten(id, C, H, W);
           T acc = 0;
           for (int p = 0; p < taps; ++p) acc += weights(j, p) * T(src(n, c, i, indices(j, p)));
           dst(n, c, i, j) = acc;

@@ -4,6 +4,8 @@
 /// a folder, a device, a pipe) with a message naming it, before opening it. (A folder opened as
 /// a stream reports a size of 2^63 - 1 bytes, which readers then tried to allocate.)
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -51,6 +53,30 @@ inline void remove_stale_temporaries(const std::string& path) {
     const long pid = std::stol(digits);
     std::error_code removed;  // a file that cannot be removed does not stop the scan
     if (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)) fs::remove(it->path(), removed);
+  }
+}
+
+/// Writes `path` atomically: write(tmp) writes the whole file to tmp = temporary_path_for(path)
+/// (closing it) and returns whether that worked; then tmp is renamed to path. A reader sees the
+/// old file or the new one, never a part. On failure tmp is removed and mcsc::Error names
+/// `function`, the file and the system's reason (errno), where there is one. The checkpoints,
+/// images and training logs are written through it.
+template <class Write>
+void write_file_atomically(const char* function, const std::string& path, Write&& write) {
+  remove_stale_temporaries(path);
+  const std::string tmp = temporary_path_for(path);
+  errno = 0;
+  const bool ok = write(tmp);
+  const int saved = errno;
+  const auto reason = [](int e) { return e ? std::string(": ") + std::strerror(e) : std::string(); };
+  if (!ok) {
+    std::remove(tmp.c_str());
+    MCSC_REQUIRE(false, function, "cannot write '" << tmp << "'" << reason(saved) << " (disk full or not writable?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    std::remove(tmp.c_str());
+    MCSC_REQUIRE(false, function, "cannot rename '" << tmp << "' to '" << path << "'" << reason(e));
   }
 }
 

@@ -27,13 +27,8 @@ struct Broadcast {
   KOKKOS_INLINE_FUNCTION typename V::value_type at(std::int64_t idx) const {
     using T = typename V::value_type;
     if (!present()) return T(1);
-    const int l = int(idx % W);
-    std::int64_t t = idx / W;
-    const int k = int(t % H);
-    t /= H;
-    const int j = int(t % C);
-    const int i = int(t / C);
-    return (*this)(i, j, k, l);
+    const Pixel p = unflatten(idx, C, H, W);
+    return (*this)(p.n, p.c, p.i, p.j);
   }
 };
 

@@ -148,12 +148,7 @@ void conv2d_reference(const X& x, const Wt& w, const Y& y, Conv2dOptions options
   Kokkos::parallel_for(
       "mcsc::conv2d_reference", Kokkos::RangePolicy<typename Y::execution_space>(0, std::int64_t(N) * O * H * W),
       KOKKOS_LAMBDA(const std::int64_t idx) {
-        const int j = int(idx % W);
-        std::int64_t t = idx / W;
-        const int i = int(t % H);
-        t /= H;
-        const int o = int(t % O);
-        const int n = int(t / O);
+        const auto [n, o, i, j] = unflatten(idx, O, H, W);
         T acc = 0;
         if (circular) {
           for (int c = 0; c < C; ++c)
@@ -189,12 +184,7 @@ void conv2d_adjoint_reference(const Y& y, const Wt& w, const X& x, Conv2dOptions
       "mcsc::conv2d_adjoint_reference",
       Kokkos::RangePolicy<typename X::execution_space>(0, std::int64_t(N) * C * H * W),
       KOKKOS_LAMBDA(const std::int64_t idx) {
-        const int u = int(idx % W);
-        std::int64_t t = idx / W;
-        const int r = int(t % H);
-        t /= H;
-        const int c = int(t % C);
-        const int n = int(t / C);
+        const auto [n, c, r, u] = unflatten(idx, C, H, W);
         T acc = 0;
         if (circular) {
           for (int o = 0; o < O; ++o)
@@ -231,12 +221,7 @@ void conv2d_weight_grad_reference(const X& x, const GY& gy, const GW& gw, Conv2d
       "mcsc::conv2d_weight_grad_reference",
       Kokkos::RangePolicy<typename GW::execution_space>(0, std::int64_t(O) * C * KH * KW),
       KOKKOS_LAMBDA(const std::int64_t idx) {
-        const int q = int(idx % KW);
-        std::int64_t t = idx / KW;
-        const int p = int(t % KH);
-        t /= KH;
-        const int c = int(t % C);
-        const int o = int(t / C);
+        const auto [o, c, p, q] = unflatten(idx, C, KH, KW);
         T acc = 0;
         if (circular) {
           for (int n = 0; n < N; ++n)

@@ -211,14 +211,9 @@ class FftConv2d {
     Kokkos::parallel_for(
         "mcsc::FftConv2d::crop", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(dst.size())),
         KOKKOS_LAMBDA(const std::int64_t idx) {
-          const int j = int(idx % W);
-          std::int64_t t = idx / W;
-          const int i = int(t % H);
-          t /= H;
-          const int c = int(t % C);
-          const int n = int(t / C);
-          const T v = scale * real(n * C + c, i, j);
-          dst(n, c, i, j) = accumulate ? dst(n, c, i, j) + v : v;
+          const Pixel p = unflatten(idx, C, H, W);
+          const T v = scale * real(p.n * C + p.c, p.i, p.j);
+          dst(p.n, p.c, p.i, p.j) = accumulate ? dst(p.n, p.c, p.i, p.j) + v : v;
         });
   }
 

@@ -382,40 +382,35 @@ CommonUniqueResult<typename Dictionary::scalar_type, typename Dictionary::execut
   for (int k = 0; k < options.max_iterations; ++k) {
     const double F_before = F;
     bool changed = false;
-    // Step 1: U, the CSC of x - Dc*C with Du.
-    lincomb(T(1), x, T(-1), dcC, xhat);
-    best.reset(U_new, duU_new);
-    inner.lambda = lu;
-    inner.lipschitz = result.lipschitz_u;
-    fista(Du, xhat, inner, U, keep_best);
-    {
-      const double rx_new = Impl::half_residual_squared(x, dcC, duU_new), nu_new = sum_abs(U_new);
-      const double F_new = Impl::common_unique_sum(rx_new, ry, nc, nu_new, nv, lc, lu, lv);
+    // Steps 1 and 2: one part's codes (U of x with Du, V of y with Hv) coded against the signal
+    // less its common part; kept when eq. 5 falls. `residual` and `norm` are that part's terms
+    // of F (rx and nu, or ry and nv), updated in place.
+    const auto unique_step = [&](const auto& dict, const tensor_type& signal, const tensor_type& common,
+                                 tensor_type& hat, tensor_type& codes, tensor_type& codes_new, tensor_type& recon,
+                                 tensor_type& recon_new, double lambda, double lipschitz, double& residual,
+                                 double& norm) {
+      lincomb(T(1), signal, T(-1), common, hat);
+      best.reset(codes_new, recon_new);
+      inner.lambda = lambda;
+      inner.lipschitz = lipschitz;
+      fista(dict, hat, inner, codes, keep_best);
+      const double residual_old = residual, norm_old = norm;
+      residual = Impl::half_residual_squared(signal, common, recon_new);
+      norm = sum_abs(codes_new);
+      const double F_new = Impl::common_unique_sum(rx, ry, nc, nu, nv, lc, lu, lv);
       if (F_new < F) {
-        std::swap(U, U_new);
-        std::swap(duU, duU_new);
-        rx = rx_new, nu = nu_new, F = F_new, changed = true;
+        std::swap(codes, codes_new);
+        std::swap(recon, recon_new);
+        F = F_new;
+        changed = true;
       } else {
+        residual = residual_old;
+        norm = norm_old;
         ++result.rejected_updates;
       }
-    }
-    // Step 2: V, the CSC of y - Hc*C with Hv.
-    lincomb(T(1), y, T(-1), hcC, yhat);
-    best.reset(V_new, hvV_new);
-    inner.lambda = lv;
-    inner.lipschitz = result.lipschitz_v;
-    fista(Hv, yhat, inner, V, keep_best);
-    {
-      const double ry_new = Impl::half_residual_squared(y, hcC, hvV_new), nv_new = sum_abs(V_new);
-      const double F_new = Impl::common_unique_sum(rx, ry_new, nc, nu, nv_new, lc, lu, lv);
-      if (F_new < F) {
-        std::swap(V, V_new);
-        std::swap(hvV, hvV_new);
-        ry = ry_new, nv = nv_new, F = F_new, changed = true;
-      } else {
-        ++result.rejected_updates;
-      }
-    }
+    };
+    unique_step(Du, x, dcC, xhat, U, U_new, duU, duU_new, lu, result.lipschitz_u, rx, nu);  // step 1
+    unique_step(Hv, y, hcC, yhat, V, V_new, hvV, hvV_new, lv, result.lipschitz_v, ry, nv);  // step 2
     // Step 3: C, the CSC of p = (x - Du*U, y - Hv*V) with [Dc; Hc] (eq. 11-12).
     lincomb(T(1), x, T(-1), duU, xhat);
     lincomb(T(1), y, T(-1), hvV, yhat);

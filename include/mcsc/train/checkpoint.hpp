@@ -167,17 +167,13 @@ inline void write_atomically(const std::string& path, std::vector<char>& bytes) 
   const std::uint64_t hash = fnv1a(bytes.data(), bytes.size());
   const char* h = reinterpret_cast<const char*>(&hash);
   bytes.insert(bytes.end(), h, h + 8);
-  remove_stale_temporaries(path);
-  const std::string tmp = temporary_path_for(path);
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  MCSC_REQUIRE(f != nullptr, fn, "cannot write '" << tmp << "'");
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-                  ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    MCSC_REQUIRE(false, fn, "writing '" << path << "' failed (disk full or not writable?)");
-  }
+  write_file_atomically(fn, path, [&](const std::string& tmp) {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr) return false;
+    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
+                    ::fsync(::fileno(f)) == 0;
+    return std::fclose(f) == 0 && ok;
+  });
 }
 }  // namespace Impl
 

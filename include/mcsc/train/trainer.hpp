@@ -525,11 +525,8 @@ class Trainer {
 
   /// The log, rewritten from the history (atomically: temporary file, then rename).
   void write_csv() const {
-    remove_stale_temporaries(m_options.csv_path);
-    const std::string tmp = temporary_path_for(m_options.csv_path);
-    {
+    write_file_atomically("mcsc::Trainer", m_options.csv_path, [&](const std::string& tmp) {
       std::ofstream csv(tmp, std::ios::trunc);
-      MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "cannot write '" << tmp << "'");
       csv.precision(8);
       csv << "epoch,train_loss,validation_psnr,learning_rate,seconds,best,event\n";
       for (const auto& r : m_history) {
@@ -538,10 +535,8 @@ class Trainer {
         csv << r.epoch << ',' << r.train_loss << ',' << r.validation_psnr << ',' << r.learning_rate << ','
             << r.seconds << ',' << int(r.best) << ",\"" << event << "\"\n";
       }
-      MCSC_REQUIRE(csv.good(), "mcsc::Trainer", "writing '" << tmp << "' failed");
-    }
-    MCSC_REQUIRE(std::rename(tmp.c_str(), m_options.csv_path.c_str()) == 0, "mcsc::Trainer",
-                 "cannot replace '" << m_options.csv_path << "'");
+      return bool(csv.flush());
+    });
   }
 
   Model* m_model;
