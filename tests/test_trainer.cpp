@@ -602,6 +602,12 @@ TEMPLATE_LIST_TEST_CASE("a DeviceImageSet cuts the sampler's batch from its draw
     bad[0][1] = make_tensor_like("nan guide", tensors[0][1]);
     Kokkos::deep_copy(bad[0][1], T(std::numeric_limits<double>::quiet_NaN()));
     REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(bad)), Catch::Contains("image 0") && Catch::Contains("NaN"));
+    if constexpr (std::is_same_v<T, double>) {  // finite in double, Inf as the float the set stores
+      bad = tensors;
+      bad[1][0] = make_tensor_like("huge input", tensors[1][0]);
+      Kokkos::deep_copy(bad[1][0], 1e300);
+      REQUIRE_THROWS_WITH((DeviceImageSet<T, Space>(bad)), Catch::Contains("beyond the range of float"));
+    }
   }
   auto wrong = make_tensor<T, Space>("wrong", {B, 1, P, P});
   typename DeviceImageSet<T, Space>::draws_type draws("draws", B);
@@ -668,8 +674,16 @@ std::int64_t allocations_for(const Config& config, const std::vector<ImageTriple
 
 TEST_CASE("a trainer fed device tensors runs bit for bit as one fed the same images on the host", "[trainer][patches]") {
   using Space = Kokkos::DefaultExecutionSpace;
+  // Two images of different, non-square sizes (a height/width mix-up in the sizes the sampler
+  // draws from, or in the tensors' layout, changes the batches). fit() on ImageTriplets builds
+  // its DeviceImageSet from them on the host; here the set comes from device tensors.
   std::vector<ImageTriplet> images{synthetic_triplet(), synthetic_triplet()};
-  images[1].name = "flipped";
+  for (auto* v : {&images[0].input, &images[0].guide, &images[0].target}) v->resize(36 * 40);
+  images[0].height = 36;
+  images[1].name = "wide";
+  images[1].height = 30;
+  images[1].width = 52;
+  for (auto* v : {&images[1].input, &images[1].guide, &images[1].target}) v->resize(30 * 52, 0.25f);
   std::reverse(images[1].target.begin(), images[1].target.end());
   const auto run = [&](bool device, double noise) {
     CuNet<float, Space> net(small_cunet());

@@ -217,8 +217,8 @@ inline Image read_image(const std::string& path, PixelScale scale = PixelScale::
 }
 
 /// Writes `image` (1 to 4 channels) as an 8-bit PNG, values clamped to [0, 1] and rounded to the
-/// nearest of 0..255; NaN/Inf pixels are refused. The file is written to `path + ".tmp"` first and then
-/// renamed to `path`, so `path` is never left half-written. Throws mcsc::Error on failure.
+/// nearest of 0..255; NaN/Inf pixels are refused. The file is written to a temporary file beside it
+/// first and then renamed to `path` (write_file_atomically), so `path` is never left half-written. Throws mcsc::Error on failure.
 inline void write_png(const std::string& path, const Image& image) {
   const char* fn = "mcsc::write_png";
   MCSC_REQUIRE(!path.empty(), fn, "empty path");
@@ -300,7 +300,7 @@ inline std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& 
 /// with PixelScale::file they are clamped to [0, 65535] and rounded (e.g. depth in millimetres).
 /// NaN is written as 0. read_image(path, scale) with the same scale gives back exactly the
 /// values read from a 16-bit PNG. Uncompressed (see the file comment). Written to
-/// `path + ".tmp"` and renamed, as write_png. Throws mcsc::Error on failure.
+/// a temporary file and renamed, as write_png. Throws mcsc::Error on failure.
 inline void write_png16(const std::string& path, const Image& image, PixelScale scale = PixelScale::unit) {
   const char* fn = "mcsc::write_png16";
   MCSC_REQUIRE(!path.empty(), fn, "empty path");
@@ -340,7 +340,9 @@ inline void write_png16(const std::string& path, const Image& image, PixelScale 
 
   write_file_atomically(fn, path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    return out && out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size())) && out.flush();
+    out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size()));
+    out.close();  // a failure to close is a failed write too
+    return !out.fail();
   });
 }
 

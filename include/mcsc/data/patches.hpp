@@ -205,15 +205,15 @@ class DeviceImageSet {
 
   /// The same set from images already in this memory space: images[k] = {input, guide, target},
   /// three (1, C, H, W) tensors of one shape (C the same for every image, values finite), copied
-  /// (as float) on the device; nothing crosses memory spaces but the sizes. Throws naming the
-  /// image's index.
+  /// (as float) on the device; nothing crosses memory spaces but the sizes and, per tensor, the
+  /// count of its non-finite values. Throws naming the image's index.
   explicit DeviceImageSet(const std::vector<std::array<Tensor4<T, ExecSpace>, 3>>& images) {
     const char* fn = "mcsc::DeviceImageSet";
     MCSC_REQUIRE(!images.empty(), fn, "no images");
     std::vector<std::array<int, 2>> sizes;
     for (std::size_t k = 0; k < images.size(); ++k) {
       const Shape4 s = shape_of(images[k][0]);
-      MCSC_REQUIRE(s.n == 1 && s.c == shape_of(images[0][0]).c, fn,
+      MCSC_REQUIRE(s.n == 1 && s.c == shape_of(images[0][0]).c && s.size() > 0, fn,
                    "image " << k << " is " << s << ": each image must be one (1, C, H, W) tensor, C "
                             << shape_of(images[0][0]).c << " as image 0");
       for (const auto& t : images[k]) {
@@ -238,6 +238,8 @@ class DeviceImageSet {
           });
       at += std::int64_t(in.extent(0));
     }
+    MCSC_REQUIRE(count_nonfinite(m_input) + count_nonfinite(m_guide) + count_nonfinite(m_target) == 0, fn,
+                 "values beyond the range of float (the set stores float)");
   }
 
   int channels() const { return m_channels; }

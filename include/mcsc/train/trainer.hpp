@@ -535,7 +535,8 @@ class Trainer {
         csv << r.epoch << ',' << r.train_loss << ',' << r.validation_psnr << ',' << r.learning_rate << ','
             << r.seconds << ',' << int(r.best) << ",\"" << event << "\"\n";
       }
-      return bool(csv.flush());
+      csv.close();  // a failure to close is a failed write too
+      return !csv.fail();
     });
   }
 
