@@ -29,6 +29,9 @@ for sigma in 25 50 75; do
 done
 "$build/mcsc-task-flash-denoise" --data-dir "$shared/data" --no-train --no-classical --guide-ablation --weights "$out" \
   --output-dir "$out/flash" --quiet
+echo "== flash denoising, the classical solver's rows (dictionaries from flash_noflash_train, as the zoo model's data)"
+"$build/mcsc-task-flash-denoise" --data-dir "$shared/data" --no-train --no-zoo --train-dir flash_noflash_train \
+  --train-crop 512 --holdout 2 --output-dir "$out/flash-classical" --quiet
 
 echo "== multi-focus fusion (Lytro 01 and Clock, full images; CSR: the training run's table, --no-csr here)"
 python3 "$here/tools/convert_cunet_pth.py" "$shared/weights/cunet/multi_focus.pth" "$out/multi_focus.mcsc" >/dev/null
