@@ -165,6 +165,16 @@ class PatchSampler {
   double m_input_noise;
 };
 
+namespace Impl {
+/// to(at + e) = float(from(e)) for every e of the 1-D view `from`, in ExecSpace.
+template <class ExecSpace, class From, class To>
+void copy_as_float(const From& from, const To& to, std::int64_t at) {
+  Kokkos::parallel_for(
+      "mcsc::DeviceImageSet::copy", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(from.extent(0))),
+      KOKKOS_LAMBDA(const std::int64_t e) { to(at + e) = float(from(e)); });
+}
+}  // namespace Impl
+
 /// The images of a PatchSampler in a memory space (one copy, at construction): the trainer cuts
 /// its batches there from the sampler's draws, so a step moves only the draws (and the noise, for
 /// denoising) across memory spaces, not the patches. On a host backend this is a second copy of
@@ -226,18 +236,12 @@ class DeviceImageSet {
     }
     allocate(fn, shape_of(images[0][0]).c, std::move(sizes));
     std::int64_t at = 0;
-    for (const auto& im : images) {
-      const auto in = Impl::flat(im[0]), gd = Impl::flat(im[1]), tg = Impl::flat(im[2]);
-      const auto input = m_input, guide = m_guide, target = m_target;
-      Kokkos::parallel_for(
-          "mcsc::DeviceImageSet::copy", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(in.extent(0))),
-          KOKKOS_LAMBDA(const std::int64_t e) {
-            input(at + e) = float(in(e));
-            guide(at + e) = float(gd(e));
-            target(at + e) = float(tg(e));
-          });
-      at += std::int64_t(in.extent(0));
-    }
+    for (const auto& im : images)
+      for (std::size_t k = 0; k < 3; ++k) {
+        // (A kernel in a free function: nvcc allows no extended lambda in a constructor.)
+        Impl::copy_as_float<ExecSpace>(Impl::flat(im[k]), k == 0 ? m_input : k == 1 ? m_guide : m_target, at);
+        if (k == 2) at += std::int64_t(im[k].size());
+      }
     MCSC_REQUIRE(count_nonfinite(m_input) + count_nonfinite(m_guide) + count_nonfinite(m_target) == 0, fn,
                  "values beyond the range of float (the set stores float)");
   }
