@@ -236,12 +236,12 @@ class DeviceImageSet {
     }
     allocate(fn, shape_of(images[0][0]).c, std::move(sizes));
     std::int64_t at = 0;
-    for (const auto& im : images)
-      for (std::size_t k = 0; k < 3; ++k) {
-        // (A kernel in a free function: nvcc allows no extended lambda in a constructor.)
-        Impl::copy_as_float<ExecSpace>(Impl::flat(im[k]), k == 0 ? m_input : k == 1 ? m_guide : m_target, at);
-        if (k == 2) at += std::int64_t(im[k].size());
-      }
+    for (const auto& im : images) {  // (kernels in a free function: nvcc allows no extended lambda in a constructor)
+      Impl::copy_as_float<ExecSpace>(Impl::flat(im[0]), m_input, at);
+      Impl::copy_as_float<ExecSpace>(Impl::flat(im[1]), m_guide, at);
+      Impl::copy_as_float<ExecSpace>(Impl::flat(im[2]), m_target, at);
+      at += std::int64_t(im[0].size());
+    }
     MCSC_REQUIRE(count_nonfinite(m_input) + count_nonfinite(m_guide) + count_nonfinite(m_target) == 0, fn,
                  "values beyond the range of float (the set stores float)");
   }
