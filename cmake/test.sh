@@ -3,29 +3,29 @@
 #   1. cmake/setup.sh: Debian packages + Kokkos (OpenMP + Serial) into ~/.cache/mcsc
 #   2. Release build with -Wall -Wextra -Werror, every test through ctest (OpenMP with 2 threads;
 #      the kernel tests also on Serial, MCSC_TEST_SPACES=core)
-#   3. the library tests again under AddressSanitizer + UndefinedBehaviorSanitizer, kept short
-#      to keep CI within its budget: typed tests in float on the default execution space (double
-#      where a test needs it), without the example programs and benchmarks, whose tests run in
-#      step 2, and without the classical solvers' algorithm tests (MCSC_SANITIZE_SKIPS in
+#   3. the library tests again under AddressSanitizer + UndefinedBehaviorSanitizer (-O1), kept
+#      short to keep CI within its budget: typed tests in float on the default execution space
+#      (double where a test needs it), without the example programs and benchmarks, whose tests
+#      run in step 2, and without the classical solvers' algorithm tests (MCSC_SANITIZE_SKIPS in
 #      tests/CMakeLists.txt); the official-weight parity tests, label 'parity', only in step 2:
 #      they are large float computations whose code paths the sanitized pass covers with smaller
 #      tests)
 #   4. fuzzing (cmake/fuzz.sh): the libFuzzer harnesses of tests/fuzz (clang, ASan + UBSan) and
-#      the converter's fuzz loop (tools/fuzz_convert.py), MCSC_FUZZ_SECONDS each (default 30)
-#   5. the release suite of step 2 again, built against Kokkos 4.6.99 (OpenMP + Serial; the
-#      source snapshot in ../shared/kokkos, built once into the cache by setup.sh --kokkos 4.6,
-#      with its fix for GCC 12), without the headers' self-containedness check and without the
-#      tests labelled 'parity' (the official-weight and SPORCO comparisons and the full-image
+#      the converter's fuzz loop (tools/fuzz_convert.py), MCSC_FUZZ_SECONDS each (default 30);
+#      it runs beside steps 5 and 6 (one core) and its log is printed at the end
+#   5. the release suite of step 2 again (at -O2), built against Kokkos 4.6.99 (OpenMP + Serial;
+#      the source snapshot in ../shared/kokkos, built once into the cache by setup.sh --kokkos
+#      4.6, with its fix for GCC 12), without the headers' self-containedness check and without
+#      the tests labelled 'parity' (the official-weight and SPORCO comparisons and the full-image
 #      task runs, about 10 minutes: step 2 runs them; their code paths run here in smaller tests)
-#   Step 6 runs only when asked for (MCSC_CUDA_BUILD=1): its time within CI's budget is not
-#   measured yet (docs/gpu.md).
-#   6. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90) and mcsc compiled with its nvcc_wrapper,
-#      host-only calls inside kernels as errors: every test (instantiated for the CUDA space)
-#      and every example program, built, not run (no GPU here); the benchmarks are left to
-#      benchmarks/gpu_check.sh to keep CI within its time. Skipped, with the reason, when there
-#      is no nvcc.
+#   6. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90, built once into the cache by setup.sh
+#      --kokkos 4.6-cuda) and mcsc compiled with its nvcc_wrapper, host-only calls inside kernels
+#      as errors: every test (instantiated for the CUDA space, float, double where a test needs
+#      it) and every example program, compiled and linked, not run (no GPU here); the host code
+#      at -O0 (the device code optimised as always), which halves the step's time; the benchmarks
+#      are left to benchmarks/gpu_check.sh. Skipped, with the reason, when there is no nvcc.
 # Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
-# MCSC_SKIP_FUZZ=1 to skip step 4, MCSC_KOKKOS4=0 to skip step 5, MCSC_CUDA_BUILD=1 to run
+# MCSC_SKIP_FUZZ=1 to skip step 4, MCSC_KOKKOS4=0 to skip step 5, MCSC_CUDA_BUILD=0 to skip
 # step 6, MCSC_KOKKOS_ROOT to use another installed Kokkos instead of building one for steps 2-4.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,20 +66,33 @@ run_suite() {  # name, Kokkos prefix, ctest arguments (space-separated, may be e
 run_suite release "$kokkos" "" -DCMAKE_BUILD_TYPE=Release
 if [ "${MCSC_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite sanitize "$kokkos" "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O2" -DMCSC_SANITIZE=ON \
-    -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_BUILD_EXAMPLES=OFF -DMCSC_TEST_SPACES=default
+    run_suite sanitize "$kokkos" "--label-exclude parity" -DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1" -DMCSC_SANITIZE=ON \
+    -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_BUILD_EXAMPLES=OFF -DMCSC_TEST_SPACES=float
 fi
+# Step 4 runs beside steps 5 and 6: its harnesses build and run one at a time, on one core (alone
+# it took 377 s of CI's time with the other core idle); the builds and tests of steps 5 and 6 take
+# up the slack. Its output is printed when it ends, after step 6.
+fuzz_pid=""
 if [ "${MCSC_SKIP_FUZZ:-0}" != 1 ]; then
-  start=$SECONDS
-  MCSC_KOKKOS_ROOT="$kokkos" MCSC_BUILD_DIR="$build" bash "$here/cmake/fuzz.sh" "${MCSC_FUZZ_SECONDS:-30}"
-  echo "== fuzzing done in $((SECONDS - start)) s"
+  echo "== fuzzing started beside the next steps (its log follows them)"
+  mkdir -p "$build"
+  fuzz_log="$build/fuzz-step.log"
+  # In its own process group (setsid), so that a failing step before the end stops it all.
+  setsid bash -c 'start=$SECONDS; status=0
+    MCSC_KOKKOS_ROOT="$1" MCSC_BUILD_DIR="$2" bash "$3/cmake/fuzz.sh" "$4" || status=$?
+    echo "== fuzzing done in $((SECONDS - start)) s"; exit $status' \
+    fuzz "$kokkos" "$build" "$here" "${MCSC_FUZZ_SECONDS:-30}" > "$fuzz_log" 2>&1 &
+  fuzz_pid=$!
+  trap '[ -z "$fuzz_pid" ] || kill -- "-$fuzz_pid" 2>/dev/null || true' EXIT
 fi
 if [ "${MCSC_KOKKOS4:-1}" = 1 ]; then
   kokkos4=$(bash "$here/cmake/setup.sh" --kokkos 4.6 | tail -n 1)
   # (The headers' self-containedness check does not depend on the Kokkos version: step 2 has it.)
-  run_suite release-kokkos4 "$kokkos4" "--label-exclude parity" -DCMAKE_BUILD_TYPE=Release -DMCSC_CHECK_HEADERS=OFF
+  # -O2 rather than Release's -O3: a fifth less compile time; step 2 tests the -O3 build.
+  run_suite release-kokkos4 "$kokkos4" "--label-exclude parity" -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DMCSC_CHECK_HEADERS=OFF
 fi
-if [ "${MCSC_CUDA_BUILD:-0}" = 1 ]; then
+if [ "${MCSC_CUDA_BUILD:-1}" = 1 ]; then
   status=0
   kokkos_cuda=$(bash "$here/cmake/setup.sh" --kokkos 4.6-cuda | tail -n 1) || status=$?
   if [ "$status" = 3 ]; then
@@ -88,8 +101,16 @@ if [ "${MCSC_CUDA_BUILD:-0}" = 1 ]; then
     exit "$status"
   else
     PATH="$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)"):$PATH" \
-      build_only cuda "$kokkos_cuda" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$kokkos_cuda/bin/nvcc_wrapper" \
-      -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_TEST_SPACES=default
+      build_only cuda "$kokkos_cuda" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O0 \
+      -DCMAKE_CXX_COMPILER="$kokkos_cuda/bin/nvcc_wrapper" \
+      -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_TEST_SPACES=float
     echo "== CUDA build done (compiled and linked, not run: no GPU here)"
   fi
+fi
+if [ -n "$fuzz_pid" ]; then
+  fuzz_status=0
+  wait "$fuzz_pid" || fuzz_status=$?
+  fuzz_pid=""
+  cat "$fuzz_log"
+  [ "$fuzz_status" = 0 ] || { echo "== fuzzing failed (exit $fuzz_status)"; exit "$fuzz_status"; }
 fi

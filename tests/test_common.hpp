@@ -76,9 +76,10 @@ using CudaConfigs = std::tuple<>;
 using CudaDouble = std::tuple<>;
 #endif
 
-#if defined(MCSC_TEST_SANITIZE_CONFIGS)
-// The sanitizer pass: float on the default space for the tests of every type, double where a
-// test needs it (finite differences, dense references); memory errors do not depend on the type.
+#if defined(MCSC_TEST_FLOAT_CONFIGS)
+// The sanitizer pass and the CUDA build of cmake/test.sh (MCSC_TEST_SPACES=float): float on the
+// default space for the tests of every type, double where a test needs it (finite differences,
+// dense references); memory errors and what compiles for a device do not depend on the type.
 using AllConfigs = std::tuple<Config<float, Kokkos::DefaultExecutionSpace>>;
 using DoubleConfigs = std::tuple<Config<double, Kokkos::DefaultExecutionSpace>>;
 #elif defined(MCSC_TEST_DEFAULT_SPACE_ONLY)
