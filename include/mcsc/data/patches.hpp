@@ -252,18 +252,24 @@ class DeviceImageSet {
 
   /// x, y, target (B, C, P, P) = the patches of `draws` (B rows), x = target + noise when `noise`
   /// is not empty (B C P^2 values, flat over x): the values PatchSampler::sample makes from the
-  /// same draws, bit for bit. One kernel; no host access.
+  /// same draws, bit for bit. One kernel; no host access. `first`: the batch is draws' rows
+  /// first .. first + B - 1 and, with noise, its values from first C P^2 on (several batches
+  /// drawn ahead and copied to the device at once, as the trainer does).
   template <class V>
-  void gather(const draws_type& draws, const noise_type& noise, const V& x, const V& y, const V& target) const {
+  void gather(const draws_type& draws, const noise_type& noise, const V& x, const V& y, const V& target,
+              std::size_t first = 0) const {
     const char* fn = "mcsc::DeviceImageSet::gather";
     const int B = int(x.extent(0)), C = int(x.extent(1)), P = int(x.extent(2));
-    MCSC_REQUIRE(C == m_channels && int(x.extent(3)) == P && int(draws.extent(0)) == B, fn,
+    MCSC_REQUIRE(C == m_channels && int(x.extent(3)) == P && draws.extent(0) >= first + std::size_t(B), fn,
                  "batch " << shape_of(x) << " does not fit " << draws.extent(0) << " draws of " << m_channels
-                          << "-channel square patches");
+                          << "-channel square patches from row " << first);
     Impl::require_same_shape(fn, x, y);
     Impl::require_same_shape(fn, x, target);
     const bool noisy = noise.data() != nullptr;
-    MCSC_REQUIRE(!noisy || noise.extent(0) == x.size(), fn, "noise has " << noise.extent(0) << " values for " << x.size());
+    const std::size_t per_patch = std::size_t(C) * std::size_t(P) * std::size_t(P);
+    MCSC_REQUIRE(!noisy || noise.extent(0) >= (first + std::size_t(B)) * per_patch, fn,
+                 "noise has " << noise.extent(0) << " values for " << x.size() << " from value " << first * per_patch);
+    const std::int64_t row0 = std::int64_t(first), noise0 = std::int64_t(first * per_patch);
     const auto input = m_input, guide = m_guide, tgt = m_target;
     const auto layout = m_layout;
     using Out = typename V::non_const_value_type;
@@ -271,12 +277,13 @@ class DeviceImageSet {
         "mcsc::DeviceImageSet::gather", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(x.size())),
         KOKKOS_LAMBDA(const std::int64_t e) {
           const Pixel p = unflatten(e, C, P, P);
-          const int image = draws(p.n, 0);
-          const std::int64_t src = PatchSampler::patch_source_index(P, draws(p.n, 1), draws(p.n, 2), draws(p.n, 3), p.c,
+          const std::int64_t row = row0 + p.n;
+          const int image = draws(row, 0);
+          const std::int64_t src = PatchSampler::patch_source_index(P, draws(row, 1), draws(row, 2), draws(row, 3), p.c,
                                                                     p.i, p.j, layout(image, 1), layout(image, 2)) +
                                    layout(image, 0);
           const Out t = Out(tgt(src));
-          x(p.n, p.c, p.i, p.j) = noisy ? Out(double(t) + noise(e)) : Out(input(src));
+          x(p.n, p.c, p.i, p.j) = noisy ? Out(double(t) + noise(noise0 + e)) : Out(input(src));
           y(p.n, p.c, p.i, p.j) = Out(guide(src));
           target(p.n, p.c, p.i, p.j) = t;
         });

@@ -75,6 +75,10 @@ struct TrainerOptions {
   double spike_lr_factor = 0.5;   ///< learning-rate factor applied at each rollback
   int max_rollbacks = 8;          ///< rollbacks allowed in one run before it stops
   std::uint64_t seed = 1;
+  /// Memory for the batches drawn ahead: their draws (16 bytes a patch) and, denoising, their
+  /// noise (8 bytes a pixel), made on the host for as many steps of an epoch as fit (at least
+  /// one) and copied to the device at once. The run is the same bit for bit for any value.
+  std::size_t draw_ahead_bytes = std::size_t(64) << 20;
   std::string checkpoint_path;       ///< written after every epoch when not empty
   std::string best_checkpoint_path;  ///< best validation PSNR; empty: derived from checkpoint_path
   std::string csv_path;              ///< per-epoch log when not empty (rewritten from the history each epoch)
@@ -234,12 +238,7 @@ class Trainer {
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
     const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
-    m_noise = {};
-    m_hnoise = {};
-    if (sampler.has_input_noise()) {
-      m_noise = typename DeviceImageSet<T, ExecSpace>::noise_type("mcsc::Trainer::noise", m_x.size());
-      m_hnoise = Kokkos::create_mirror_view(m_noise);
-    }
+    allocate_draws(sampler);
     take_snapshot();
     std::vector<EpochRecord> records;
     const auto run_start = std::chrono::steady_clock::now();
@@ -253,9 +252,12 @@ class Trainer {
                         std::int64_t(m_options.steps_per_epoch) * m_options.batch_size, "patches", m_options.progress);
         double total = 0;
         std::string spike;
+        int last = 0;  // the last step made, from 0
+        m_ahead_first = m_ahead_count = 0;
         for (int s = 0; s < m_options.steps_per_epoch && spike.empty(); ++s) {
           rec.learning_rate = set_rate();
-          const double loss = train_step(sampler, images);
+          const double loss = train_step(sampler, images, s);
+          last = s;
           spike = batch_spike(loss, rec.epoch, s + 1);
           total += loss;
           char note[64];
@@ -275,6 +277,7 @@ class Trainer {
           break;
         }
         bar.finish("rolled back: " + spike);
+        rewind_draws(last);
         rollback(spike, rec);
       }
       ++m_epoch;
@@ -339,8 +342,52 @@ class Trainer {
     m_out = make_tensor<T, ExecSpace>("mcsc::Trainer::output", batch);
     m_grad = make_tensor<T, ExecSpace>("mcsc::Trainer::grad", batch);
     if (m_options.edge_weighting.enabled()) m_weights = make_tensor<T, ExecSpace>("mcsc::Trainer::loss_weights", batch);
-    m_draws = typename DeviceImageSet<T, ExecSpace>::draws_type("mcsc::Trainer::draws", std::size_t(batch.n));
+  }
+
+  /// The buffers of the draws made ahead (draw_ahead): as many steps as fit in
+  /// options.draw_ahead_bytes, at least one, at most an epoch; the generator's state after each.
+  void allocate_draws(const PatchSampler& sampler) {
+    const std::size_t n = std::size_t(m_x.extent(0));
+    const std::size_t noise_per_step = sampler.has_input_noise() ? m_x.size() : 0;
+    const std::size_t bytes_per_step = n * 4 * sizeof(int) + noise_per_step * sizeof(double);
+    m_ahead_capacity =
+        int(std::clamp<std::size_t>(m_options.draw_ahead_bytes / bytes_per_step, 1, std::size_t(m_options.steps_per_epoch)));
+    const std::size_t steps = std::size_t(m_ahead_capacity);
+    m_draws = typename DeviceImageSet<T, ExecSpace>::draws_type("mcsc::Trainer::draws", steps * n);
     m_hdraws = Kokkos::create_mirror_view(m_draws);
+    m_noise = {};
+    m_hnoise = {};
+    if (noise_per_step > 0) {
+      m_noise = typename DeviceImageSet<T, ExecSpace>::noise_type("mcsc::Trainer::noise", steps * noise_per_step);
+      m_hnoise = Kokkos::create_mirror_view(m_noise);
+    }
+    m_ahead_states.assign(steps, m_rng);
+    m_ahead_first = m_ahead_count = 0;
+  }
+
+  /// Makes the draws of steps `step` .. of this epoch (as many as the buffers hold, not past the
+  /// epoch's end) with the sampler's generator, in the order train_step() uses them, keeps the
+  /// generator's state after each step's draws (a rollback goes on from there, as if nothing had
+  /// been drawn ahead), and copies them to the device at once: one copy for many steps.
+  void draw_ahead(const PatchSampler& sampler, int step) {
+    const std::size_t n = std::size_t(m_x.extent(0)), noise_per_step = m_noise.data() ? m_x.size() : 0;
+    m_ahead_first = step;
+    m_ahead_count = std::min(m_ahead_capacity, m_options.steps_per_epoch - step);
+    for (int k = 0; k < m_ahead_count; ++k) {
+      sampler.draw(m_rng, int(n), m_hdraws.data() + 4 * n * std::size_t(k),
+                   noise_per_step ? m_hnoise.data() + noise_per_step * std::size_t(k) : nullptr);
+      m_ahead_states[std::size_t(k)] = m_rng;
+    }
+    Kokkos::deep_copy(m_draws, m_hdraws);
+    if (noise_per_step) Kokkos::deep_copy(m_noise, m_hnoise);
+  }
+
+  /// After a rollback at step `last` of the epoch (counted from 0): the generator goes back to
+  /// its state after that step's draws, the draws made ahead of it are dropped.
+  void rewind_draws(int last) {
+    if (m_ahead_count > 0 && last >= m_ahead_first && last < m_ahead_first + m_ahead_count)
+      m_rng = m_ahead_states[std::size_t(last - m_ahead_first)];
+    m_ahead_first = m_ahead_count = 0;
   }
 
   /// The rate of the next step: schedule x rollback scale, then the hook.
@@ -351,19 +398,18 @@ class Trainer {
     return rate;
   }
 
-  /// One step; returns the batch loss (NaN when the loss or a parameter is not finite).
-  /// On a device the step reads one scalar back to the host, the loss with the parameters'
-  /// finiteness (loss_unless_nonfinite), and copies nothing across memory spaces but the batch's
-  /// draws (4 ints a patch, drawn on the host by the sampler's generator) and, for denoising, its
-  /// noise; the patches are cut on the device from the images copied there once
-  /// (DeviceImageSet). Gradient clipping, when asked for, reads back the gradient norm too. A
-  /// NaN loss makes the step's update NaN as well, and the rollback that follows restores the
-  /// state before it.
-  double train_step(const PatchSampler& sampler, const DeviceImageSet<T, ExecSpace>& images) {
-    sampler.draw(m_rng, int(m_x.extent(0)), m_hdraws.data(), m_hnoise.data());
-    Kokkos::deep_copy(m_draws, m_hdraws);
-    if (m_noise.data()) Kokkos::deep_copy(m_noise, m_hnoise);
-    images.gather(m_draws, m_noise, m_x, m_y, m_target);
+  /// Step `step` of the epoch (from 0); returns the batch loss (NaN when the loss or a parameter
+  /// is not finite). On a device the step reads one scalar back to the host, the loss with the
+  /// parameters' finiteness (loss_unless_nonfinite), and copies nothing across memory spaces:
+  /// the batches' draws (4 ints a patch, drawn on the host by the sampler's generator) and, for
+  /// denoising, their noise are made and copied for many steps at once (draw_ahead: a whole
+  /// epoch, up to options.draw_ahead_bytes), and the patches are cut on the device from the images copied there
+  /// once (DeviceImageSet). Gradient clipping, when asked for, reads back the gradient norm
+  /// too. A NaN loss makes the step's update NaN as well, and the rollback that follows restores
+  /// the state before it.
+  double train_step(const PatchSampler& sampler, const DeviceImageSet<T, ExecSpace>& images, int step) {
+    if (step < m_ahead_first || step >= m_ahead_first + m_ahead_count) draw_ahead(sampler, step);
+    images.gather(m_draws, m_noise, m_x, m_y, m_target, std::size_t(step - m_ahead_first) * std::size_t(m_x.extent(0)));
     m_model->parameters().zero_grad();
     m_model->forward(m_x, m_y, m_out, true);
     if (m_options.edge_weighting.enabled()) edge_loss_weights(m_options.edge_weighting, m_target, m_weights);
@@ -548,10 +594,14 @@ class Trainer {
   std::int64_t m_step = 0;
   tensor_type m_x, m_y, m_target, m_out, m_grad;
   tensor_type m_weights;  // the loss weights of the batch; empty when unweighted
-  typename DeviceImageSet<T, ExecSpace>::draws_type m_draws;  // the batch's draws, on the device
+  // The draws of steps m_ahead_first .. + m_ahead_count - 1 of the epoch (draw_ahead), on the
+  // device, and their input noise (denoising) or empty; the generator's state after each step's.
+  typename DeviceImageSet<T, ExecSpace>::draws_type m_draws;
   typename DeviceImageSet<T, ExecSpace>::draws_type::HostMirror m_hdraws;
-  typename DeviceImageSet<T, ExecSpace>::noise_type m_noise;  // its input noise (denoising), or empty
+  typename DeviceImageSet<T, ExecSpace>::noise_type m_noise;
   typename DeviceImageSet<T, ExecSpace>::noise_type::HostMirror m_hnoise;
+  std::vector<std::mt19937_64> m_ahead_states;
+  int m_ahead_capacity = 1, m_ahead_first = 0, m_ahead_count = 0;
   Kokkos::View<int, typename ExecSpace::memory_space> m_nonfinite{"mcsc::Trainer::nonfinite"};  // loss_unless_nonfinite's flag
   // Loss-spike guard and history.
   LossSpikeGuard m_guard;
