@@ -77,7 +77,8 @@ struct TrainerOptions {
   std::uint64_t seed = 1;
   /// Memory for the batches drawn ahead: their draws (16 bytes a patch) and, denoising, their
   /// noise (8 bytes a pixel), made on the host for as many steps of an epoch as fit (at least
-  /// one) and copied to the device at once. The run is the same bit for bit for any value.
+  /// one) and copied to the device at once, and the host generator's state after each step
+  /// (2.5 KB). The run is the same bit for bit for any value.
   std::size_t draw_ahead_bytes = std::size_t(64) << 20;
   std::string checkpoint_path;       ///< written after every epoch when not empty
   std::string best_checkpoint_path;  ///< best validation PSNR; empty: derived from checkpoint_path
@@ -349,7 +350,8 @@ class Trainer {
   void allocate_draws(const PatchSampler& sampler) {
     const std::size_t n = std::size_t(m_x.extent(0));
     const std::size_t noise_per_step = sampler.has_input_noise() ? m_x.size() : 0;
-    const std::size_t bytes_per_step = n * 4 * sizeof(int) + noise_per_step * sizeof(double);
+    const std::size_t bytes_per_step =
+        n * 4 * sizeof(int) + noise_per_step * sizeof(double) + sizeof(std::mt19937_64);  // the state kept
     m_ahead_capacity =
         int(std::clamp<std::size_t>(m_options.draw_ahead_bytes / bytes_per_step, 1, std::size_t(m_options.steps_per_epoch)));
     const std::size_t steps = std::size_t(m_ahead_capacity);
