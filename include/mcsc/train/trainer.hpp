@@ -254,7 +254,7 @@ class Trainer {
         double total = 0;
         std::string spike;
         int last = 0;  // the last step made, from 0
-        m_ahead_first = m_ahead_count = 0;
+        m_ahead_first = m_ahead_count = 0;  // nothing drawn for this epoch (or its repeat) yet
         for (int s = 0; s < m_options.steps_per_epoch && spike.empty(); ++s) {
           rec.learning_rate = set_rate();
           const double loss = train_step(sampler, images, s);
@@ -364,7 +364,6 @@ class Trainer {
       m_hnoise = Kokkos::create_mirror_view(m_noise);
     }
     m_ahead_states.assign(steps, m_rng);
-    m_ahead_first = m_ahead_count = 0;
   }
 
   /// Makes the draws of steps `step` .. of this epoch (as many as the buffers hold, not past the
@@ -384,13 +383,10 @@ class Trainer {
     if (noise_per_step) Kokkos::deep_copy(m_noise, m_hnoise);
   }
 
-  /// After a rollback at step `last` of the epoch (counted from 0): the generator goes back to
-  /// its state after that step's draws, the draws made ahead of it are dropped.
-  void rewind_draws(int last) {
-    if (m_ahead_count > 0 && last >= m_ahead_first && last < m_ahead_first + m_ahead_count)
-      m_rng = m_ahead_states[std::size_t(last - m_ahead_first)];
-    m_ahead_first = m_ahead_count = 0;
-  }
+  /// After a rollback at step `last` of the epoch (counted from 0, always in the part drawn
+  /// last): the generator goes back to its state after that step's draws. (The epoch's repeat
+  /// drops the draws made ahead of it: fit() empties the buffers at every epoch's start.)
+  void rewind_draws(int last) { m_rng = m_ahead_states[std::size_t(last - m_ahead_first)]; }
 
   /// The rate of the next step: schedule x rollback scale, then the hook.
   double set_rate() {
