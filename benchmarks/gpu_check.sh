@@ -48,7 +48,8 @@ if command -v nvidia-smi >/dev/null; then
 else
   note "no nvidia-smi: the tests will fail at Kokkos::initialize without a GPU"
 fi
-jobs=$(nproc)
+# (nproc alone reads OMP_NUM_THREADS: with it set to 1, the build would run one job)
+jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 
 kokkos="${MCSC_KOKKOS_CUDA:-}"
 if [ -z "$kokkos" ]; then

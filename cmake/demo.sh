@@ -19,7 +19,7 @@ cache="${MCSC_CACHE:-$HOME/.cache/mcsc}"
 data="$cache/data"
 build="${MCSC_BUILD_DIR:-$here/build}/release"
 cmake -S "$here" -B "$build" -DKokkos_ROOT="$kokkos" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target mcsc-task-depth-sr -j "$(nproc)" >/dev/null
+cmake --build "$build" --target mcsc-task-depth-sr -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" >/dev/null
 
 args=()
 output=(--output-dir mcsc-demo-output)

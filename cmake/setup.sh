@@ -110,7 +110,7 @@ if [ "$WANT_KOKKOS" = 3.4 ] && [ ! -f "$KOKKOS_PREFIX/.mcsc-complete" ]; then
            -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
            -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON \
            -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF &&
-         cmake --build "$SRC/kokkos-build" -j "$(nproc)" &&
+         cmake --build "$SRC/kokkos-build" -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" &&
          cmake --install "$SRC/kokkos-build"; } > "$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     log "the Kokkos build failed; full log: $build_log"
@@ -188,7 +188,7 @@ build_kokkos4() {  # variant (openmp | cuda) -> prints the prefix
   fi
   log "building Kokkos 4.6.99 ($variant) into $prefix (log: $build_log)"
   rm -rf "$build"
-  if ! { cmake -S "$src" -B "$build" "${args[@]}" && cmake --build "$build" -j "$(nproc)" &&
+  if ! { cmake -S "$src" -B "$build" "${args[@]}" && cmake --build "$build" -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" &&
          cmake --install "$build"; } > "$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     log "the Kokkos 4.6.99 ($variant) build failed; full log: $build_log"

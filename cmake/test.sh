@@ -12,19 +12,23 @@
 #      tests)
 #   4. fuzzing (cmake/fuzz.sh): the libFuzzer harnesses of tests/fuzz (clang, ASan + UBSan) and
 #      the converter's fuzz loop (tools/fuzz_convert.py), MCSC_FUZZ_SECONDS each (default 30),
-#      alone: run beside the builds of steps 5 and 6 to save time, the harnesses ran 5 to 16
-#      times fewer inputs in their 30 s
+#      one per core side by side and nothing else beside them: run beside the builds of steps 5
+#      and 6, the harnesses ran 5 to 16 times fewer inputs in their 30 s
 #   5. the release suite of step 2 again (at -O2), built against Kokkos 4.6.99 (OpenMP + Serial;
 #      the source snapshot in ../shared/kokkos, built once into the cache by setup.sh --kokkos
-#      4.6, with its fix for GCC 12), without the headers' self-containedness check and without
-#      the tests labelled 'parity' (the official-weight and SPORCO comparisons and the full-image
-#      task runs, about 10 minutes: step 2 runs them; their code paths run here in smaller tests)
+#      4.6, with its fix for GCC 12), every test on the default space (OpenMP), without the
+#      headers' self-containedness check, the benchmarks, the -march=native kernel test and the
+#      tests labelled 'parity' (the official-weight and SPORCO comparisons and the full-image
+#      task runs, about 10 minutes): step 2 runs all of those, and their code paths run here in
+#      smaller tests
 #   6. a CUDA build: Kokkos 4.6.99 with CUDA (sm_90, built once into the cache by setup.sh
 #      --kokkos 4.6-cuda) and mcsc compiled with its nvcc_wrapper, host-only calls inside kernels
 #      as errors: every test (instantiated for the CUDA space, float, double where a test needs
-#      it) and every example program, compiled and linked, not run (no GPU here); the host code
-#      at -O0 (the device code optimised as always), which halves the step's time; the benchmarks
-#      are left to benchmarks/gpu_check.sh. Skipped, with the reason, when there is no nvcc.
+#      it) and the six task programs, one per task, compiled and linked, not run (no GPU here);
+#      the host code at -O0 (the device code optimised as always), which halves the step's time.
+#      The five general programs (mcsc-demo, -train, -infer, -solve, -export-model) and the
+#      benchmarks are left to benchmarks/gpu_check.sh (docs/gpu.md). Skipped, with the reason,
+#      when there is no nvcc.
 # Environment: MCSC_BUILD_DIR (default <repo>/build), MCSC_SKIP_SANITIZE=1 to skip step 3,
 # MCSC_SKIP_FUZZ=1 to skip step 4, MCSC_KOKKOS4=0 to skip step 5, MCSC_CUDA_BUILD=0 to skip
 # step 6, MCSC_KOKKOS_ROOT to use another installed Kokkos instead of building one for steps 2-4.
@@ -37,7 +41,8 @@ else
   kokkos=$(bash "$here/cmake/setup.sh" | tail -n 1)
 fi
 build="${MCSC_BUILD_DIR:-$here/build}"
-jobs=$(nproc)
+# (nproc alone reads OMP_NUM_THREADS: with it set to 1, the build would run one job)
+jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 export OMP_PROC_BIND=false
 # ctest runs tests in parallel, so OpenMP threads outnumber the cores: spin-waiting at barriers
 # would make the many-small-kernel solver tests several times slower (tests/CMakeLists.txt).
@@ -52,8 +57,11 @@ build_only() {  # name, Kokkos prefix, extra cmake args...
   cmake -S "$here" -B "$dir" -DKokkos_ROOT="$prefix" -DMCSC_WERROR=ON "$@" >/dev/null
   echo "== building $dir"
   local start=$SECONDS
-  cmake --build "$dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^(gmake|make)\[' || true
-  cmake --build "$dir" -j "$jobs" >/dev/null  # fails loudly if the build above failed
+  local targets=()  # all, or those named in build_targets (space-separated)
+  # shellcheck disable=SC2206
+  [ -z "${build_targets:-}" ] || targets=($build_targets)
+  cmake --build "$dir" -j "$jobs" ${targets[@]:+--target "${targets[@]}"} 2>&1 | grep -vE '^\[ *[0-9]+%\]|^(gmake|make)\[' || true
+  cmake --build "$dir" -j "$jobs" ${targets[@]:+--target "${targets[@]}"} >/dev/null  # fails loudly if the build above failed
   echo "== built $dir in $((SECONDS - start)) s"
 }
 run_suite() {  # name, Kokkos prefix, ctest arguments (space-separated, may be empty), extra cmake args...
@@ -79,8 +87,12 @@ if [ "${MCSC_KOKKOS4:-1}" = 1 ]; then
   kokkos4=$(bash "$here/cmake/setup.sh" --kokkos 4.6 | tail -n 1)
   # (The headers' self-containedness check does not depend on the Kokkos version: step 2 has it.)
   # -O2 rather than Release's -O3: a fifth less compile time; step 2 tests the -O3 build.
+  # Nor the benchmarks and the -march=native kernel test: step 2 builds and runs them, and neither
+  # has code that depends on the Kokkos version (their build took a quarter of this step's). The
+  # kernel tests on the default space (OpenMP) only: step 2 runs them on Serial too.
   run_suite release-kokkos4 "$kokkos4" "--label-exclude parity" -DCMAKE_BUILD_TYPE=Release \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DMCSC_CHECK_HEADERS=OFF
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_TEST_NATIVE=OFF \
+    -DMCSC_TEST_SPACES=default
 fi
 if [ "${MCSC_CUDA_BUILD:-1}" = 1 ]; then
   status=0
@@ -90,8 +102,10 @@ if [ "${MCSC_CUDA_BUILD:-1}" = 1 ]; then
   elif [ "$status" != 0 ]; then
     exit "$status"
   else
+    # The tests and the six task programs (one per task); not the five general programs (mcsc-demo,
+    # -train, -infer, -solve, -export-model), whose code is the tests' and the task harness' (docs/gpu.md).
     PATH="$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)"):$PATH" \
-      build_only cuda "$kokkos_cuda" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O0 -DCMAKE_CXX_EXTENSIONS=OFF \
+      build_targets="mcsc_tests mcsc_task_programs" build_only cuda "$kokkos_cuda" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O0 -DCMAKE_CXX_EXTENSIONS=OFF \
       -DCMAKE_CXX_COMPILER="$kokkos_cuda/bin/nvcc_wrapper" \
       -DMCSC_CHECK_HEADERS=OFF -DMCSC_BUILD_BENCHMARKS=OFF -DMCSC_TEST_SPACES=float
     echo "== CUDA build done (compiled and linked, not run: no GPU here)"
