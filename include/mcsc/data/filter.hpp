@@ -73,25 +73,34 @@ void filter_axis(const Src& src, const Dst& dst, int axis, const std::vector<dou
   using Exec = typename Dst::execution_space;
   const auto w = to_device_weights<typename Dst::device_type>("mcsc::filter_axis::weights", weights);
   const int radius = int(weights.size() / 2), taps = int(weights.size());
-  const int C = int(dst.extent(1)), H = int(dst.extent(2)), W = int(dst.extent(3));
+  const int H = int(dst.extent(2)), W = int(dst.extent(3));
   const int length = axis == 2 ? H : W;
-  const std::int64_t total = std::int64_t(dst.extent(0)) * C * H * W;
-  Kokkos::parallel_for(
-      "mcsc::filter_axis", Kokkos::RangePolicy<Exec>(0, total), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Pixel p = unflatten(id, C, H, W);
-        const int centre = axis == 2 ? p.i : p.j;
-        double acc = 0, wsum = 0;
+  // The sum of every weight, in the kernel's order: wsum below for a window inside the image.
+  double all_weights = 0;
+  for (const double x : weights) all_weights += x;
+  const bool normalized = border == ImageBorder::normalized;
+  for_each_pixel<Exec>(
+      "mcsc::filter_axis", shape_of(dst), KOKKOS_LAMBDA(const int n, const int c, const int i, const int j) {
+        const int centre = axis == 2 ? i : j;
+        double acc = 0;
+        if (centre >= radius && centre < length - radius) {  // the window inside the image: no border rule
+          for (int k = 0; k < taps; ++k)
+            acc += w(k) * (axis == 2 ? double(src(n, c, i + k - radius, j)) : double(src(n, c, i, j + k - radius)));
+          dst(n, c, i, j) = T(normalized ? acc / all_weights : acc);
+          return;
+        }
+        double wsum = 0;
         for (int k = 0; k < taps; ++k) {
           int q = centre + k - radius;
           if (q < 0 || q >= length) {
-            if (border == ImageBorder::zero || border == ImageBorder::normalized) continue;
+            if (border == ImageBorder::zero || normalized) continue;
             q = border_index(q, length, border);
           }
-          const double v = axis == 2 ? double(src(p.n, p.c, q, p.j)) : double(src(p.n, p.c, p.i, q));
+          const double v = axis == 2 ? double(src(n, c, q, j)) : double(src(n, c, i, q));
           acc += w(k) * v;
           wsum += w(k);
         }
-        dst(p.n, p.c, p.i, p.j) = T(border == ImageBorder::normalized ? acc / wsum : acc);
+        dst(n, c, i, j) = T(normalized ? acc / wsum : acc);
       });
 }
 

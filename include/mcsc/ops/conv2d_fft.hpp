@@ -193,27 +193,21 @@ class FftConv2d {
   /// real (N*C, rows, cols) = src (N, C, H, W) zero-padded.
   void pad(const tensor_type& src, const typename plan_type::real_view& real) const {
     const int C = int(src.extent(1)), H = int(src.extent(2)), W = int(src.extent(3));
-    const int R = m_rows, Q = m_cols;
-    Kokkos::parallel_for(
-        "mcsc::FftConv2d::pad", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(real.extent(0)) * R * Q),
-        KOKKOS_LAMBDA(const std::int64_t idx) {
-          const int j = int(idx % Q);
-          const int i = int((idx / Q) % R);
-          const int b = int(idx / (std::int64_t(Q) * R));
-          real(b, i, j) = (i < H && j < W) ? src(b / C, b % C, i, j) : T(0);
+    for_each_pixel<ExecSpace>(
+        "mcsc::FftConv2d::pad", Shape4{std::int64_t(real.extent(0)) / C, C, m_rows, m_cols},
+        KOKKOS_LAMBDA(const int n, const int c, const int i, const int j) {
+          real(n * C + c, i, j) = (i < H && j < W) ? src(n, c, i, j) : T(0);
         });
   }
 
   /// dst (N, C, H, W) (+)= real (N*C, rows, cols)[:H, :W] / (rows * cols).
   void crop(const typename plan_type::real_view& real, const tensor_type& dst, bool accumulate) const {
-    const int C = int(dst.extent(1)), H = int(dst.extent(2)), W = int(dst.extent(3));
+    const int C = int(dst.extent(1));
     const T scale = T(1) / (T(m_rows) * T(m_cols));
-    Kokkos::parallel_for(
-        "mcsc::FftConv2d::crop", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(dst.size())),
-        KOKKOS_LAMBDA(const std::int64_t idx) {
-          const Pixel p = unflatten(idx, C, H, W);
-          const T v = scale * real(p.n * C + p.c, p.i, p.j);
-          dst(p.n, p.c, p.i, p.j) = accumulate ? dst(p.n, p.c, p.i, p.j) + v : v;
+    for_each_pixel<ExecSpace>(
+        "mcsc::FftConv2d::crop", shape_of(dst), KOKKOS_LAMBDA(const int n, const int c, const int i, const int j) {
+          const T v = scale * real(n * C + c, i, j);
+          dst(n, c, i, j) = accumulate ? dst(n, c, i, j) + v : v;
         });
   }
 
@@ -221,14 +215,11 @@ class FftConv2d {
   void place_kernel(const tensor_type& w, const typename plan_type::real_view& real) const {
     const int C = int(w.extent(1)), KH = m_kh, KW = m_kw, R = m_rows, Q = m_cols;
     const int pt = same_pad_before(KH), pl = same_pad_before(KW);
-    Kokkos::parallel_for(
-        "mcsc::FftConv2d::place_kernel", Kokkos::RangePolicy<ExecSpace>(0, std::int64_t(real.extent(0)) * R * Q),
-        KOKKOS_LAMBDA(const std::int64_t idx) {
-          const int j = int(idx % Q);
-          const int i = int((idx / Q) % R);
-          const int b = int(idx / (std::int64_t(Q) * R));
+    for_each_pixel<ExecSpace>(
+        "mcsc::FftConv2d::place_kernel", Shape4{std::int64_t(real.extent(0)) / C, C, R, Q},
+        KOKKOS_LAMBDA(const int o, const int c, const int i, const int j) {
           const int p = Impl::wrap_index(pt - i, R), q = Impl::wrap_index(pl - j, Q);
-          real(b, i, j) = (p < KH && q < KW) ? w(b / C, b % C, p, q) : T(0);
+          real(o * C + c, i, j) = (p < KH && q < KW) ? w(o, c, p, q) : T(0);
         });
   }
 
