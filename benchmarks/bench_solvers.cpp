@@ -8,6 +8,8 @@
 /// cross-correlation weights), circular boundary, float32, 200 iterations from zero, for
 ///   fista  mcsc::fista with mcsc::FftConvDictionary (circular), step 1/L with L the exact
 ///          lambda_max(D'D) from the filter spectra (mcsc::lipschitz_from_spectra);
+///   fista-direct  the same with mcsc::ConvDictionary (circular): the blocked direct kernels,
+///          same L (the same iterates up to rounding);
 ///   admm   mcsc::admm_cbpdn with AdmmOptions::sporco_convbpdn(): SPORCO's ConvBPDN defaults
 ///          (rho = 50 lambda + 1, alpha = 1.8, ConvBPDN's adaptive rho), the objective at V only;
 /// and, on the configuration with a SPORCO reference (32 filters, lambda 0.05), also
@@ -118,9 +120,11 @@ std::string dictionary_path(const Options& opt, int filters) {
 ///   ADMM:  X-step (K forward + K inverse FFTs, ~26 K per frequency for the Sherman-Morrison
 ///          solve), D V for the objective (K + 1 FFTs, 8 K F), ~20 K n (relaxation, shrinkage,
 ///          dual update, residual and norm reductions): (3K + 1) FFTs + 34 K F + 20 K n.
+///   FISTA with direct convolutions: D'r and D U, 2 s^2 K n each (s x s filters), + ~10 K n.
 double flop_per_iteration(const std::string& solver, int K) {
   const double n = double(kSide) * kSide, F = double(kSide) * (kSide / 2 + 1);
   const double fft = 2.5 * n * std::log2(n);
+  if (solver == "fista-direct") return 4.0 * kFilterSide * kFilterSide * K * n + 10.0 * K * n;
   if (solver == "admm") return (3.0 * K + 1) * fft + 34.0 * K * F + 20.0 * K * n;
   return (2.0 * K + 2) * fft + 14.0 * K * F + 10.0 * K * n;
 }
@@ -177,7 +181,9 @@ Sample run_once(const std::string& solver, const Tensor& weights, const Tensor& 
     // L: given, or exact from the filter spectra (inside the timing: part of the set-up)
     o.lipschitz = lipschitz > 0 ? lipschitz
                                 : mcsc::lipschitz_from_spectra(D.operator_for(D.code_shape(mcsc::shape_of(y))));
-    const auto r = mcsc::fista(D, y, o);
+    const auto r = solver == "fista-direct"
+                       ? mcsc::fista(mcsc::ConvDictionary<Real, ExecSpace>(weights, mcsc::Boundary::circular), y, o)
+                       : mcsc::fista(D, y, o);
     Kokkos::fence();
     s.total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     s.seconds = r.seconds;
@@ -567,6 +573,7 @@ int run(int argc, char** argv, const std::string& command) {
       const bool referenced = filters == 32 && lambda == 0.05;
       std::vector<Variant> variants = {{"fista", "fista", 0}, {"admm", "admm", 0}};
       if (referenced) variants.push_back({"fista-L500", "fista", kSporcoFistaL});
+      variants.push_back({"fista-direct", "fista-direct", 0});
       for (SolverRun& r : measure(variants, d, y, lambda, opt, gemm.gflops)) runs.push_back(std::move(r));
       if (referenced && !opt.quick)
         for (const char* rule : {"generic", "convbpdn"}) {

@@ -65,15 +65,14 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
   const char* fn = "mcsc::guided_filter";
   Impl::check_guided(fn, guide, src, dst, radius, eps, false);
   const Shape4 s = shape_of(src);
-  const int C = int(s.c), H = int(s.h), W = int(s.w);
   const bool shared_guide = guide.extent(1) == 1;
-  const std::int64_t pixels = s.size();
 
   // mean_I, mean_p, corr_I, corr_Ip of every channel: stats(n, 4c + k, i, j).
   auto stats = make_tensor<double, Exec>("mcsc::guided_filter::stats", Shape4{s.n, 4 * s.c, s.h, s.w});
-  Kokkos::parallel_for(
-      "mcsc::guided_filter::products", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Pixel p = unflatten(id, C, H, W);
+  for_each_pixel<Exec>(
+      "mcsc::guided_filter::products", s,
+      KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+        const Pixel p{pn, pc, pi, pj};
         const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j)), v = double(src(p.n, p.c, p.i, p.j));
         stats(p.n, 4 * p.c, p.i, p.j) = I;
         stats(p.n, 4 * p.c + 1, p.i, p.j) = v;
@@ -82,9 +81,10 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
       });
   box_mean(stats, stats, radius);
   auto ab = make_tensor<double, Exec>("mcsc::guided_filter::ab", Shape4{s.n, 2 * s.c, s.h, s.w});
-  Kokkos::parallel_for(
-      "mcsc::guided_filter::coefficients", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Pixel p = unflatten(id, C, H, W);
+  for_each_pixel<Exec>(
+      "mcsc::guided_filter::coefficients", s,
+      KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+        const Pixel p{pn, pc, pi, pj};
         const double mI = stats(p.n, 4 * p.c, p.i, p.j), mp = stats(p.n, 4 * p.c + 1, p.i, p.j);
         const double var = stats(p.n, 4 * p.c + 2, p.i, p.j) - mI * mI;
         const double cov = stats(p.n, 4 * p.c + 3, p.i, p.j) - mI * mp;
@@ -93,9 +93,10 @@ void guided_filter(const Guide& guide, const Src& src, const Dst& dst, int radiu
         ab(p.n, 2 * p.c + 1, p.i, p.j) = mp - a * mI;
       });
   box_mean(ab, ab, radius);
-  Kokkos::parallel_for(
-      "mcsc::guided_filter::output", Kokkos::RangePolicy<Exec>(0, pixels), KOKKOS_LAMBDA(const std::int64_t id) {
-        const Pixel p = unflatten(id, C, H, W);
+  for_each_pixel<Exec>(
+      "mcsc::guided_filter::output", s,
+      KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+        const Pixel p{pn, pc, pi, pj};
         const double I = double(guide(p.n, shared_guide ? 0 : p.c, p.i, p.j));
         dst(p.n, p.c, p.i, p.j) = T(ab(p.n, 2 * p.c, p.i, p.j) * I + ab(p.n, 2 * p.c + 1, p.i, p.j));
       });
@@ -124,15 +125,14 @@ class ColorGuidedFilter {
     m_guide = make_tensor<T, ExecSpace>("mcsc::ColorGuidedFilter::guide", shape_of(guide));
     Kokkos::deep_copy(m_guide, guide);
     const Shape4 s = shape_of(guide);
-    const int H = int(s.h), W = int(s.w);
     auto g = m_guide;
     const int radius = m_radius;
     // stats(n, k): 0..2 the guide, 3..8 its products rr rg rb gg gb bb (box-filtered below).
     auto stats = make_tensor<double, ExecSpace>("mcsc::ColorGuidedFilter::stats", Shape4{s.n, 9, s.h, s.w});
-    Kokkos::parallel_for(
-        "mcsc::guided_filter_color::products", Kokkos::RangePolicy<ExecSpace>(0, s.n * s.h * s.w),
-        KOKKOS_LAMBDA(const std::int64_t id) {
-          const Pixel p = unflatten(id, 1, H, W);
+    for_each_pixel<ExecSpace>(
+        "mcsc::guided_filter_color::products", Shape4{s.n, 1, s.h, s.w},
+        KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+          const Pixel p{pn, pc, pi, pj};
           const double I[3] = {double(g(p.n, 0, p.i, p.j)), double(g(p.n, 1, p.i, p.j)), double(g(p.n, 2, p.i, p.j))};
           for (int k = 0; k < 3; ++k) stats(p.n, k, p.i, p.j) = I[k];
           stats(p.n, 3, p.i, p.j) = I[0] * I[0];
@@ -146,10 +146,10 @@ class ColorGuidedFilter {
     // m_inverse(n, k): 0..2 mean_I, 3..8 the cofactors irr irg irb igg igb ibb of Sigma + eps U, 9 det.
     m_inverse = make_tensor<double, ExecSpace>("mcsc::ColorGuidedFilter::inverse", Shape4{s.n, 10, s.h, s.w});
     auto inv = m_inverse;
-    Kokkos::parallel_for(
-        "mcsc::guided_filter_color::inverse", Kokkos::RangePolicy<ExecSpace>(0, s.n * s.h * s.w),
-        KOKKOS_LAMBDA(const std::int64_t id) {
-          const Pixel p = unflatten(id, 1, H, W);
+    for_each_pixel<ExecSpace>(
+        "mcsc::guided_filter_color::inverse", Shape4{s.n, 1, s.h, s.w},
+        KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+          const Pixel p{pn, pc, pi, pj};
           const double m[3] = {stats(p.n, 0, p.i, p.j), stats(p.n, 1, p.i, p.j), stats(p.n, 2, p.i, p.j)};
           // Sigma + eps U (symmetric) and its inverse by cofactors.
           const double srr = stats(p.n, 3, p.i, p.j) - m[0] * m[0] + eps, srg = stats(p.n, 4, p.i, p.j) - m[0] * m[1];
@@ -169,8 +169,7 @@ class ColorGuidedFilter {
     using Out = typename Dst::non_const_value_type;
     Impl::check_guided(function, m_guide, src, dst, m_radius, 1.0, true);
     const Shape4 s = shape_of(src);
-    const int C = int(s.c), H = int(s.h), W = int(s.w);
-    const std::int64_t plane_pixels = s.n * s.h * s.w;
+    const int C = int(s.c);
     auto g = m_guide;
     auto inv = m_inverse;
     // stats(n, 4c): the input p of channel c, 4c + 1 + k the products I_k p. The workspace is
@@ -180,10 +179,10 @@ class ColorGuidedFilter {
       m_work = Tensor4<double, ExecSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mcsc::guided_filter_color::stats"),
                                           s.n, 4 * s.c, s.h, s.w);
     auto stats = m_work;
-    Kokkos::parallel_for(
-        "mcsc::guided_filter_color::input_products", Kokkos::RangePolicy<ExecSpace>(0, plane_pixels),
-        KOKKOS_LAMBDA(const std::int64_t id) {
-          const Pixel p = unflatten(id, 1, H, W);
+    for_each_pixel<ExecSpace>(
+        "mcsc::guided_filter_color::input_products", Shape4{s.n, 1, s.h, s.w},
+        KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+          const Pixel p{pn, pc, pi, pj};
           const double I[3] = {double(g(p.n, 0, p.i, p.j)), double(g(p.n, 1, p.i, p.j)), double(g(p.n, 2, p.i, p.j))};
           for (int c = 0; c < C; ++c) {
             const double v = double(src(p.n, c, p.i, p.j));
@@ -193,10 +192,10 @@ class ColorGuidedFilter {
         });
     box_mean(stats, stats, m_radius);
     // ab(n, 4c + k): a_k for k < 3, b at k = 3 (in place of the statistics).
-    Kokkos::parallel_for(
-        "mcsc::guided_filter_color::coefficients", Kokkos::RangePolicy<ExecSpace>(0, plane_pixels),
-        KOKKOS_LAMBDA(const std::int64_t id) {
-          const Pixel p = unflatten(id, 1, H, W);
+    for_each_pixel<ExecSpace>(
+        "mcsc::guided_filter_color::coefficients", Shape4{s.n, 1, s.h, s.w},
+        KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+          const Pixel p{pn, pc, pi, pj};
           const double m[3] = {inv(p.n, 0, p.i, p.j), inv(p.n, 1, p.i, p.j), inv(p.n, 2, p.i, p.j)};
           const double irr = inv(p.n, 3, p.i, p.j), irg = inv(p.n, 4, p.i, p.j), irb = inv(p.n, 5, p.i, p.j);
           const double igg = inv(p.n, 6, p.i, p.j), igb = inv(p.n, 7, p.i, p.j), ibb = inv(p.n, 8, p.i, p.j);
@@ -215,9 +214,10 @@ class ColorGuidedFilter {
           }
         });
     box_mean(stats, stats, m_radius);
-    Kokkos::parallel_for(
-        "mcsc::guided_filter_color::output", Kokkos::RangePolicy<ExecSpace>(0, s.size()), KOKKOS_LAMBDA(const std::int64_t id) {
-          const Pixel p = unflatten(id, C, H, W);
+    for_each_pixel<ExecSpace>(
+        "mcsc::guided_filter_color::output", s,
+        KOKKOS_LAMBDA(const int pn, const int pc, const int pi, const int pj) {
+          const Pixel p{pn, pc, pi, pj};
           double q = stats(p.n, 4 * p.c + 3, p.i, p.j);
           for (int k = 0; k < 3; ++k) q += stats(p.n, 4 * p.c + k, p.i, p.j) * double(g(p.n, k, p.i, p.j));
           dst(p.n, p.c, p.i, p.j) = Out(q);

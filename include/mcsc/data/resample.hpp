@@ -148,21 +148,16 @@ void resample_axis(const Src& src, const Dst& dst, int axis, const ResizeTable& 
     }
   Kokkos::deep_copy(weights, hw);
   Kokkos::deep_copy(indices, hi);
-  const int C = int(dst.extent(1)), H = int(dst.extent(2)), W = int(dst.extent(3));
-  const std::int64_t total = std::int64_t(dst.extent(0)) * C * H * W;
   if (axis == 2) {
-    Kokkos::parallel_for(
-        "mcsc::imresize_bicubic::rows", Kokkos::RangePolicy<Exec>(0, total), KOKKOS_LAMBDA(const std::int64_t id) {
-          const auto [n, c, i, j] = unflatten(id, C, H, W);
+    for_each_pixel<Exec>(
+        "mcsc::imresize_bicubic::rows", shape_of(dst), KOKKOS_LAMBDA(const int n, const int c, const int i, const int j) {
           T acc = 0;
           for (int p = 0; p < taps; ++p) acc += weights(i, p) * T(src(n, c, indices(i, p), j));
           dst(n, c, i, j) = acc;
         });
   } else {
-    Kokkos::parallel_for(
-        "mcsc::imresize_bicubic::columns", Kokkos::RangePolicy<Exec>(0, total),
-        KOKKOS_LAMBDA(const std::int64_t id) {
-          const auto [n, c, i, j] = unflatten(id, C, H, W);
+    for_each_pixel<Exec>(
+        "mcsc::imresize_bicubic::columns", shape_of(dst), KOKKOS_LAMBDA(const int n, const int c, const int i, const int j) {
           T acc = 0;
           for (int p = 0; p < taps; ++p) acc += weights(j, p) * T(src(n, c, i, indices(j, p)));
           dst(n, c, i, j) = acc;

@@ -17,15 +17,15 @@
 /// (N, K, H, W) to signals (N, m, H, W) and `D'*R = conv2d_adjoint(R, w)` maps back.
 ///
 /// Kernels: `conv2d`, `conv2d_adjoint` and `conv2d_weight_grad` dispatch (Conv2dOptions::kernel).
-/// By default, on execution spaces that run on the host (Serial, OpenMP, ...) with
-/// Boundary::zero they use the register-blocked kernels of conv2d_blocked.hpp (the input rows a
-/// tile needs are staged zero-padded in team scratch, and each inner step updates a block of
-/// output channels x rows x vector columns held in registers); on device spaces (CUDA) with
+/// By default, on execution spaces that run on the host (Serial, OpenMP, ...) they use the
+/// register-blocked kernels of conv2d_blocked.hpp (the input rows a tile needs are staged in team
+/// scratch, zero-padded or, for Boundary::circular, wrapped, and each inner step updates a block
+/// of output channels x rows x vector columns held in registers); on device spaces (CUDA) with
 /// Boundary::zero, the team-scratch kernels of conv2d_team.hpp (a team per output tile, input
 /// halo and weights staged cooperatively in team scratch, no atomics, a deterministic two-level
 /// reduction for the weight gradient), which ConvKernel::team also selects on the host.
-/// Everywhere else (Boundary::circular, mixed scalar types, or a shape whose tiles would not fit
-/// the kernels' scratch) they use the generic gather kernels `conv2d_reference`,
+/// Everywhere else (Boundary::circular on a device, mixed scalar types, or a shape whose tiles
+/// would not fit the kernels' scratch) they use the generic gather kernels `conv2d_reference`,
 /// `conv2d_adjoint_reference` and `conv2d_weight_grad_reference`: one output element (or weight)
 /// per iteration, simple enough to be obviously right, and the reference the other kernels are
 /// tested against (tests/test_conv2d.cpp).
@@ -44,7 +44,7 @@ inline const char* to_string(Boundary b) { return b == Boundary::zero ? "zero" :
 
 /// Which kernel computes a convolution (the file comment says what each is).
 enum class ConvKernel {
-  automatic,  ///< the blocked kernels on host spaces, the team kernels on device spaces (zero boundary)
+  automatic,  ///< the blocked kernels on host spaces (both boundaries), the team kernels on device spaces (zero boundary)
   team,       ///< the team-scratch kernels of conv2d_team.hpp, on any space (zero boundary)
   reference   ///< the generic gather kernels, always
 };
@@ -54,8 +54,8 @@ struct Conv2dOptions {
   Boundary boundary = Boundary::zero;
   /// false: the output is overwritten; true: the result is added to it (gradients accumulate).
   bool accumulate = false;
-  /// Which kernel; a kernel that cannot take the operands (circular boundary, a tile beyond its
-  /// scratch) leaves them to the reference kernels.
+  /// Which kernel; a kernel that cannot take the operands (the team kernels a circular boundary,
+  /// a tile beyond its scratch) leaves them to the reference kernels.
   ConvKernel kernel = ConvKernel::automatic;
 };
 
@@ -80,10 +80,7 @@ void check_conv_shapes(const char* function, const X& x, const Wt& w, const Y& y
                          << "x" << sx.w << " of input " << sx);
 }
 
-KOKKOS_INLINE_FUNCTION int wrap_index(int v, int n) {
-  const int r = v % n;
-  return r < 0 ? r + n : r;
-}
+// (wrap_index, the periodic index of Boundary::circular: ops/blocked/common.hpp)
 
 /// Can the blocked host kernels of conv2d_blocked.hpp take these operands? (A host execution
 /// space, one floating-point scalar type for all three, writable output.)
@@ -112,7 +109,7 @@ bool use_team_kernels(const Conv2dOptions& options) {
   return options.kernel == ConvKernel::automatic && !blocked::use_blocked_kernels_v<ExecSpace>;
 }
 
-/// The blocked kernels' operands of y = conv2d(x, w) (zero boundary, no accumulation).
+/// The blocked kernels' operands of y = conv2d(x, w) (zero boundary, no accumulation: the caller sets those).
 template <class X, class Wt, class Y>
 blocked::CorrelationArgs<typename Y::non_const_value_type> forward_correlation_args(const X& x, const Wt& w,
                                                                                    const Y& y) {
@@ -262,9 +259,10 @@ void conv2d(const X& x, const Wt& w, const Y& y, Conv2dOptions options = {}) {
     }
   }
   if constexpr (Impl::blocked_conv_types_v<Y, X, Wt>) {
-    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
+    if (options.kernel == ConvKernel::automatic) {
       auto a = Impl::forward_correlation_args(x, w, y);
       a.accumulate = options.accumulate;
+      a.circular = options.boundary == Boundary::circular;
       if (Impl::blocked::correlation<ExecSpace>("mcsc::conv2d", a)) return;
     }
   }
@@ -302,7 +300,7 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
     }
   }
   if constexpr (Impl::blocked_conv_types_v<X, Y, Wt>) {
-    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
+    if (options.kernel == ConvKernel::automatic) {
       using T = typename X::non_const_value_type;
       Impl::blocked::CorrelationArgs<T> a;
       a.in = y.data();
@@ -317,6 +315,7 @@ void conv2d_adjoint(const Y& y, const Wt& w, const X& x, Conv2dOptions options =
       a.w0 = std::int64_t(a.KH - 1) * w.stride(2) + std::int64_t(a.KW - 1) * w.stride(3);
       a.pt = a.KH - 1 - same_pad_before(a.KH), a.pl = a.KW - 1 - same_pad_before(a.KW);
       a.accumulate = options.accumulate;
+      a.circular = options.boundary == Boundary::circular;
       if (Impl::blocked::correlation<ExecSpace>("mcsc::conv2d_adjoint", a)) return;
     }
   }
@@ -373,7 +372,7 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
     }
   }
   if constexpr (Impl::blocked_conv_types_v<GW, X, GY>) {
-    if (options.boundary == Boundary::zero && options.kernel == ConvKernel::automatic) {
+    if (options.kernel == ConvKernel::automatic) {
       using T = typename GW::non_const_value_type;
       Impl::blocked::WeightGradArgs<T> a;
       a.x = x.data();
@@ -386,6 +385,7 @@ void conv2d_weight_grad(const X& x, const GY& gy, const GW& gw, Conv2dOptions op
       a.O = int(gw.extent(0)), a.KH = int(gw.extent(2)), a.KW = int(gw.extent(3));
       a.pt = same_pad_before(a.KH), a.pl = same_pad_before(a.KW);
       a.accumulate = options.accumulate;
+      a.circular = options.boundary == Boundary::circular;
       if (Impl::blocked::weight_grad<ExecSpace>("mcsc::conv2d_weight_grad", a)) return;
     }
   }

@@ -2,9 +2,9 @@
 /// \file conv2d_blocked.hpp
 /// Register-blocked direct convolution kernels for host execution spaces (Serial, OpenMP, ...),
 /// used by conv2d, conv2d_adjoint and conv2d_weight_grad (conv2d.hpp) when the execution space
-/// runs on the host and the boundary is zero. Other spaces and Boundary::circular use the
-/// generic gather kernels of conv2d.hpp (conv2d_reference, ...), which are also the reference
-/// these kernels are tested against (tests/test_conv2d.cpp).
+/// runs on the host, for both boundaries. Other spaces use the team kernels (conv2d_team.hpp) or
+/// the generic gather kernels of conv2d.hpp (conv2d_reference, ...), which are also the
+/// reference these kernels are tested against (tests/test_conv2d.cpp).
 ///
 /// Design (plain C++ loops that GCC -O3 vectorises over the image width; no intrinsics, no
 /// allocation: each Kokkos team, of one thread, works in its team scratch):
@@ -16,9 +16,10 @@
 ///   A team computes, for one image, a strip of up to kStripColumns columns, a range of row
 ///   tiles of R rows, and blocks of OB output channels (all of them when every input channel
 ///   fits the stage at once). For a group of input channels it copies the input rows it needs
-///   into scratch, zero-padded: this is where the zero boundary is handled (rows and columns
-///   outside the image become zeros, and columns are rounded up to whole vectors of V), so the
-///   inner loops have no bounds checks; it also packs the block's weights. The register block
+///   into scratch: this is where the boundary is handled (rows and columns
+///   outside the image become zeros, or for Boundary::circular the wrapped image rows and
+///   columns, and columns are rounded up to whole vectors of V), so the inner loops have no
+///   bounds checks; it also packs the block's weights. The register block
 ///   is OB output channels x R rows x V columns, in two variants:
 ///     - any kernel height (FKH = 0): per tap (c, p, q), OB broadcast weights times R input
 ///       vectors; efficient with OB >= 5 (GCC then loads each input vector once for OB FMAs),

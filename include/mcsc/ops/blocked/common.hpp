@@ -2,7 +2,8 @@
 /// \file blocked/common.hpp
 /// The shared part of the register-blocked host convolution kernels (ops/conv2d_blocked.hpp, which
 /// describes the design): the compiler hints, the vector widths, the scratch sizes, staging of
-/// zero-padded rows, scratch arrays and the launcher of a kernel's league of one-thread teams.
+/// zero-padded (Boundary::zero) or wrapped (Boundary::circular) rows, scratch arrays and the
+/// launcher of a kernel's league of one-thread teams.
 /// Include ops/conv2d.hpp, not this detail header.
 #include <algorithm>
 #include <cstring>
@@ -35,6 +36,13 @@
 
 namespace mcsc {
 namespace Impl {
+
+/// v wrapped into [0, n): the index Boundary::circular reads for position v of an axis of length n.
+KOKKOS_INLINE_FUNCTION int wrap_index(int v, int n) {
+  const int r = v % n;
+  return r < 0 ? r + n : r;
+}
+
 namespace blocked {
 
 /// Whether conv2d & co. use the blocked kernels on ExecSpace: true for execution spaces that run
@@ -105,6 +113,19 @@ inline void stage_row(T* dst, const T* src, int width, int u0, int u1, std::int6
   std::fill(dst, dst + v0, T(0));
   if (v1 > v0) std::memcpy(dst + v0, src + v0 + shift, sizeof(T) * std::size_t(v1 - v0));
   std::fill(dst + v1, dst + width, T(0));
+}
+
+/// Stages one row of a periodic image (Boundary::circular): dst[u] = row[(u + shift) mod W] for
+/// every u in [0, width), whatever the shift and width.
+template <class T>
+inline void stage_row_wrapped(T* dst, const T* row, int width, std::int64_t shift, int W) {
+  std::int64_t col = shift % W;
+  if (col < 0) col += W;
+  for (int u = 0; u < width; col = 0) {
+    const int n = int(std::min<std::int64_t>(width - u, W - col));
+    std::memcpy(dst + u, row + col, sizeof(T) * std::size_t(n));
+    u += n;
+  }
 }
 
 /// Aligned pointer into a team's scratch block (the block is over-allocated by kAlign).

@@ -67,8 +67,9 @@ struct ProxEpilogue {
 };
 
 /// The operands of out[n,o,i,j] (+)= sum_{c,p,q} wt(o,c,p,q) * in[n,c,i+p-pt,j+q-pl], zero
-/// outside the image, with wt(o,c,p,q) = w[w0 + o*wso + c*wsc + p*wsp + q*wsq]; or, with an
-/// active epilogue, out = the epilogue's step of that sum (accumulate is then ignored).
+/// outside the image (or, circular, in read periodically: rows mod H, columns mod W), with
+/// wt(o,c,p,q) = w[w0 + o*wso + c*wsc + p*wsp + q*wsq]; or, with an active epilogue, out = the
+/// epilogue's step of that sum (accumulate is then ignored).
 template <class T>
 struct CorrelationArgs {
   const T* in = nullptr;
@@ -79,6 +80,7 @@ struct CorrelationArgs {
   std::int64_t w0 = 0, wso = 0, wsc = 0, wsp = 0, wsq = 0;
   int N = 0, Cin = 0, Cout = 0, H = 0, W = 0, KH = 0, KW = 0, pt = 0, pl = 0;
   bool accumulate = false;
+  bool circular = false;
   ProxEpilogue<T> epilogue;
 };
 
@@ -250,16 +252,20 @@ struct CorrelationKernel {
       const int o0 = ob * OB, nout = std::min(OB, a.Cout - o0);
       for (int g = 0; g < groups; ++g) {
         const int c0 = g * plan.group, cg = std::min(plan.group, a.Cin - c0);
-        // ---- stage the zero-padded input rows (once, if one group holds every channel): staged
-        // row r, column u is image row i0 + r - pt, column j0 + u - pl
+        // ---- stage the zero-padded (circular: wrapped) input rows (once, if one group holds
+        // every channel): staged row r, column u is image row i0 + r - pt, column j0 + u - pl
         if (groups > 1 || ob == ob_begin) {
           for (int c = 0; c < cg; ++c) {
             const T* src_c = a.in + std::int64_t(n) * a.in_sn + std::int64_t(c0 + c) * a.in_sc;
             for (int r = 0; r < rows; ++r) {
               const int sr = i0 + r - a.pt;
-              stage_row(stage + std::size_t(c) * plane + std::size_t(r) * ldb,
-                        sr < 0 || sr >= a.H ? nullptr : src_c + std::int64_t(sr) * a.in_sh, width,
-                        a.pl - j0, a.W + a.pl - j0, std::int64_t(j0) - a.pl);
+              T* dst = stage + std::size_t(c) * plane + std::size_t(r) * ldb;
+              if (a.circular)
+                stage_row_wrapped(dst, src_c + std::int64_t(wrap_index(sr, a.H)) * a.in_sh, width,
+                                  std::int64_t(j0) - a.pl, a.W);
+              else
+                stage_row(dst, sr < 0 || sr >= a.H ? nullptr : src_c + std::int64_t(sr) * a.in_sh, width, a.pl - j0,
+                          a.W + a.pl - j0, std::int64_t(j0) - a.pl);
             }
           }
         }

@@ -11,7 +11,8 @@ namespace blocked {
 
 // ================================================================== weight gradient
 
-/// gw[o,c,p,q] (+)= sum_{n,i,j} gy[n,o,i,j] * x[n,c,i+p-pt,j+q-pl], zero outside the image.
+/// gw[o,c,p,q] (+)= sum_{n,i,j} gy[n,o,i,j] * x[n,c,i+p-pt,j+q-pl], x zero outside the image (or,
+/// circular, read periodically: rows mod H, columns mod W).
 template <class T>
 struct WeightGradArgs {
   const T* x = nullptr;
@@ -22,7 +23,19 @@ struct WeightGradArgs {
   std::int64_t gw_so = 0, gw_sc = 0, gw_sp = 0;
   int N = 0, C = 0, O = 0, H = 0, W = 0, KH = 0, KW = 0, pt = 0, pl = 0;
   bool accumulate = false;
+  bool circular = false;
 };
+
+/// Stages row r of the input strip of WeightGradArgs a at image row sr (zero-padded or wrapped):
+/// staged column u is image column u - pl.
+template <class T>
+inline void stage_input_row(const WeightGradArgs<T>& a, T* dst, const T* xn, int sr, int width) {
+  if (a.circular)
+    stage_row_wrapped(dst, xn + std::int64_t(wrap_index(sr, a.H)) * a.x_sh, width, -std::int64_t(a.pl), a.W);
+  else
+    stage_row(dst, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width, a.pl, a.W + a.pl,
+              -std::int64_t(a.pl));
+}
 
 struct WeightGradPlan {
   int V = 0;
@@ -80,11 +93,10 @@ struct WeightGradKernel {
       const T* xn = a.x + std::int64_t(n) * a.x_sn + std::int64_t(c) * a.x_sc;
       for (int i0 = 0; i0 < a.H; i0 += plan.strip) {
         const int nrows = std::min(plan.strip, a.H - i0);
-        // ---- stage x rows i0 - pt .. i0 + nrows - 1 + KH - 1 - pt (zero-padded) and gy rows
+        // ---- stage x rows i0 - pt .. i0 + nrows - 1 + KH - 1 - pt (zero-padded or wrapped) and gy rows
         for (int r = 0; r < nrows + KH - 1; ++r) {
           const int sr = i0 + r - a.pt;
-          stage_row(xs + std::size_t(r) * ldx, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width,
-                    a.pl, a.W + a.pl, -std::int64_t(a.pl));
+          stage_input_row(a, xs + std::size_t(r) * ldx, xn, sr, width);
         }
         for (int o = 0; o < OB; ++o)
           for (int r = 0; r < nrows; ++r) {
@@ -241,11 +253,10 @@ struct WeightGradRowKernel {
       for (int i0 = 0; i0 < a.H; i0 += plan.strip) {
         const int nrows = std::min(plan.strip, a.H - i0);
         const int nblocks = ceil_div(nrows, R);
-        // ---- stage x rows i0 - pt .. (zero outside the image) and gy rows (zero past the image)
+        // ---- stage x rows i0 - pt .. (zero or wrapped outside the image) and gy rows (zero past the image)
         for (int r = 0; r < nblocks * R + FKH - 1; ++r) {
           const int sr = i0 + r - a.pt;
-          stage_row(xs + std::size_t(r) * ldx, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width,
-                    a.pl, a.W + a.pl, -std::int64_t(a.pl));
+          stage_input_row(a, xs + std::size_t(r) * ldx, xn, sr, width);
         }
         // gy rows: read in place when the strip is whole blocks of rows and vectors (the usual
         // case), else staged with zeros past the image
