@@ -86,26 +86,36 @@ KOKKOS_INLINE_FUNCTION Pixel unflatten(std::int64_t id, int C, int H, int W) {
   return p;
 }
 
-/// Runs f(n, c, i, j) once for every pixel of an (N, C, H, W) grid, in ExecSpace: one team per
-/// row (n, c, i), its threads along j. On a device the threads of a team read and write
-/// consecutive addresses; on host spaces (one thread per team) a row is a plain loop, without the
-/// divisions that unflatten() costs per pixel (a flat RangePolicy over unflatten() ran the FFT
-/// operator's padding and the separable filters several times slower). Rows must fit in an int
-/// (Kokkos' league size).
+/// Runs f(n, c, i, j) once for every pixel of an (N, C, H, W) grid, in ExecSpace, a row (n, c, i)
+/// at a time. On host spaces an iteration is a row, a plain loop over j, without the divisions
+/// that unflatten() costs per pixel (a flat RangePolicy over unflatten() ran the FFT operator's
+/// padding and the separable filters several times slower); on devices a team takes a row, its
+/// threads along j, so that they read and write consecutive addresses. (A team per row on the
+/// host too cost a team launch's set-up per call: twice the time of the trainer's tests, whose
+/// many small images make many short launches.) Rows must fit in an int (Kokkos' league size).
 template <class ExecSpace, class F>
 void for_each_pixel(const char* label, const Shape4& s, const F& f) {
   const std::int64_t rows = s.n * s.c * s.h;
   if (rows == 0 || s.w == 0) return;
   MCSC_REQUIRE(rows <= std::int64_t(2147483647) && s.w <= std::int64_t(2147483647), label,
                "a grid of " << rows << " rows of " << s.w << " pixels is too large");
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
   const int C = int(s.c), H = int(s.h), W = int(s.w);
-  Kokkos::parallel_for(
-      label, Policy(int(rows), Kokkos::AUTO), KOKKOS_LAMBDA(const typename Policy::member_type& team) {
-        const int row = team.league_rank();
-        const int i = row % H, c = (row / H) % C, n = row / H / C;
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, W), [&](const int j) { f(n, c, i, j); });
-      });
+  if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(0, rows), KOKKOS_LAMBDA(const std::int64_t r) {
+          const int row = int(r);
+          const int i = row % H, c = (row / H) % C, n = row / H / C;
+          for (int j = 0; j < W; ++j) f(n, c, i, j);
+        });
+  } else {
+    using Policy = Kokkos::TeamPolicy<ExecSpace>;
+    Kokkos::parallel_for(
+        label, Policy(int(rows), Kokkos::AUTO), KOKKOS_LAMBDA(const typename Policy::member_type& team) {
+          const int row = team.league_rank();
+          const int i = row % H, c = (row / H) % C, n = row / H / C;
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, W), [&](const int j) { f(n, c, i, j); });
+        });
+  }
 }
 
 /// Checks that src and dst are non-empty images (N, C, H, W) of one shape, in one memory space,
