@@ -46,10 +46,11 @@ throttle() {  # waits until fewer than $jobs background jobs run
 
 build_harness() {
   local h=$1 src=$here/tests/fuzz/fuzz_$1.cpp bin=$out/fuzz_$1 start=$SECONDS
-  local sources=("$src") objects=() extra=() i ok=1
+  local sources=("$src") objects=() extra=() link=() i ok=1
   if [ "$h" = options ]; then  # the options harness runs the task programs' own option code
     sources+=("$here"/examples/tasks/task_{samples,methods,report,options}.cpp)
     extra=(-DMCSC_SOURCE_DIR="\"$here\"")
+    link=(-lboost_program_options)
   fi
   # One object per source, compiled side by side (the options harness' five took 2.5 minutes in a row).
   for i in "${!sources[@]}"; do
@@ -57,7 +58,7 @@ build_harness() {
     clang++ "${flags[@]}" "${extra[@]}" -c "${sources[$i]}" -o "${objects[$i]}" > "$out/build_${h}_$i.log" 2>&1 &
   done
   for i in "${!sources[@]}"; do wait %$((i + 1)) || ok=0; done
-  [ $ok = 1 ] && clang++ "${flags[@]}" "${objects[@]}" -o "$bin" "${libs[@]}" -lboost_program_options > "$out/build_${h}_link.log" 2>&1 || ok=0
+  [ $ok = 1 ] && clang++ "${flags[@]}" "${objects[@]}" -o "$bin" "${libs[@]}" "${link[@]}" > "$out/build_${h}_link.log" 2>&1 || ok=0
   rm -f "${objects[@]}"
   if [ $ok = 1 ]; then
     echo "== fuzz_$h built in $((SECONDS - start)) s"

@@ -90,9 +90,9 @@ KOKKOS_INLINE_FUNCTION Pixel unflatten(std::int64_t id, int C, int H, int W) {
 /// at a time. On host spaces an iteration is a row, a plain loop over j, without the divisions
 /// that unflatten() costs per pixel (a flat RangePolicy over unflatten() ran the FFT operator's
 /// padding and the separable filters several times slower); on devices a team takes a row, its
-/// threads along j, so that they read and write consecutive addresses. (A team per row on the
-/// host too cost a team launch's set-up per call: twice the time of the trainer's tests, whose
-/// many small images make many short launches.) Rows must fit in an int (Kokkos' league size).
+/// threads along j, so that they read and write consecutive addresses. (A team per row on the host
+/// too gave the depth task the same times; the plain loop needs none of the team machinery.) Rows
+/// must fit in an int (Kokkos' league size).
 template <class ExecSpace, class F>
 void for_each_pixel(const char* label, const Shape4& s, const F& f) {
   const std::int64_t rows = s.n * s.c * s.h;

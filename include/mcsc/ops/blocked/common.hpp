@@ -128,6 +128,19 @@ inline void stage_row_wrapped(T* dst, const T* row, int width, std::int64_t shif
   }
 }
 
+/// Stages image row sr of a plane (row stride ld, H rows, W columns) for the boundary: staged
+/// column u is image column u + shift; outside the image zeros, or (circular) the wrapped rows and
+/// columns. The forward/adjoint and weight-gradient kernels stage their input rows with it.
+template <class T>
+inline void stage_image_row(T* dst, const T* plane, std::int64_t ld, int sr, int H, int W, int width,
+                            std::int64_t shift, bool circular) {
+  if (circular)
+    stage_row_wrapped(dst, plane + std::int64_t(wrap_index(sr, H)) * ld, width, shift, W);
+  else
+    stage_row(dst, sr < 0 || sr >= H ? nullptr : plane + std::int64_t(sr) * ld, width, int(-shift), int(W - shift),
+              shift);
+}
+
 /// Aligned pointer into a team's scratch block (the block is over-allocated by kAlign).
 inline constexpr std::size_t kAlign = 64;
 inline constexpr std::size_t align_bytes(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }

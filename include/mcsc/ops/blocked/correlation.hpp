@@ -259,13 +259,8 @@ struct CorrelationKernel {
             const T* src_c = a.in + std::int64_t(n) * a.in_sn + std::int64_t(c0 + c) * a.in_sc;
             for (int r = 0; r < rows; ++r) {
               const int sr = i0 + r - a.pt;
-              T* dst = stage + std::size_t(c) * plane + std::size_t(r) * ldb;
-              if (a.circular)
-                stage_row_wrapped(dst, src_c + std::int64_t(wrap_index(sr, a.H)) * a.in_sh, width,
-                                  std::int64_t(j0) - a.pl, a.W);
-              else
-                stage_row(dst, sr < 0 || sr >= a.H ? nullptr : src_c + std::int64_t(sr) * a.in_sh, width, a.pl - j0,
-                          a.W + a.pl - j0, std::int64_t(j0) - a.pl);
+              stage_image_row(stage + std::size_t(c) * plane + std::size_t(r) * ldb, src_c, a.in_sh, sr, a.H, a.W,
+                              width, std::int64_t(j0) - a.pl, a.circular);
             }
           }
         }

@@ -26,17 +26,6 @@ struct WeightGradArgs {
   bool circular = false;
 };
 
-/// Stages row r of the input strip of WeightGradArgs a at image row sr (zero-padded or wrapped):
-/// staged column u is image column u - pl.
-template <class T>
-inline void stage_input_row(const WeightGradArgs<T>& a, T* dst, const T* xn, int sr, int width) {
-  if (a.circular)
-    stage_row_wrapped(dst, xn + std::int64_t(wrap_index(sr, a.H)) * a.x_sh, width, -std::int64_t(a.pl), a.W);
-  else
-    stage_row(dst, sr < 0 || sr >= a.H ? nullptr : xn + std::int64_t(sr) * a.x_sh, width, a.pl, a.W + a.pl,
-              -std::int64_t(a.pl));
-}
-
 struct WeightGradPlan {
   int V = 0;
   int wr = 0;       // image columns rounded up to whole vectors
@@ -96,7 +85,7 @@ struct WeightGradKernel {
         // ---- stage x rows i0 - pt .. i0 + nrows - 1 + KH - 1 - pt (zero-padded or wrapped) and gy rows
         for (int r = 0; r < nrows + KH - 1; ++r) {
           const int sr = i0 + r - a.pt;
-          stage_input_row(a, xs + std::size_t(r) * ldx, xn, sr, width);
+          stage_image_row(xs + std::size_t(r) * ldx, xn, a.x_sh, sr, a.H, a.W, width, -std::int64_t(a.pl), a.circular);
         }
         for (int o = 0; o < OB; ++o)
           for (int r = 0; r < nrows; ++r) {
@@ -256,7 +245,7 @@ struct WeightGradRowKernel {
         // ---- stage x rows i0 - pt .. (zero or wrapped outside the image) and gy rows (zero past the image)
         for (int r = 0; r < nblocks * R + FKH - 1; ++r) {
           const int sr = i0 + r - a.pt;
-          stage_input_row(a, xs + std::size_t(r) * ldx, xn, sr, width);
+          stage_image_row(xs + std::size_t(r) * ldx, xn, a.x_sh, sr, a.H, a.W, width, -std::int64_t(a.pl), a.circular);
         }
         // gy rows: read in place when the strip is whole blocks of rows and vectors (the usual
         // case), else staged with zeros past the image
