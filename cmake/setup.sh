@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mcsc fresh-machine setup (Debian 12). Idempotent: a second run only checks and returns.
 #
-#   cmake/setup.sh                    Debian packages + Kokkos 3.4 (OpenMP + Serial) into the cache
+#   cmake/setup.sh                    Debian packages (OpenMPI where apt has it) + Kokkos 3.4 (OpenMP +
+#                                     Serial) into the cache
 #   cmake/setup.sh --demo-data        also the demo photographs (from Debian packages, into the cache)
 #   cmake/setup.sh --kokkos 4.6       also Kokkos 4.6.99 (OpenMP + Serial) from ../shared/kokkos
 #   cmake/setup.sh --kokkos 4.6-cuda  also Kokkos 4.6.99 with CUDA (sm_90, OpenMP host); needs nvcc
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
       case "$WANT_KOKKOS" in 3.4|4.6|4.6-cuda) ;; *)
         echo "setup.sh: --kokkos '$WANT_KOKKOS' is not one of 3.4, 4.6, 4.6-cuda" >&2; exit 2 ;;
       esac ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -54,6 +55,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# MPI (Debian's OpenMPI) for mcsc::mpi and its tests: optional, so a machine whose apt cannot
+# reach them still builds everything else (CMake then leaves MPI out and says so in ctest).
+MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
+missing=()
+for p in "${MPI_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages for MPI: ${missing[*]}"
+  # From apt's cache first (no network needed when the .debs are there), then after an update.
+  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 &&
+     ! { $SUDO apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
+    log "could not install ${missing[*]}: mcsc is built without its MPI part (MCSC_ENABLE_MPI off)"
+  fi
 fi
 
 # ---------------------------------------------------------------- private apt state in the cache

@@ -780,6 +780,76 @@ TEST_CASE("batches drawn ahead: the same run bit for bit for any draw-ahead memo
   }
 }
 
+TEST_CASE("a batch in shards: the whole-batch step's gradient summed in parts, in a fixed order", "[trainer][shards]") {
+  // (Spread over MPI ranks, tests/mpi/test_mpi_trainer.cpp: 2 and 3 ranks equal one process with
+  // the same shards bit for bit.) Here: one process, 1, 2 and 4 shards of a batch of 8.
+  using Space = Kokkos::DefaultExecutionSpace;
+  const std::vector<ImageTriplet> images{synthetic_triplet()};
+  CuNetConfig tiny = small_cunet();
+  tiny.filters = 4;
+  tiny.kernel = 3;
+  const auto run = [&](int shards, double noise) {
+    CuNet<float, Space> net(tiny);
+    init(net);
+    auto options = small_options(2);
+    options.batch_size = 8;
+    options.shards = shards;
+    options.input_noise = noise;
+    Trainer<CuNet<float, Space>> trainer(net, options);
+    CHECK(trainer.shards() == std::max(shards, 1));
+    const auto records = trainer.fit(images, {});
+    const auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), net.parameters().values());
+    return std::make_pair(std::vector<float>(values.data(), values.data() + values.size()), records.back().train_loss);
+  };
+  for (const double noise : {0.0, 0.05}) {
+    CAPTURE(noise);
+    const auto whole = run(0, noise);  // 0: the number of ranks, 1 alone
+    REQUIRE(run(1, noise) == whole);
+    for (const int shards : {2, 4}) {
+      CAPTURE(shards);
+      const auto parts = run(shards, noise);
+      REQUIRE(run(shards, noise) == parts);  // run to run
+      double diff = 0, scale = 0;
+      for (std::size_t k = 0; k < whole.first.size(); ++k) {
+        diff = std::max(diff, std::abs(double(parts.first[k]) - double(whole.first[k])));
+        scale = std::max(scale, std::abs(double(whole.first[k])));
+      }
+      CHECK(diff > 0);  // another summation order: not the same bits ...
+      CHECK(diff < 1e-5 * scale);  // ... but the same step
+      CHECK(parts.second == Approx(whole.second).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("the trainer refuses shards that do not fit the batch or the ranks", "[trainer][shards][errors]") {
+  struct Ranks : Communicator {  // rank and size only: the constructor's checks call nothing else
+    int r, n;
+    Ranks(int rank, int size) : r(rank), n(size) {}
+    int rank() const override { return r; }
+    int size() const override { return n; }
+    void allgather(const float*, float*, std::size_t) override { FAIL("not expected"); }
+    void allgather(const double*, double*, std::size_t) override { FAIL("not expected"); }
+  };
+  using Net = CuNet<float, Kokkos::DefaultExecutionSpace>;
+  Net net(small_cunet());
+  auto options = small_options(1);
+  options.batch_size = 6;
+  options.shards = 4;
+  REQUIRE_THROWS_WITH(Trainer<Net>(net, options), Catch::Contains("batch size (6) must be a multiple of shards (4)"));
+  options.shards = -1;
+  REQUIRE_THROWS_WITH(Trainer<Net>(net, options), Catch::Contains("shards must be >= 0"));
+  options.shards = 2;
+  options.communicator = std::make_shared<Ranks>(0, 3);
+  REQUIRE_THROWS_WITH(Trainer<Net>(net, options), Catch::Contains("shards (2) must be a multiple of the number of ranks (3)"));
+  options.shards = 0;  // the number of ranks: 3, and 6 patches
+  Trainer<Net> three(net, options);
+  CHECK(three.shards() == 3);
+  CHECK(three.rank() == 0);
+  CHECK(three.ranks() == 3);
+  options.communicator = std::make_shared<Ranks>(3, 3);
+  REQUIRE_THROWS_WITH(Trainer<Net>(net, options), Catch::Contains("rank 3 of 3"));
+}
+
 TEST_CASE("a steady-state training step reads back one scalar and copies nothing across memory spaces",
           "[trainer][residency]") {
   // Per step = (events of a 9-step epoch) - (events of a 5-step epoch) over 4: the set-up and the

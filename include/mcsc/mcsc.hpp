@@ -46,6 +46,7 @@
 #include "mcsc/solvers/fista.hpp"
 #include "mcsc/solvers/objective.hpp"
 #include "mcsc/train/checkpoint.hpp"
+#include "mcsc/train/communicator.hpp"
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 #include "mcsc/train/progress.hpp"

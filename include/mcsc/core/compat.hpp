@@ -39,4 +39,19 @@ template <class ExecSpace>
 inline constexpr bool is_host_space_v =
     Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
 
+/// Kokkos::initialize with the device given (on a device backend: which GPU of the node this
+/// process uses; -1: Kokkos' own choice); host backends ignore it. Threads and the rest come from
+/// the environment (OMP_NUM_THREADS, KOKKOS_* variables), not from a command line.
+inline void initialize_kokkos_on_device(int device_id) {
+#if KOKKOS_VERSION >= 30700
+  Kokkos::InitializationSettings settings;
+  if (device_id >= 0) settings.set_device_id(device_id);
+  Kokkos::initialize(settings);
+#else
+  Kokkos::InitArguments args;
+  args.device_id = device_id;
+  Kokkos::initialize(args);
+#endif
+}
+
 }  // namespace mcsc

@@ -21,6 +21,20 @@
 ///
 /// With validation images, the checkpoint of the best validation PSNR is kept beside the last
 /// (best_checkpoint_path, by default <checkpoint stem>.best<extension>).
+///
+/// Data parallelism (options.shards, options.communicator): the batch is split into `shards`
+/// equal parts whose gradients and losses are computed separately and summed in shard order, so
+/// the step's gradient is the same bit for bit however the shards are spread over ranks. With a
+/// communicator of R ranks (R dividing shards) each rank computes shards/R of them; every rank
+/// draws the whole batch from the same generator (the draws are 16 bytes a patch), gathers every
+/// shard's gradient (Communicator::allgather, host-staged where the parameters live on a
+/// device), sums them in shard order and makes the same Adam step, so the ranks' models stay
+/// identical without a broadcast. Rank 0 alone writes the checkpoints and the log; validation
+/// images are split over the ranks and their scores gathered. A run on R ranks with S shards
+/// equals a one-process run with S shards bit for bit, and a checkpoint resumes on any number
+/// of ranks that divides S. shards = 1 (alone, the default) is the plain whole-batch step.
+/// With a communicator, fit(), validation_psnr() and resume() are collective, and an exception
+/// on one rank leaves the others waiting: run the work under mcsc::mpi::run_or_abort.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -29,6 +43,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -39,6 +54,7 @@
 #include "mcsc/data/patches.hpp"
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/train/checkpoint.hpp"
+#include "mcsc/train/communicator.hpp"
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 #include "mcsc/train/progress.hpp"
@@ -83,7 +99,13 @@ struct TrainerOptions {
   std::string checkpoint_path;       ///< written after every epoch when not empty
   std::string best_checkpoint_path;  ///< best validation PSNR; empty: derived from checkpoint_path
   std::string csv_path;              ///< per-epoch log when not empty (rewritten from the history each epoch)
-  bool progress = true;              ///< progress bar on stderr
+  bool progress = true;              ///< progress bar on stderr (rank 0's only)
+  /// The batch in this many equal parts, their gradients summed in shard order (see the file
+  /// comment); batch_size must be a multiple of it and it a multiple of the number of ranks.
+  /// 0: the number of ranks (1 without a communicator: the whole batch at once).
+  int shards = 0;
+  /// The ranks of a data-parallel run (mcsc::mpi::Communicator); null: this process alone.
+  std::shared_ptr<Communicator> communicator;
   /// Called before every step with the 0-based global step and the scheduled rate; returns the
   /// rate to use (a rate finder, a test provoking a spike). Not saved in checkpoints.
   std::function<double(std::int64_t step, double rate)> rate_hook;
@@ -105,6 +127,24 @@ inline double scheduled_learning_rate(const TrainerOptions& o, std::int64_t step
   if (step < o.warmup_steps) rate *= double(step + 1) / double(o.warmup_steps);
   return rate;
 }
+
+namespace Impl {
+/// out(i) = (rows(0, i) + rows(1, i) + ... + rows(S - 1, i)) x (1 / S), summed in row order: the
+/// same bits whatever runs it.
+template <class Rows, class Out>
+void mean_of_rows(const Rows& rows, const Out& out) {
+  using T = typename Out::non_const_value_type;
+  const int count = int(rows.extent(0));
+  const T inv = T(1) / T(count);
+  Kokkos::parallel_for(
+      "mcsc::mean_of_rows", Kokkos::RangePolicy<typename Out::execution_space>(0, out.extent(0)),
+      KOKKOS_LAMBDA(const std::size_t i) {
+        T sum = rows(0, i);
+        for (int s = 1; s < count; ++s) sum += rows(s, i);
+        out(i) = sum * inv;
+      });
+}
+}  // namespace Impl
 
 /// What happened in one epoch.
 struct EpochRecord {
@@ -188,6 +228,18 @@ class Trainer {
     MCSC_REQUIRE(options.spike_recent >= 1, fn, "spike_recent must be >= 1");
     MCSC_REQUIRE(options.spike_lr_factor > 0 && options.spike_lr_factor < 1, fn, "spike_lr_factor must be in (0, 1)");
     MCSC_REQUIRE(options.max_rollbacks >= 0, fn, "max_rollbacks must be >= 0");
+    if (options.communicator) {
+      m_rank = options.communicator->rank();
+      m_ranks = options.communicator->size();
+      MCSC_REQUIRE(m_ranks >= 1 && m_rank >= 0 && m_rank < m_ranks, fn,
+                   "the communicator says rank " << m_rank << " of " << m_ranks);
+    }
+    MCSC_REQUIRE(options.shards >= 0, fn, "shards must be >= 0 (0: the number of ranks), got " << options.shards);
+    m_shards = options.shards == 0 ? m_ranks : options.shards;
+    MCSC_REQUIRE(m_shards % m_ranks == 0, fn,
+                 "shards (" << m_shards << ") must be a multiple of the number of ranks (" << m_ranks << ")");
+    MCSC_REQUIRE(options.batch_size % m_shards == 0, fn,
+                 "the batch size (" << options.batch_size << ") must be a multiple of shards (" << m_shards << ")");
     if (m_options.best_checkpoint_path.empty() && !m_options.checkpoint_path.empty())
       m_options.best_checkpoint_path = best_path_for(m_options.checkpoint_path);
   }
@@ -221,6 +273,11 @@ class Trainer {
   /// Product of the rollbacks' rate factors (1 without rollbacks).
   double rate_scale() const { return m_rate_scale; }
   const TrainerOptions& options() const { return m_options; }
+  /// This process' rank and the number of ranks (0 and 1 without a communicator).
+  int rank() const { return m_rank; }
+  int ranks() const { return m_ranks; }
+  /// The batch's shards (options.shards, or the number of ranks for 0).
+  int shards() const { return m_shards; }
 
   /// Trains until options.epochs epochs are done (counting resumed ones); returns this call's
   /// epoch records. validation may be empty (PSNR then 0, no best checkpoint).
@@ -237,7 +294,7 @@ class Trainer {
     const PatchSampler sampler(images.channels(), images.sizes(), m_options.patch_size, m_options.augment,
                                m_options.input_noise, "mcsc::Trainer::fit");
     for (const auto& v : validation) v.check("mcsc::Trainer::fit");
-    const Shape4 batch{m_options.batch_size, sampler.channels(), m_options.patch_size, m_options.patch_size};
+    const Shape4 batch{m_options.batch_size / m_shards, sampler.channels(), m_options.patch_size, m_options.patch_size};
     allocate(batch);
     allocate_draws(sampler);
     take_snapshot();
@@ -250,7 +307,8 @@ class Trainer {
       double seconds = 0;
       for (;;) {  // the epoch, repeated after a rollback
         ProgressBar bar("[epoch " + std::to_string(rec.epoch) + "/" + std::to_string(m_options.epochs) + "]",
-                        std::int64_t(m_options.steps_per_epoch) * m_options.batch_size, "patches", m_options.progress);
+                        std::int64_t(m_options.steps_per_epoch) * m_options.batch_size, "patches",
+                        m_options.progress && m_rank == 0);
         double total = 0;
         std::string spike;
         int last = 0;  // the last step made, from 0
@@ -284,9 +342,9 @@ class Trainer {
       ++m_epoch;
       if (rec.best) m_best_psnr = rec.validation_psnr;
       m_history.push_back(rec);
-      if (!m_options.checkpoint_path.empty()) save(m_options.checkpoint_path);
-      if (rec.best && !m_options.best_checkpoint_path.empty()) save(m_options.best_checkpoint_path);
-      if (!m_options.csv_path.empty()) write_csv();
+      if (m_rank == 0 && !m_options.checkpoint_path.empty()) save(m_options.checkpoint_path);
+      if (m_rank == 0 && rec.best && !m_options.best_checkpoint_path.empty()) save(m_options.best_checkpoint_path);
+      if (m_rank == 0 && !m_options.csv_path.empty()) write_csv();
       take_snapshot();
       records.push_back(rec);
     }
@@ -307,16 +365,25 @@ class Trainer {
     save_checkpoint(path, m_model->parameters(), info, &m_adam);
   }
 
-  /// Mean PSNR (peak 1) of the model's output on whole images.
+  /// Mean PSNR (peak 1) of the model's output on whole images. With a communicator, image k is
+  /// scored on rank k mod R and the scores are gathered and summed in image order: the value one
+  /// process alone computes, bit for bit.
   double validation_psnr(const std::vector<ImageTriplet>& images) {
-    double sum = 0;
-    for (const auto& im : images) {
+    std::vector<double> mine(images.size(), 0.0);
+    for (std::size_t k = 0; k < images.size(); ++k) {
+      if (int(k % std::size_t(m_ranks)) != m_rank) continue;
+      const auto& im = images[k];
       const Shape4 s{1, im.channels, im.height, im.width};
       auto x = from_planes(im.input, s), y = from_planes(im.guide, s), target = from_planes(im.target, s);
       auto out = make_tensor<T, ExecSpace>("mcsc::Trainer::validation_output", s);
       m_model->forward(x, y, out, false);
-      sum += psnr(out, target);
+      mine[k] = psnr(out, target);
     }
+    std::vector<double> all(mine.size() * std::size_t(m_ranks));
+    if (m_ranks > 1) m_options.communicator->allgather(mine.data(), all.data(), mine.size());
+    else all = mine;
+    double sum = 0;
+    for (std::size_t k = 0; k < images.size(); ++k) sum += all[(k % std::size_t(m_ranks)) * mine.size() + k];
     return sum / double(images.size());
   }
 
@@ -336,6 +403,13 @@ class Trainer {
       m_good_values = flat_type("mcsc::Trainer::good_values", m_model->parameters().flat_size());
       for (const auto& b : m_adam.state_buffers()) m_good_state.push_back(flat_type("mcsc::Trainer::good_state", b.extent(0)));
     }
+    if (m_shards > 1 && !m_shard_grads.data()) {
+      const std::size_t n = m_model->parameters().flat_size(), mine = std::size_t(m_shards / m_ranks);
+      m_shard_grads = shard_grads_type("mcsc::Trainer::shard_grads", mine, n);
+      m_hshard_grads = Kokkos::create_mirror_view(m_shard_grads);
+      m_all_grads = shard_grads_type("mcsc::Trainer::all_grads", std::size_t(m_shards), n);
+      m_hall_grads = Kokkos::create_mirror_view(m_all_grads);
+    }
     if (m_x.data() && shape_of(m_x) == batch) return;
     m_x = make_tensor<T, ExecSpace>("mcsc::Trainer::x", batch);
     m_y = make_tensor<T, ExecSpace>("mcsc::Trainer::y", batch);
@@ -348,8 +422,8 @@ class Trainer {
   /// The buffers of the draws made ahead (draw_ahead): as many steps as fit in
   /// options.draw_ahead_bytes, at least one, at most an epoch; the generator's state after each.
   void allocate_draws(const PatchSampler& sampler) {
-    const std::size_t n = std::size_t(m_x.extent(0));
-    const std::size_t noise_per_step = sampler.has_input_noise() ? m_x.size() : 0;
+    const std::size_t n = std::size_t(m_options.batch_size);  // the whole batch, every shard's
+    const std::size_t noise_per_step = sampler.has_input_noise() ? n * (m_x.size() / m_x.extent(0)) : 0;
     const std::size_t bytes_per_step =
         n * 4 * sizeof(int) + noise_per_step * sizeof(double) + sizeof(std::mt19937_64);  // the state kept
     m_ahead_capacity =
@@ -371,7 +445,8 @@ class Trainer {
   /// generator's state after each step's draws (a rollback goes on from there, as if nothing had
   /// been drawn ahead), and copies them to the device at once: one copy for many steps.
   void draw_ahead(const PatchSampler& sampler, int step) {
-    const std::size_t n = std::size_t(m_x.extent(0)), noise_per_step = m_noise.data() ? m_x.size() : 0;
+    const std::size_t n = std::size_t(m_options.batch_size);
+    const std::size_t noise_per_step = m_noise.data() ? n * (m_x.size() / m_x.extent(0)) : 0;
     m_ahead_first = step;
     m_ahead_count = std::min(m_ahead_capacity, m_options.steps_per_epoch - step);
     for (int k = 0; k < m_ahead_count; ++k) {
@@ -407,25 +482,74 @@ class Trainer {
   /// the state before it.
   double train_step(const PatchSampler& sampler, const DeviceImageSet<T, ExecSpace>& images, int step) {
     if (step < m_ahead_first || step >= m_ahead_first + m_ahead_count) draw_ahead(sampler, step);
-    images.gather(m_draws, m_noise, m_x, m_y, m_target, std::size_t(step - m_ahead_first) * std::size_t(m_x.extent(0)));
-    m_model->parameters().zero_grad();
-    m_model->forward(m_x, m_y, m_out, true);
-    if (m_options.edge_weighting.enabled()) edge_loss_weights(m_options.edge_weighting, m_target, m_weights);
-    loss_gradient(m_options.loss, m_out, m_target, m_grad, m_weights);
+    const std::size_t first = std::size_t(step - m_ahead_first) * std::size_t(m_options.batch_size);
+    if (m_shards > 1) return sharded_step(images, first);
+    images.gather(m_draws, m_noise, m_x, m_y, m_target, first);
+    gradient_of_batch();
     ++m_step;
-    m_model->backward(m_grad);
     if (m_options.clip_norm > 0) clip_gradient_norm(m_model->parameters(), m_options.clip_norm);
     m_adam.step();
     return loss_unless_nonfinite(m_options.loss, m_out, m_target, m_model->parameters().values(), m_nonfinite,
                                  m_weights);
   }
 
+  /// The parameters' gradient of the loss on the batch in m_x, m_y, m_target.
+  void gradient_of_batch() {
+    m_model->parameters().zero_grad();
+    m_model->forward(m_x, m_y, m_out, true);
+    if (m_options.edge_weighting.enabled()) edge_loss_weights(m_options.edge_weighting, m_target, m_weights);
+    loss_gradient(m_options.loss, m_out, m_target, m_grad, m_weights);
+    m_model->backward(m_grad);
+  }
+
+  /// A step of options.shards shards, this rank's shards/R of them computed here (the batch's
+  /// patches first + shard x B/S ..): every shard's gradient and loss gathered on every rank,
+  /// summed in shard order, one Adam step. Reads back this rank's shard losses and, for the
+  /// finiteness of the parameters, one count.
+  double sharded_step(const DeviceImageSet<T, ExecSpace>& images, std::size_t first) {
+    const int mine = m_shards / m_ranks;
+    const std::size_t per_shard = std::size_t(m_x.extent(0)), n = m_model->parameters().flat_size();
+    std::vector<double> losses(static_cast<std::size_t>(mine)), all_losses(static_cast<std::size_t>(m_shards));
+    const flat_type none;  // loss_unless_nonfinite watching nothing: the shard's loss alone
+    for (int j = 0; j < mine; ++j) {
+      images.gather(m_draws, m_noise, m_x, m_y, m_target, first + std::size_t(m_rank * mine + j) * per_shard);
+      gradient_of_batch();
+      Kokkos::deep_copy(Kokkos::subview(m_shard_grads, std::size_t(j), Kokkos::ALL), m_model->parameters().grads());
+      losses[std::size_t(j)] = loss_unless_nonfinite(m_options.loss, m_out, m_target, none, m_nonfinite, m_weights);
+    }
+    ++m_step;
+    if (m_ranks > 1) {  // through host memory (no copy where the parameters live there)
+      Kokkos::deep_copy(m_hshard_grads, m_shard_grads);
+      m_options.communicator->allgather(m_hshard_grads.data(), m_hall_grads.data(), std::size_t(mine) * n);
+      Kokkos::deep_copy(m_all_grads, m_hall_grads);
+      m_options.communicator->allgather(losses.data(), all_losses.data(), losses.size());
+    } else {
+      Kokkos::deep_copy(m_all_grads, m_shard_grads);
+      all_losses = losses;
+    }
+    Impl::mean_of_rows(m_all_grads, m_model->parameters().grads());
+    if (m_options.clip_norm > 0) clip_gradient_norm(m_model->parameters(), m_options.clip_norm);
+    m_adam.step();
+    double loss = 0;
+    m_nonfinite_shard = -1;
+    for (int s = 0; s < m_shards; ++s) {
+      loss += all_losses[std::size_t(s)];
+      if (m_nonfinite_shard < 0 && !std::isfinite(all_losses[std::size_t(s)])) m_nonfinite_shard = s;
+    }
+    loss /= double(m_shards);
+    if (count_nonfinite(m_model->parameters().values()) != 0) return std::numeric_limits<double>::quiet_NaN();
+    return loss;
+  }
+
   static double median(std::vector<double> v) { return LossSpikeGuard::median(std::move(v)); }
 
   /// Empty, or why this batch loss is a spike (the guard), naming where.
   std::string batch_spike(double loss, int epoch, int step_in_epoch) {
-    const std::string why = m_guard.check(loss);
+    std::string why = m_guard.check(loss);
     if (why.empty()) return why;
+    if (m_shards > 1 && m_nonfinite_shard >= 0)  // which part of the batch went wrong first, and where
+      why += " (first in shard " + std::to_string(m_nonfinite_shard) + ", computed on rank " +
+             std::to_string(m_nonfinite_shard / (m_shards / m_ranks)) + ")";
     return "epoch " + std::to_string(epoch) + ", step " + std::to_string(step_in_epoch) + ": " + why;
   }
 
@@ -471,7 +595,8 @@ class Trainer {
     event << (rec.event.empty() ? "" : "; ") << "rollback " << m_rollbacks << " (" << why
           << "): back to the end of epoch " << rec.epoch - 1 << ", learning rate x" << m_options.spike_lr_factor;
     rec.event += event.str();
-    if (m_options.progress) std::fprintf(stderr, "  %s\n", event.str().c_str() + (event.str()[0] == ';' ? 2 : 0));
+    if (m_options.progress && m_rank == 0)
+      std::fprintf(stderr, "  %s\n", event.str().c_str() + (event.str()[0] == ';' ? 2 : 0));
   }
 
   std::string epoch_note(const EpochRecord& rec, bool no_validation, std::chrono::steady_clock::time_point start,
@@ -584,8 +709,15 @@ class Trainer {
     });
   }
 
+  using shard_grads_type = Kokkos::View<T**, Kokkos::LayoutRight, typename flat_type::device_type>;
+
   Model* m_model;
   TrainerOptions m_options;
+  int m_rank = 0, m_ranks = 1, m_shards = 1;
+  // Sharded steps: this rank's shards' gradients, every shard's (gathered), and their host mirrors.
+  shard_grads_type m_shard_grads, m_all_grads;
+  typename shard_grads_type::HostMirror m_hshard_grads, m_hall_grads;
+  int m_nonfinite_shard = -1;  // the first shard of the last step whose loss was NaN/Inf
   optimizer_type m_adam;
   std::mt19937_64 m_rng;
   int m_epoch = 0;
