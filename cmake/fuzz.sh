@@ -25,6 +25,10 @@ out=${MCSC_BUILD_DIR:-$here/build}/fuzz
 shared=$(cd "$here/.." && pwd)/shared
 mkdir -p "$out"
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (setup.sh installs clang)" >&2; exit 1; }
+# shellcheck source=cmake/ccache_env.sh
+source "$here/cmake/ccache_env.sh"
+compile=(clang++)
+[ "$mcsc_ccache" = 0 ] || compile=(ccache clang++)
 klib=$kokkos/lib
 [ -d "$klib" ] || klib=$kokkos/lib64
 flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -55,7 +59,7 @@ build_harness() {
   # One object per source, compiled side by side (the options harness' five took 2.5 minutes in a row).
   for i in "${!sources[@]}"; do
     objects+=("$out/obj_${h}_$i.o")
-    clang++ "${flags[@]}" "${extra[@]}" -c "${sources[$i]}" -o "${objects[$i]}" > "$out/build_${h}_$i.log" 2>&1 &
+    "${compile[@]}" "${flags[@]}" "${extra[@]}" -c "${sources[$i]}" -o "${objects[$i]}" > "$out/build_${h}_$i.log" 2>&1 &
   done
   for i in "${!sources[@]}"; do wait %$((i + 1)) || ok=0; done
   [ $ok = 1 ] && clang++ "${flags[@]}" "${objects[@]}" -o "$bin" "${libs[@]}" "${link[@]}" > "$out/build_${h}_link.log" 2>&1 || ok=0

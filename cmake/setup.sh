@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mcsc fresh-machine setup (Debian 12). Idempotent: a second run only checks and returns.
 #
-#   cmake/setup.sh                    Debian packages (OpenMPI where apt has it) + Kokkos 3.4 (OpenMP +
+#   cmake/setup.sh                    Debian packages (OpenMPI, ccache where apt has them) + Kokkos 3.4 (OpenMP +
 #                                     Serial) into the cache
 #   cmake/setup.sh --demo-data        also the demo photographs (from Debian packages, into the cache)
 #   cmake/setup.sh --kokkos 4.6       also Kokkos 4.6.99 (OpenMP + Serial) from ../shared/kokkos
@@ -57,20 +57,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-# MPI (Debian's OpenMPI) for mcsc::mpi and its tests: optional, so a machine whose apt cannot
-# reach them still builds everything else (CMake then leaves MPI out and says so in ctest).
-MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
+# Optional packages, so that a machine whose apt cannot reach them still builds everything else:
+# MPI (Debian's OpenMPI) for mcsc::mpi and its tests (CMake then leaves MPI out and says so in
+# ctest), and ccache, which cmake/test.sh uses when it is there.
+OPTIONAL_PACKAGES=(libopenmpi-dev openmpi-bin ccache)
 missing=()
-for p in "${MPI_PACKAGES[@]}"; do
+for p in "${OPTIONAL_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages for MPI: ${missing[*]}"
+  log "installing optional Debian packages: ${missing[*]}"
   # From apt's cache first (no network needed when the .debs are there), then after an update.
   if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 &&
      ! { $SUDO apt-get update -qq &&
          DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
-    log "could not install ${missing[*]}: mcsc is built without its MPI part (MCSC_ENABLE_MPI off)"
+    log "could not install ${missing[*]}: without OpenMPI mcsc is built without its MPI part (MCSC_ENABLE_MPI off)"
   fi
 fi
 

@@ -54,11 +54,22 @@ export OMP_WAIT_POLICY=passive
 # MCSC_SHARED_MISSING); without this variable such a test reports itself skipped to ctest.
 export MCSC_REQUIRE_SHARED="${MCSC_REQUIRE_SHARED:-1}"
 
+# shellcheck source=cmake/ccache_env.sh
+source "$here/cmake/ccache_env.sh"
+launcher=()
+[ "$mcsc_ccache" = 0 ] || launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+ccache_summary() {  # the cache's hits in the build just made (nothing without ccache)
+  [ ${#launcher[@]} -gt 0 ] || return 0
+  echo "== ccache: $(ccache --print-stats | awk -F'\t' '$1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" {h += $2}
+    $1 == "cache_miss" {m = $2} END {printf "%d of %d compilations from the cache", h, h + m}')"
+}
+
 build_only() {  # name, Kokkos prefix, extra cmake args...
   local dir="$build/$1" prefix="$2"; shift 2
   echo "== configuring $dir (Kokkos: $prefix)"
-  cmake -S "$here" -B "$dir" -DKokkos_ROOT="$prefix" -DMCSC_WERROR=ON "$@" >/dev/null
+  cmake -S "$here" -B "$dir" -DKokkos_ROOT="$prefix" -DMCSC_WERROR=ON ${launcher[@]+"${launcher[@]}"} "$@" >/dev/null
   echo "== building $dir"
+  [ ${#launcher[@]} = 0 ] || ccache --zero-stats >/dev/null
   local start=$SECONDS
   local targets=()  # all, or those named in build_targets (space-separated)
   # shellcheck disable=SC2206
@@ -66,6 +77,7 @@ build_only() {  # name, Kokkos prefix, extra cmake args...
   cmake --build "$dir" -j "$jobs" ${targets[@]:+--target "${targets[@]}"} 2>&1 | grep -vE '^\[ *[0-9]+%\]|^(gmake|make)\[' || true
   cmake --build "$dir" -j "$jobs" ${targets[@]:+--target "${targets[@]}"} >/dev/null  # fails loudly if the build above failed
   echo "== built $dir in $((SECONDS - start)) s"
+  ccache_summary
 }
 run_suite() {  # name, Kokkos prefix, ctest arguments (space-separated, may be empty), extra cmake args...
   local name="$1" prefix="$2" ctest_args="$3"; shift 3
