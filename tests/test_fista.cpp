@@ -505,3 +505,64 @@ TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "
   best.reset(codes);
   CHECK_THROWS_WITH(fista(D, y, o, {}, best.callback()), Catch::Contains("no objective"));
 }
+
+TEST_CASE("FISTA over ranks sums every batch scalar through the communicator", "[fista][ranks]") {
+  // (Two real ranks against one process: tests/mpi/test_mpi.cpp, scenario fista.) Here a stand-in
+  // for two ranks whose second rank holds the same images as the first (its gather returns this
+  // process' values twice): the run must then be the one-process run over the batch repeated,
+  // [y; y], objective for objective and iterate for iterate, with L the one-image estimate.
+  struct Mirror : Communicator {
+    int calls = 0;
+    int rank() const override { return 0; }
+    int size() const override { return 2; }
+    void allgather(const float* local, float* all, std::size_t count) override {
+      ++calls;
+      std::copy(local, local + count, all);
+      std::copy(local, local + count, all + count);
+    }
+    void allgather(const double* local, double* all, std::size_t count) override {
+      ++calls;
+      std::copy(local, local + count, all);
+      std::copy(local, local + count, all + count);
+    }
+  };
+  using T = double;
+  using Space = Kokkos::DefaultExecutionSpace;
+  auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
+  auto y = make_tensor<T, Space>("y", {3, 1, 16, 16});
+  auto twice = make_tensor<T, Space>("twice", {6, 1, 16, 16});
+  fill_normal(w, 73, 0.0, 0.2);
+  fill_normal(y, 74);
+  Kokkos::deep_copy(Kokkos::subview(twice, Kokkos::make_pair(0, 3), Kokkos::ALL, Kokkos::ALL, Kokkos::ALL), y);
+  Kokkos::deep_copy(Kokkos::subview(twice, Kokkos::make_pair(3, 6), Kokkos::ALL, Kokkos::ALL, Kokkos::ALL), y);
+  ConvDictionary<T, Space> D(w);
+  for (const bool backtracking : {false, true}) {
+    CAPTURE(backtracking);
+    FistaOptions opts;
+    opts.lambda = 0.1;
+    opts.max_iterations = 500;
+    opts.tolerance = 1e-3;
+    opts.backtracking = backtracking;
+    opts.restart = backtracking ? FistaRestart::function : FistaRestart::gradient;
+    auto mirror = std::make_shared<Mirror>();
+    opts.communicator = mirror;
+    const auto over_ranks = fista(D, y, opts);
+    opts.communicator = nullptr;
+    if (!backtracking) opts.lipschitz = 1.01 * power_iteration(D, Shape4{1, 4, 16, 16});
+    const auto alone = fista(D, twice, opts);
+    CHECK(mirror->calls >= over_ranks.iterations);  // at least one sum per iteration went through it
+    REQUIRE(over_ranks.iterations == alone.iterations);
+    REQUIRE(over_ranks.iterations < opts.max_iterations);  // stopped by the tolerance, on the sums over ranks
+    REQUIRE(over_ranks.lipschitz == Approx(alone.lipschitz).epsilon(1e-12));
+    REQUIRE(over_ranks.objective.size() == alone.objective.size());
+    for (std::size_t k = 0; k < alone.objective.size(); ++k)
+      REQUIRE(over_ranks.objective[k] == Approx(alone.objective[k]).epsilon(1e-12));
+    auto first = Kokkos::subview(alone.codes, Kokkos::make_pair(0, 3), Kokkos::ALL, Kokkos::ALL, Kokkos::ALL);
+    auto copy = make_tensor<T, Space>("first", shape_of(over_ranks.codes));
+    Kokkos::deep_copy(copy, first);
+    const auto zeros = make_tensor<T, Space>("zeros", shape_of(copy));
+    const double largest = max_abs_diff(copy, zeros);
+    CHECK(largest > 0);
+    CHECK(max_abs_diff(over_ranks.codes, copy) <= 1e-10 * largest);
+  }
+}

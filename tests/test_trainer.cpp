@@ -781,7 +781,7 @@ TEST_CASE("batches drawn ahead: the same run bit for bit for any draw-ahead memo
 }
 
 TEST_CASE("a batch in shards: the whole-batch step's gradient summed in parts, in a fixed order", "[trainer][shards]") {
-  // (Spread over MPI ranks, tests/mpi/test_mpi_trainer.cpp: 2 and 3 ranks equal one process with
+  // (Spread over MPI ranks, tests/mpi/test_mpi.cpp: 2 and 3 ranks equal one process with
   // the same shards bit for bit.) Here: one process, 1, 2 and 4 shards of a batch of 8.
   using Space = Kokkos::DefaultExecutionSpace;
   const std::vector<ImageTriplet> images{synthetic_triplet()};

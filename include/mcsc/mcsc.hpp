@@ -2,6 +2,7 @@
 /// \file mcsc.hpp
 /// Umbrella header of mcsc, multimodal convolutional sparse coding over Kokkos.
 /// (mcsc/data/image_io.hpp is not included: it needs libstb at link time.)
+#include "mcsc/core/communicator.hpp"
 #include "mcsc/core/compat.hpp"
 #include "mcsc/core/error.hpp"
 #include "mcsc/core/tensor.hpp"
@@ -46,7 +47,6 @@
 #include "mcsc/solvers/fista.hpp"
 #include "mcsc/solvers/objective.hpp"
 #include "mcsc/train/checkpoint.hpp"
-#include "mcsc/train/communicator.hpp"
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 #include "mcsc/train/progress.hpp"

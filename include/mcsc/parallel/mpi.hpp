@@ -33,7 +33,7 @@
 
 #include "mcsc/core/compat.hpp"
 #include "mcsc/core/error.hpp"
-#include "mcsc/train/communicator.hpp"
+#include "mcsc/core/communicator.hpp"
 
 namespace mcsc::mpi {
 

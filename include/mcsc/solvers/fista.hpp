@@ -12,11 +12,14 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "mcsc/core/communicator.hpp"
 #include "mcsc/core/memory.hpp"
 #include "mcsc/ops/broadcast.hpp"
 #include "mcsc/ops/conv2d.hpp"
@@ -62,6 +65,15 @@ struct FistaOptions {
   /// check on it). Backtracking and the function restart need the objective; with either, it is
   /// evaluated and recorded anyway.
   bool objective = true;
+  /// Data-parallel solves: the ranks of `communicator` (mcsc::mpi::Communicator, or any) each
+  /// hold some images of one problem (every rank's signal of the same channels, height and width;
+  /// the same dictionary, options and mask shape) and together solve it for all their images,
+  /// iterate by iterate: every sum over the batch (the objective, the step's sums, the stopping
+  /// and restart tests, backtracking's) is summed over the ranks (sum_over_ranks, in rank order),
+  /// so every rank takes the same decisions and step sizes. The estimated step size then comes
+  /// from a power iteration over one image (the same on every rank) times the largest mask value
+  /// over the ranks. Every call is collective. Null: this process alone (docs/distributed.md).
+  std::shared_ptr<Communicator> communicator;
 };
 
 /// What fista() returns. Entry k of each vector belongs to iterate k+1.
@@ -295,21 +307,36 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   // The step size. Without backtracking L must bound lambda_max(D' mask² D) <= max(mask)²
   // lambda_max(D'D); with it, a lower estimate (a Rayleigh quotient at the first gradient) is
   // enough to start from.
+  // With a communicator, every sum over the batch is summed over the ranks too.
+  Communicator* const ranks = options.communicator.get();
+  const auto over_ranks = [ranks](std::initializer_list<double*> values) {
+    if (!ranks) return;
+    double v[8];
+    std::size_t n = 0;
+    for (double* p : values) v[n++] = *p;
+    sum_over_ranks(*ranks, v, n);
+    n = 0;
+    for (double* p : values) *p = v[n++];
+  };
   double L = options.lipschitz;
   if (L == 0 && options.backtracking) {
     masked_residual(dz, y, m, r, false);
     apply_mask(m, r);
     D.adjoint(r, g);
-    const double gg = sum_squares(g);
+    double gg = sum_squares(g), rr = 0;
     if (gg > 0) {
       D.apply(g, r);
       apply_mask(m, r);
-      L = sum_squares(r) / gg;  // ||mask ⊙ D g||² / ||g||² <= lambda_max(D' mask² D)
+      rr = sum_squares(r);
     }
+    over_ranks({&gg, &rr});
+    if (gg > 0) L = rr / gg;  // ||mask ⊙ D g||² / ||g||² <= lambda_max(D' mask² D)
   }
   if (L == 0) {
-    const double mmax = max_value_or_one(mask);
-    L = 1.01 * mmax * mmax * power_iteration(D, sc);
+    double mmax = max_value_or_one(mask);
+    if (ranks) max_over_ranks(*ranks, &mmax, 1);
+    // (alone: over the codes' shape, as always; over ranks: one image, the same on every rank)
+    L = 1.01 * mmax * mmax * power_iteration(D, ranks ? Shape4{1, sc.c, sc.h, sc.w} : sc);
   }
   MCSC_REQUIRE(L > 0 && std::isfinite(L), fn, "the Lipschitz constant is " << L << " (all-zero dictionary or mask?)");
 
@@ -323,7 +350,8 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     Kokkos::deep_copy(x_prev, x);
     Kokkos::deep_copy(dx_prev, dx);
     // r = mask ⊙ (D Z - y), and f(Z) when the backtracking test needs it.
-    const double fz = masked_residual(dz, y, m, r, options.backtracking);
+    double fz = masked_residual(dz, y, m, r, options.backtracking);
+    if (options.backtracking) over_ranks({&fz});
     apply_mask(m, r);  // r = mask² ⊙ (D Z - y)
     D.adjoint(r, g);   // gradient at Z: D' mask² (D Z - y)
     double fx = 0;
@@ -331,9 +359,9 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     for (;;) {
       sums = prox_gradient_step(penalty, z, g, T(1.0 / L), x);
       D.apply(x, dx);
-      if (!evaluate) break;
-      fx = masked_residual(dx, y, m, r);
-      if (!options.backtracking) break;
+      if (evaluate) fx = masked_residual(dx, y, m, r);
+      over_ranks({&sums.penalty, &sums.change, &sums.inner, &fx});
+      if (!evaluate || !options.backtracking) break;
       // the quadratic upper bound, with a little slack for rounding
       const double bound = fz + sums.inner + 0.5 * L * sums.change;
       if (fx <= bound + 1e-12 * std::abs(bound) || !std::isfinite(fx)) break;
@@ -354,7 +382,11 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     bool restart = false;
     if (options.accelerate && k > 0) {
       if (options.restart == FistaRestart::function) restart = value > previous_objective;
-      if (options.restart == FistaRestart::gradient) restart = restart_product(z, x, x_prev) > 0;
+      if (options.restart == FistaRestart::gradient) {
+        double product = restart_product(z, x, x_prev);
+        over_ranks({&product});
+        restart = product > 0;
+      }
     }
     previous_objective = value;
     if (restart) {
@@ -368,8 +400,9 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
     lincomb(T(1) + beta, dx, -beta, dx_prev, dz);
     bool stop = callback && !callback(FistaIterate<T, ExecSpace>{k + 1, value, x, dx, residual, L});
     if (options.tolerance > 0) {
-      const double change = std::sqrt(distance_squared(x, x_prev));
-      stop = stop || change <= options.tolerance * std::sqrt(sum_squares(x));
+      double change2 = distance_squared(x, x_prev), norm2 = sum_squares(x);
+      over_ranks({&change2, &norm2});
+      stop = stop || std::sqrt(change2) <= options.tolerance * std::sqrt(norm2);
     }
     if (options.residual_tolerance > 0) stop = stop || residual <= options.residual_tolerance;
     if (stop) break;

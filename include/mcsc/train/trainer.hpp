@@ -54,7 +54,7 @@
 #include "mcsc/data/patches.hpp"
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/train/checkpoint.hpp"
-#include "mcsc/train/communicator.hpp"
+#include "mcsc/core/communicator.hpp"
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 #include "mcsc/train/progress.hpp"

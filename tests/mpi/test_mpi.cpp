@@ -1,4 +1,4 @@
-// Data-parallel training over MPI (mcsc/parallel/mpi.hpp), run by ctest under mpirun
+// Data-parallel training and solving over MPI (mcsc/parallel/mpi.hpp), run by ctest under mpirun
 // (tests/CMakeLists.txt). One scenario per run, named by the first argument:
 //
 //   equal  DIR  (2 ranks)  a 2-rank run equals a one-process run with the same shards bit for bit
@@ -12,6 +12,10 @@
 //   kill   DIR  (2 ranks)  rank 1 is killed (SIGKILL) in epoch 3: the job ends (the ctest checks
 //                          the status, that the checkpoint of epoch 2 is whole and no temporary
 //                          file is left)
+//   fista  DIR  (2 ranks)  FISTA over four images, two on each rank (FistaOptions::communicator),
+//                          equals one process solving all four with the same algorithm: the same
+//                          iterations, objectives within 1e-12, codes within 1e-10 (plain,
+//                          backtracking with function restart, gradient restart with a tolerance)
 //
 // Exit status 0 when every check holds; a failed check prints "FAILED: ..." and aborts all ranks.
 #include <csignal>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "mcsc/nn/cunet.hpp"
+#include "mcsc/solvers/fista.hpp"
 #include "mcsc/nn/init.hpp"
 #include "mcsc/nn/lmcsc_net.hpp"
 #include "mcsc/parallel/mpi.hpp"
@@ -236,13 +241,65 @@ void scenario_kill(const fs::path& dir) {
   throw Failed("FAILED: the run went on after rank 1 was killed");
 }
 
+void scenario_fista(const fs::path&) {
+  using T = double;
+  using Space = Kokkos::DefaultExecutionSpace;
+  require_ranks(2);
+  const int rank = world_rank();
+  auto w = make_tensor<T, Space>("d", {1, 6, 5, 5});
+  auto all = make_tensor<T, Space>("y", {4, 1, 24, 24});
+  fill_normal(w, 73, 0.0, 0.2);
+  fill_normal(all, 74);
+  auto mine = make_tensor<T, Space>("mine", {2, 1, 24, 24});
+  Kokkos::deep_copy(mine, Kokkos::subview(all, Kokkos::make_pair(2 * rank, 2 * rank + 2), Kokkos::ALL, Kokkos::ALL,
+                                          Kokkos::ALL));
+  ConvDictionary<T, Space> D(w);
+  for (int variant = 0; variant < 3; ++variant) {
+    FistaOptions o;
+    o.lambda = 0.1;
+    o.max_iterations = 40;
+    if (variant == 1) {
+      o.backtracking = true;
+      o.restart = FistaRestart::function;
+    } else if (variant == 2) {
+      o.restart = FistaRestart::gradient;
+      o.tolerance = 1e-3;
+      o.max_iterations = 300;
+    }
+    o.communicator = world();
+    const auto part = fista(D, mine, o);
+    // Every rank's codes, in image order, on every rank.
+    const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), part.codes);
+    std::vector<double> codes(2 * h.size());
+    o.communicator->allgather(h.data(), codes.data(), h.size());
+    if (rank != 0) continue;
+    o.communicator = self();
+    const auto whole = fista(D, all, o);
+    const auto hw = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), whole.codes);
+    EXPECT(part.iterations == whole.iterations, "variant " << variant << ": " << part.iterations << " iterations on 2 ranks, "
+                                                         << whole.iterations << " alone");
+    EXPECT(part.iterations < o.max_iterations || variant != 2, "variant 2 did not stop by its tolerance");
+    for (std::size_t k = 0; k < whole.objective.size(); ++k)
+      EXPECT(std::abs(part.objective[k] - whole.objective[k]) <= 1e-12 * std::abs(whole.objective[k]),
+             "variant " << variant << ": objective " << k + 1 << " " << part.objective[k] << " against " << whole.objective[k]);
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+      diff = std::max(diff, std::abs(codes[i] - hw.data()[i]));
+      scale = std::max(scale, std::abs(hw.data()[i]));
+    }
+    EXPECT(scale > 0 && diff <= 1e-10 * scale, "variant " << variant << ": codes differ by " << diff << " (largest " << scale << ")");
+    std::printf("fista variant %d: %d iterations, %d restarts, %d backtracks; codes %s\n", variant, whole.iterations,
+                whole.restarts, whole.backtracks, diff == 0 ? "equal bit for bit" : "within 1e-10");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
   mpi::Session session(argc, argv);
   return mpi::run_or_abort(
       [&] {
-        if (argc != 3) throw Failed("usage: test_mpi_trainer equal|resume|fail|kill DIR");
+        if (argc != 3) throw Failed("usage: test_mpi equal|resume|fail|kill|fista DIR");
         const std::string what = argv[1];
         const fs::path dir = argv[2];
         if (world_rank() == 0) {
@@ -254,9 +311,10 @@ int main(int argc, char* argv[]) {
         else if (what == "resume") scenario_resume(dir);
         else if (what == "fail") scenario_fail(dir);
         else if (what == "kill") scenario_kill(dir);
+        else if (what == "fista") scenario_fista(dir);
         else throw Failed("unknown scenario '" + what + "'");
         MPI_Barrier(MPI_COMM_WORLD);
         if (world_rank() == 0) std::printf("%s: passed\n", what.c_str());
       },
-      "test_mpi_trainer");
+      "test_mpi");
 }
