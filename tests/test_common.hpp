@@ -293,6 +293,39 @@ KokkosEventCounts count_kokkos_events(F&& f) {
   return kokkos_event_counts();
 }
 
+/// A stand-in for `copies` ranks (default 2) that all hold the same data as this one: its gather
+/// returns this process' values `copies` times (so every sum over ranks is `copies` times this
+/// rank's). A solver run over it must equal the one-process run over the data repeated; with
+/// copies = 1 it is a communicator of this process alone. It counts its calls.
+struct MirrorRanks : mcsc::Communicator {
+  explicit MirrorRanks(int copies = 2) : m_copies(copies) {}
+  int calls = 0;
+  int rank() const override { return 0; }
+  int size() const override { return m_copies; }
+  void allgather(const float* local, float* all, std::size_t count) override { mirror(local, all, count); }
+  void allgather(const double* local, double* all, std::size_t count) override { mirror(local, all, count); }
+
+ private:
+  template <class V>
+  void mirror(const V* local, V* all, std::size_t count) {
+    ++calls;
+    for (int k = 0; k < m_copies; ++k) std::copy(local, local + count, all + std::size_t(k) * count);
+  }
+  int m_copies;
+};
+
+/// The batch y (N, C, H, W) twice over: (2N, C, H, W).
+template <class T, class Space>
+mcsc::Tensor4<T, Space> repeated_twice(const mcsc::Tensor4<T, Space>& y) {
+  const mcsc::Shape4 s = mcsc::shape_of(y);
+  auto twice = mcsc::make_tensor<T, Space>("twice", {2 * s.n, s.c, s.h, s.w});
+  for (std::int64_t k = 0; k < 2; ++k)
+    Kokkos::deep_copy(Kokkos::subview(twice, Kokkos::make_pair(k * s.n, (k + 1) * s.n), Kokkos::ALL, Kokkos::ALL,
+                                      Kokkos::ALL),
+                      y);
+  return twice;
+}
+
 }  // namespace mcsc_test
 
 /// A test case that needs a file of ../shared (or one made from it at configure time) which is

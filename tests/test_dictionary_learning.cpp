@@ -654,3 +654,40 @@ TEMPLATE_LIST_TEST_CASE("learn_dictionary checks its memory before it allocates"
   CHECK(events.peak_bytes > 0);
   CHECK(double(events.peak_bytes) <= estimate);
 }
+
+TEST_CASE("learn_dictionary over ranks sums every objective and gradient through the communicator",
+          "[dictionary_learning][ranks]") {
+  // (Two real ranks against one process: tests/mpi/test_mpi.cpp, scenario dictionary.) Over
+  // mcsc_test::MirrorRanks (a second rank holding the same signals) the run must equal one
+  // process over the signals repeated, [y; y], with the same algorithm (a one-rank communicator):
+  // the same objectives and the same dictionary.
+  using T = double;
+  using Space = Kokkos::DefaultExecutionSpace;
+  auto y = make_tensor<T, Space>("y", {2, 1, 20, 20});
+  fill_normal(y, 75);
+  const auto twice = mcsc_test::repeated_twice(y);
+  const auto initial = random_dictionary<T, Space>(1, 4, 5, 11);
+  DictionaryLearningOptions o;
+  o.lambda = 0.1;
+  o.max_iterations = 4;
+  o.coding_iterations = 15;
+  o.dictionary_iterations = 8;
+  const auto learn = [&](const Tensor4<T, Space>& signals, std::shared_ptr<mcsc_test::MirrorRanks> comm) {
+    auto w = make_tensor<T, Space>("w", shape_of(initial));
+    Kokkos::deep_copy(w, initial);
+    ConvDictionary<T, Space> D(w);
+    auto options = o;
+    options.communicator = comm;
+    auto result = learn_dictionary(D, signals, options);
+    return std::make_pair(w, result.objective);
+  };
+  auto mirror = std::make_shared<mcsc_test::MirrorRanks>(2);
+  const auto over_ranks = learn(y, mirror);
+  const auto alone = learn(twice, std::make_shared<mcsc_test::MirrorRanks>(1));
+  CHECK(mirror->calls > 0);
+  REQUIRE(over_ranks.second.size() == alone.second.size());
+  for (std::size_t k = 0; k < alone.second.size(); ++k) REQUIRE(over_ranks.second[k] == Approx(alone.second[k]).epsilon(1e-10));
+  REQUIRE(alone.second.back() < alone.second.front());
+  const auto zeros = make_tensor<T, Space>("zeros", shape_of(initial));
+  CHECK(max_abs_diff(over_ranks.first, alone.first) <= 1e-8 * max_abs_diff(alone.first, zeros));
+}

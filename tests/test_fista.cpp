@@ -507,34 +507,16 @@ TEMPLATE_LIST_TEST_CASE("BestIterate keeps the iterate of smallest objective", "
 }
 
 TEST_CASE("FISTA over ranks sums every batch scalar through the communicator", "[fista][ranks]") {
-  // (Two real ranks against one process: tests/mpi/test_mpi.cpp, scenario fista.) Here a stand-in
-  // for two ranks whose second rank holds the same images as the first (its gather returns this
-  // process' values twice): the run must then be the one-process run over the batch repeated,
-  // [y; y], objective for objective and iterate for iterate, with L the one-image estimate.
-  struct Mirror : Communicator {
-    int calls = 0;
-    int rank() const override { return 0; }
-    int size() const override { return 2; }
-    void allgather(const float* local, float* all, std::size_t count) override {
-      ++calls;
-      std::copy(local, local + count, all);
-      std::copy(local, local + count, all + count);
-    }
-    void allgather(const double* local, double* all, std::size_t count) override {
-      ++calls;
-      std::copy(local, local + count, all);
-      std::copy(local, local + count, all + count);
-    }
-  };
+  // (Two real ranks against one process: tests/mpi/test_mpi.cpp, scenario fista.) Here over
+  // mcsc_test::MirrorRanks: the run must be the one-process run over the batch repeated, [y; y],
+  // objective for objective and iterate for iterate, with L the one-image estimate.
   using T = double;
   using Space = Kokkos::DefaultExecutionSpace;
   auto w = make_tensor<T, Space>("d", {1, 4, 5, 5});
   auto y = make_tensor<T, Space>("y", {3, 1, 16, 16});
-  auto twice = make_tensor<T, Space>("twice", {6, 1, 16, 16});
   fill_normal(w, 73, 0.0, 0.2);
   fill_normal(y, 74);
-  Kokkos::deep_copy(Kokkos::subview(twice, Kokkos::make_pair(0, 3), Kokkos::ALL, Kokkos::ALL, Kokkos::ALL), y);
-  Kokkos::deep_copy(Kokkos::subview(twice, Kokkos::make_pair(3, 6), Kokkos::ALL, Kokkos::ALL, Kokkos::ALL), y);
+  const auto twice = mcsc_test::repeated_twice(y);
   ConvDictionary<T, Space> D(w);
   for (const bool backtracking : {false, true}) {
     CAPTURE(backtracking);
@@ -544,7 +526,7 @@ TEST_CASE("FISTA over ranks sums every batch scalar through the communicator", "
     opts.tolerance = 1e-3;
     opts.backtracking = backtracking;
     opts.restart = backtracking ? FistaRestart::function : FistaRestart::gradient;
-    auto mirror = std::make_shared<Mirror>();
+    auto mirror = std::make_shared<mcsc_test::MirrorRanks>();
     opts.communicator = mirror;
     const auto over_ranks = fista(D, y, opts);
     opts.communicator = nullptr;

@@ -16,6 +16,10 @@
 //                          equals one process solving all four with the same algorithm: the same
 //                          iterations, objectives within 1e-12, codes within 1e-10 (plain,
 //                          backtracking with function restart, gradient restart with a tolerance)
+//   dictionary DIR (2 ranks) dictionary learning over four images, two on each rank
+//                          (DictionaryLearningOptions::communicator), equals one process learning
+//                          from all four with the same algorithm: objectives within 1e-10, the
+//                          dictionary within 1e-8, every rank's dictionary the same bits
 //
 // Exit status 0 when every check holds; a failed check prints "FAILED: ..." and aborts all ranks.
 #include <csignal>
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "mcsc/nn/cunet.hpp"
+#include "mcsc/solvers/dictionary_learning.hpp"
 #include "mcsc/solvers/fista.hpp"
 #include "mcsc/nn/init.hpp"
 #include "mcsc/nn/lmcsc_net.hpp"
@@ -293,13 +298,64 @@ void scenario_fista(const fs::path&) {
   }
 }
 
+void scenario_dictionary(const fs::path&) {
+  using T = double;
+  using Space = Kokkos::DefaultExecutionSpace;
+  require_ranks(2);
+  const int rank = world_rank();
+  auto all = make_tensor<T, Space>("signals", {4, 1, 24, 24});
+  fill_normal(all, 75);
+  auto mine = make_tensor<T, Space>("mine", {2, 1, 24, 24});
+  Kokkos::deep_copy(mine, Kokkos::subview(all, Kokkos::make_pair(2 * rank, 2 * rank + 2), Kokkos::ALL, Kokkos::ALL,
+                                          Kokkos::ALL));
+  const auto initial = random_dictionary<T, Space>(1, 6, 5, 11);
+  DictionaryLearningOptions o;
+  o.lambda = 0.1;
+  o.max_iterations = 6;
+  o.coding_iterations = 20;
+  o.dictionary_iterations = 10;
+  o.masked_boundary = true;
+  const auto learn = [&](const Tensor4<T, Space>& signals, std::shared_ptr<Communicator> comm) {
+    auto w = make_tensor<T, Space>("w", shape_of(initial));
+    Kokkos::deep_copy(w, initial);
+    ConvDictionary<T, Space> D(w);
+    auto options = o;
+    options.communicator = std::move(comm);
+    const auto result = learn_dictionary(D, signals, options);
+    const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), D.weights());
+    return std::make_pair(std::vector<double>(h.data(), h.data() + h.size()), result.objective);
+  };
+  const auto two = learn(mine, world());
+  // Every rank ends with the same dictionary, bit for bit.
+  std::vector<double> both(2 * two.first.size());
+  world()->allgather(two.first.data(), both.data(), two.first.size());
+  EXPECT(std::equal(two.first.begin(), two.first.end(), both.begin() + std::ptrdiff_t(two.first.size())),
+         "the ranks' dictionaries differ");
+  if (rank != 0) return;
+  const auto one = learn(all, self());
+  EXPECT(one.second.size() == two.second.size(), "objective histories of different lengths");
+  for (std::size_t k = 0; k < one.second.size(); ++k)
+    EXPECT(std::abs(one.second[k] - two.second[k]) <= 1e-10 * std::abs(one.second[k]),
+           "objective " << k + 1 << ": " << two.second[k] << " on 2 ranks, " << one.second[k] << " alone");
+  EXPECT(one.second.back() < one.second.front(), "the objective did not decrease");
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < one.first.size(); ++i) {
+    diff = std::max(diff, std::abs(one.first[i] - two.first[i]));
+    scale = std::max(scale, std::abs(one.first[i]));
+  }
+  EXPECT(diff <= 1e-8 * scale, "the dictionaries differ by " << diff << " (largest weight " << scale << ")");
+  std::printf("dictionary learning: %zu iterations, objective %.6g -> %.6g; 2 ranks against 1: dictionary %s "
+              "(largest difference %.3g)\n", one.second.size(), one.second.front(), one.second.back(),
+              diff == 0 ? "equal bit for bit" : "within 1e-8", diff);
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
   mpi::Session session(argc, argv);
   return mpi::run_or_abort(
       [&] {
-        if (argc != 3) throw Failed("usage: test_mpi equal|resume|fail|kill|fista DIR");
+        if (argc != 3) throw Failed("usage: test_mpi equal|resume|fail|kill|fista|dictionary DIR");
         const std::string what = argv[1];
         const fs::path dir = argv[2];
         if (world_rank() == 0) {
@@ -312,6 +368,7 @@ int main(int argc, char* argv[]) {
         else if (what == "fail") scenario_fail(dir);
         else if (what == "kill") scenario_kill(dir);
         else if (what == "fista") scenario_fista(dir);
+        else if (what == "dictionary") scenario_dictionary(dir);
         else throw Failed("unknown scenario '" + what + "'");
         MPI_Barrier(MPI_COMM_WORLD);
         if (world_rank() == 0) std::printf("%s: passed\n", what.c_str());

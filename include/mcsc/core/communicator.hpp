@@ -12,6 +12,10 @@
 #include <cstddef>
 #include <vector>
 
+#include <Kokkos_Core.hpp>
+
+#include "mcsc/core/error.hpp"
+
 namespace mcsc {
 
 class Communicator {
@@ -49,6 +53,27 @@ inline void max_over_ranks(Communicator& comm, double* values, std::size_t count
   comm.allgather(values, all.data(), count);
   for (std::size_t i = 0; i < count; ++i)
     for (std::size_t r = 0; r < ranks; ++r) values[i] = std::max(values[i], all[r * count + i]);
+}
+
+/// v = the sum over the ranks of their v (a Kokkos view of float or double, any memory space),
+/// elementwise in rank order: the same bits on every rank. Through host memory (no copy where v
+/// lives there); for small tensors (a dictionary's weights, a gradient), not for images.
+template <class View>
+void sum_over_ranks(Communicator& comm, const View& v) {
+  const std::size_t ranks = std::size_t(comm.size()), n = v.size();
+  if (ranks == 1 || n == 0) return;
+  using T = typename View::non_const_value_type;
+  auto h = Kokkos::create_mirror_view(v);
+  Kokkos::deep_copy(h, v);
+  MCSC_REQUIRE(h.span_is_contiguous(), "mcsc::sum_over_ranks", "'" << v.label() << "' is not contiguous");
+  std::vector<T> all(ranks * n);
+  comm.allgather(h.data(), all.data(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    T s = all[i];
+    for (std::size_t r = 1; r < ranks; ++r) s += all[r * n + i];
+    h.data()[i] = s;
+  }
+  Kokkos::deep_copy(v, h);
 }
 
 }  // namespace mcsc

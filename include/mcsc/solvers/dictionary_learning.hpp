@@ -26,6 +26,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,13 @@ struct DictionaryLearningOptions {
   double dictionary_tolerance = 0;  ///< update_dictionary()'s relative-change stop
   bool accelerate = true;           ///< momentum in both blocks
   int power_iterations = 30;        ///< per Lipschitz estimate (warm-started), >= 1
+  /// Data-parallel learning: each rank holds some of the signals (same channels, height and
+  /// width; the same initial dictionary, options and mask shape) and their codes; the coding
+  /// blocks run fista() over the ranks (FistaOptions::communicator, its step from one image), the
+  /// dictionary block sums its data terms and gradients over them, and every objective is summed
+  /// over them, so all ranks keep the same dictionary and take the same decisions. Every call is
+  /// collective. Null: this process alone (docs/distributed.md).
+  std::shared_ptr<Communicator> communicator;
 
   /// The options of the dictionary block.
   DictionaryUpdateOptions dictionary_update() const {
@@ -60,6 +68,7 @@ struct DictionaryLearningOptions {
     o.tolerance = dictionary_tolerance;
     o.accelerate = accelerate;
     o.power_iterations = power_iterations;
+    o.communicator = communicator;
     return o;
   }
 };
@@ -111,8 +120,10 @@ bool sparse_code(const Dictionary& D, const typename Dictionary::tensor_type& si
     multiply_mask_squared(signal_tmp, M);
     D.adjoint(signal_tmp, out);
   };
-  const double L = 1.05 * mcsc::power_iteration_warm(normal, power, power_tmp, power_options(power_iterations));
-  options.lipschitz = L > 0 ? L : 1.0;  // zero operator: the minimiser is U = 0, reached with any step
+  if (!options.communicator) {  // over ranks: fista()'s own estimate from one image, the same on every rank
+    const double L = 1.05 * mcsc::power_iteration_warm(normal, power, power_tmp, power_options(power_iterations));
+    options.lipschitz = L > 0 ? L : 1.0;  // zero operator: the minimiser is U = 0, reached with any step
+  }
   BestIterate<T, ExecSpace> keep_best;
   keep_best.reset(best, tensor_type(), start_objective);
   fista(D, signals, options, initial, keep_best.callback(), tensor_type(), mask);
@@ -213,10 +224,16 @@ DictionaryLearningResult<typename Dictionary::scalar_type, typename Dictionary::
   fopts.max_iterations = options.coding_iterations;
   fopts.tolerance = options.coding_tolerance;
   fopts.accelerate = options.accelerate;
+  fopts.communicator = options.communicator;
+  Communicator* const ranks = options.communicator.get();
+  const auto over_ranks = [ranks](double value) {  // summed over the ranks (nothing alone)
+    if (ranks) sum_over_ranks(*ranks, &value, 1);
+    return value;
+  };
 
   D.apply(result.codes, reconstruction);
-  double l1 = sum_abs(result.codes);
-  double F = Impl::cdl::data_term(reconstruction, signals, M) + options.lambda * l1;
+  double l1 = over_ranks(sum_abs(result.codes));
+  double F = over_ranks(Impl::cdl::data_term(reconstruction, signals, M)) + options.lambda * l1;
   result.initial_objective = F;
   const auto start = std::chrono::steady_clock::now();
   for (int it = 0; it < options.max_iterations; ++it) {
@@ -226,8 +243,8 @@ DictionaryLearningResult<typename Dictionary::scalar_type, typename Dictionary::
                                            options.power_iterations, power, power_tmp, reconstruction);
     if (accepted) {
       D.apply(candidate, reconstruction);
-      const double l1_coded = sum_abs(candidate);
-      const double F_coded = Impl::cdl::data_term(reconstruction, signals, M) + options.lambda * l1_coded;
+      const double l1_coded = over_ranks(sum_abs(candidate));
+      const double F_coded = over_ranks(Impl::cdl::data_term(reconstruction, signals, M)) + options.lambda * l1_coded;
       accepted = F_coded <= F;
       if (accepted) {
         std::swap(result.codes, candidate);

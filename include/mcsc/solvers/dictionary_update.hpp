@@ -14,9 +14,11 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "mcsc/core/communicator.hpp"
 #include "mcsc/ops/broadcast.hpp"
 #include "mcsc/ops/conv2d.hpp"
 #include "mcsc/ops/power_iteration.hpp"
@@ -46,6 +48,11 @@ struct DictionaryUpdateOptions {
   /// too small). 0: estimated by power iteration on J'M^2 J (warm-started from the workspace).
   double lipschitz = 0;
   int power_iterations = 30;     ///< at most this many power iterations for that estimate, >= 1
+  /// Data-parallel: each rank holds some of the codes and signals (same shapes but N, the same
+  /// dictionary and options); the data terms and the weight gradient are summed over the ranks
+  /// (in rank order), so every rank makes the same steps and ends with the same weights. Every
+  /// call is collective. Null: this process alone (docs/distributed.md).
+  std::shared_ptr<Communicator> communicator;
 };
 
 /// What update_dictionary() returns. Data terms are 1/2 ||M .* (S - D*U)||^2 (the l1 term does
@@ -408,6 +415,15 @@ DictionaryUpdateResult update_dictionary(
     Kokkos::deep_copy(W, v);
     D.weights_changed();
   };
+  // Over ranks: every data term and weight gradient summed over them (nothing alone).
+  Communicator* const ranks = options.communicator.get();
+  const auto over_ranks = [ranks](double value) {
+    if (ranks) sum_over_ranks(*ranks, &value, 1);
+    return value;
+  };
+  const auto gradient_over_ranks = [ranks](const Tensor4<T, ExecSpace>& gradient) {
+    if (ranks) sum_over_ranks(*ranks, gradient);
+  };
 
   DictionaryUpdateResult result;
   auto x = ws.x, x_prev = ws.x_prev, z = ws.z, y = ws.y, g = ws.g;
@@ -423,6 +439,7 @@ DictionaryUpdateResult update_dictionary(
       D.apply(codes, r);
       Impl::cdl::multiply_mask_squared(r, M);
       D.weight_gradient(codes, r, out);
+      gradient_over_ranks(out);
     };
     L = 1.02 * power_iteration_warm(normal, ws.power, ws.power_tmp, Impl::cdl::power_options(options.power_iterations));
     if (!(L > 0)) L = 1;  // all-zero codes or mask: f does not depend on D, any step works
@@ -430,7 +447,7 @@ DictionaryUpdateResult update_dictionary(
 
   set_weights(x);
   D.apply(codes, rx);
-  double fx = Impl::cdl::data_term(rx, signals, M);
+  double fx = over_ranks(Impl::cdl::data_term(rx, signals, M));
   result.initial_data_term = fx;
   Kokkos::deep_copy(y, x);
   // Y = x, and J(Y) = a J(x) + b J(x_prev) (kept by linearity, never formed: only its residual is).
@@ -442,15 +459,16 @@ DictionaryUpdateResult update_dictionary(
   const int K = int(sw.c);
   double t = 1;
   for (int k = 0; k < options.max_iterations; ++k) {
-    const double fy = Impl::cdl::residual(a, rx, b, rb, signals, M, r);  // r = M^2 (J Y - S)
+    const double fy = over_ranks(Impl::cdl::residual(a, rx, b, rb, signals, M, r));  // r = M^2 (J Y - S)
     D.weight_gradient(codes, r, g);
+    gradient_over_ranks(g);
     double fz = 0;
     for (int bt = 0;; ++bt) {
       // z = P(Y - g / L), written to the dictionary's weights as well
       Impl::cdl::projected_step(y, g, 1.0 / L, options.constraint, z, W, ws.terms);
       D.weights_changed();
       D.apply(codes, rz);
-      fz = Impl::cdl::data_term(rz, signals, M);
+      fz = over_ranks(Impl::cdl::data_term(rz, signals, M));
       Kokkos::deep_copy(ws.terms_host, ws.terms);
       double gd = 0, dd = 0;
       for (int f = 0; f < K; ++f) gd += ws.terms_host(f, 0), dd += ws.terms_host(f, 1);
