@@ -18,6 +18,7 @@
 #include "mcsc/nn/init.hpp"
 #include "mcsc/nn/lmcsc_net.hpp"
 #include "mcsc/train/trainer.hpp"
+#include "train_fixtures.hpp"
 
 using namespace mcsc;
 namespace fs = std::filesystem;
@@ -87,11 +88,7 @@ TrainerOptions small_options(int epochs) {
 }
 template <class Net>
 void init(Net& net) {
-  InitOptions i;
-  i.weights = WeightInit::xavier_uniform;
-  i.threshold = 0.01;
-  i.seed = 7;
-  initialize(net.parameters(), i);
+  mcsc_test::init_for_training(net);
 }
 // The images as device tensors, {input, guide, target} of (1, C, H, W) each.
 template <class T, class Space>
@@ -644,18 +641,7 @@ void count_allocation(const Kokkos::Tools::SpaceHandle, const char*, const void*
   g_bytes += bytes;
 }
 // A 40x40 grey triplet of fixed patterns (no ../shared needed), for the memory and residency tests.
-ImageTriplet synthetic_triplet() {
-  ImageTriplet t;
-  t.name = "synthetic";
-  t.channels = 1;
-  t.height = t.width = 40;
-  for (int i = 0; i < 1600; ++i) {
-    t.target.push_back(float((i * 37) % 101) / 100.f);
-    t.guide.push_back(float((i * 53) % 97) / 96.f);
-    t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
-  }
-  return t;
-}
+ImageTriplet synthetic_triplet() { return mcsc_test::pattern_triplet(40, 40); }
 // Kokkos allocations made by one Trainer::fit of `steps` steps on a fresh model.
 template <class Net, class Config>
 std::int64_t allocations_for(const Config& config, const std::vector<ImageTriplet>& data, int steps) {

@@ -38,6 +38,7 @@
 #include "mcsc/nn/lmcsc_net.hpp"
 #include "mcsc/parallel/mpi.hpp"
 #include "mcsc/train/trainer.hpp"
+#include "../train_fixtures.hpp"
 
 using namespace mcsc;
 namespace fs = std::filesystem;
@@ -60,17 +61,8 @@ struct Failed : std::runtime_error {
 std::vector<ImageTriplet> images() {
   std::vector<ImageTriplet> out;
   for (const auto& [h, w] : std::vector<std::pair<int, int>>{{40, 40}, {36, 52}}) {
-    ImageTriplet t;
-    t.name = "synthetic" + std::to_string(h);
-    t.channels = 1;
-    t.height = h;
-    t.width = w;
-    for (int i = 0; i < h * w; ++i) {
-      t.target.push_back(float((i * 37 + h) % 101) / 100.f);
-      t.guide.push_back(float((i * 53) % 97) / 96.f);
-      t.input.push_back(t.target.back() + 0.05f * float((i * 7) % 11 - 5));
-    }
-    out.push_back(t);
+    out.push_back(mcsc_test::pattern_triplet(h, w, h));
+    out.back().name += std::to_string(h);
   }
   return out;
 }
@@ -90,11 +82,7 @@ TrainerOptions options(int epochs, int batch, std::shared_ptr<Communicator> comm
 
 template <class Net>
 void init(Net& net) {
-  InitOptions i;
-  i.weights = WeightInit::xavier_uniform;
-  i.threshold = 0.01;
-  i.seed = 7;
-  initialize(net.parameters(), i);
+  mcsc_test::init_for_training(net);
 }
 
 CuNetConfig small_cunet() {
