@@ -304,20 +304,21 @@ FistaResult<typename Dictionary::scalar_type, typename Dictionary::execution_spa
   Kokkos::deep_copy(z, x);
   Kokkos::deep_copy(dz, dx);
 
-  // The step size. Without backtracking L must bound lambda_max(D' mask² D) <= max(mask)²
-  // lambda_max(D'D); with it, a lower estimate (a Rayleigh quotient at the first gradient) is
-  // enough to start from.
-  // With a communicator, every sum over the batch is summed over the ranks too.
+  // With a communicator, every sum over the batch is summed over the ranks too (one gather for
+  // the values given together; at most 4 here).
   Communicator* const ranks = options.communicator.get();
   const auto over_ranks = [ranks](std::initializer_list<double*> values) {
     if (!ranks) return;
-    double v[8];
+    double v[4];
     std::size_t n = 0;
     for (double* p : values) v[n++] = *p;
     sum_over_ranks(*ranks, v, n);
     n = 0;
     for (double* p : values) *p = v[n++];
   };
+  // The step size. Without backtracking L must bound lambda_max(D' mask² D) <= max(mask)²
+  // lambda_max(D'D); with it, a lower estimate (a Rayleigh quotient at the first gradient) is
+  // enough to start from.
   double L = options.lipschitz;
   if (L == 0 && options.backtracking) {
     masked_residual(dz, y, m, r, false);

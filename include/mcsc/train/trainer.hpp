@@ -51,10 +51,10 @@
 
 #include <unistd.h>
 
+#include "mcsc/core/communicator.hpp"
 #include "mcsc/data/patches.hpp"
 #include "mcsc/metrics/psnr.hpp"
 #include "mcsc/train/checkpoint.hpp"
-#include "mcsc/core/communicator.hpp"
 #include "mcsc/train/loss.hpp"
 #include "mcsc/train/optim.hpp"
 #include "mcsc/train/progress.hpp"
