@@ -47,30 +47,29 @@ fi
 PACKAGES=(build-essential cmake pkg-config dpkg-dev xz-utils
           libfftw3-dev libeigen3-dev libboost-program-options-dev catch2
           libstb-dev libpng-dev python3 clang libomp-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+# The packages of those given that are not installed, one per line.
+not_installed() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >&2; }
+mapfile -t missing < <(not_installed "${PACKAGES[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt_install "${missing[@]}"
 fi
 
 # Optional packages, so that a machine whose apt cannot reach them still builds everything else:
 # MPI (Debian's OpenMPI) for mcsc::mpi and its tests (CMake then leaves MPI out and says so in
 # ctest), and ccache, which cmake/test.sh uses when it is there.
-OPTIONAL_PACKAGES=(libopenmpi-dev openmpi-bin ccache)
-missing=()
-for p in "${OPTIONAL_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+mapfile -t missing < <(not_installed libopenmpi-dev openmpi-bin ccache)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing optional Debian packages: ${missing[*]}"
   # From apt's cache first (no network needed when the .debs are there), then after an update.
-  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 &&
-     ! { $SUDO apt-get update -qq &&
-         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
+  if ! apt_install "${missing[@]}" && ! { $SUDO apt-get update -qq && apt_install "${missing[@]}"; }; then
     log "could not install ${missing[*]}: without OpenMPI mcsc is built without its MPI part (MCSC_ENABLE_MPI off)"
   fi
 fi
